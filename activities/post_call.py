@@ -1,0 +1,183 @@
+"""Post-call activities: thin wrappers that load by id, call a core service, return a dataclass.
+
+Each runs in its own unit of work (commit at the end) and is idempotent, so Temporal may retry
+any of them. Failures retrying cannot fix are raised non-retryable.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from temporalio import activity
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
+
+from connectors.registry import parse_call_ended
+from core.audit.service import record_audit
+from core.calls.models import Call
+from core.calls.service import CallsService
+from core.db import session_scope, utcnow
+from core.errors import AppError
+from core.memory.analysis import analyze_call_rules
+from core.memory.ports import AnalyzerError, AnalyzerUnavailableError, CallAnalyzer
+from core.memory.service import CallMemoryInput, MemoryService
+from core.monitoring.service import MonitoringService
+from core.ports import Embedder, VectorStore
+from workflows.post_call import (
+    ACT_ANALYZE_LLM,
+    ACT_ANALYZE_RULES,
+    ACT_AUDIT,
+    ACT_INGEST,
+    ACT_SCORE,
+    ACT_WRITE_MEMORIES,
+)
+from workflows.types import (
+    AnalysisResult,
+    AuditInput,
+    CallInput,
+    IngestResult,
+    PostCallInput,
+    ScoreResult,
+    WriteMemoryInput,
+    WriteMemoryResult,
+)
+
+
+class PostCallActivities:
+    def __init__(
+        self,
+        engine: Engine,
+        secret_key: str,
+        embedder: Embedder,
+        vectors: VectorStore,
+        analyzer: CallAnalyzer | None,
+    ) -> None:
+        self._engine = engine
+        self._secret_key = secret_key
+        self._embedder = embedder
+        self._vectors = vectors
+        self._analyzer = analyzer
+
+    @staticmethod
+    def _load_call(session: Session, call_pk: int) -> Call:
+        call = session.get(Call, call_pk)
+        if call is None:
+            raise ApplicationError(f"call {call_pk} not found", type="NotFound", non_retryable=True)
+        return call
+
+    @activity.defn(name=ACT_INGEST)
+    def ingest_call(self, data: PostCallInput) -> IngestResult:
+        with session_scope(self._engine) as session:
+            calls = CallsService(session, self._secret_key)
+            inbox = calls.get_inbox(data.inbox_id)
+            if inbox is None or inbox.payload is None:
+                raise ApplicationError(
+                    f"inbox row {data.inbox_id} is gone or its payload was purged",
+                    type="NotFound",
+                    non_retryable=True,
+                )
+            try:
+                ended = parse_call_ended(inbox.platform, inbox.payload.encode())
+            except AppError as exc:
+                raise ApplicationError(
+                    exc.detail, type="MalformedPayload", non_retryable=True
+                ) from exc
+            call = calls.store_ended_call(
+                org_id=inbox.org_id, agent_id=inbox.agent_id, ended=ended, revision=data.revision
+            )
+            calls.mark_dispatched(data.inbox_id)
+            if call is None:
+                return IngestResult(None, inbox.org_id, inbox.agent_id, inbox.caller_hash, True)
+            return IngestResult(call.id, inbox.org_id, inbox.agent_id, call.caller_hash, False)
+
+    @activity.defn(name=ACT_ANALYZE_LLM)
+    def analyze_call_llm(self, data: CallInput) -> AnalysisResult:
+        if self._analyzer is None:
+            raise ApplicationError(
+                "no LLM configured (set BACKLINE_LLM_BASE_URL); using the non-LLM path",
+                type="LLMNotConfigured",
+                non_retryable=True,
+                # Expected whenever no LLM is set: not an incident, so not logged as one.
+                category=ApplicationErrorCategory.BENIGN,
+            )
+        with session_scope(self._engine) as session:
+            ended = CallsService(session, self._secret_key).ended_event(
+                self._load_call(session, data.call_pk)
+            )
+        try:
+            result = self._analyzer.analyze(ended.turns)
+        except AnalyzerUnavailableError as exc:
+            raise ApplicationError(str(exc), type="LLMUnavailable", non_retryable=True) from exc
+        except AnalyzerError as exc:
+            raise ApplicationError(str(exc), type="LLMError") from exc
+        return AnalysisResult(
+            summary=result.summary,
+            facts=[[f.key, f.value] for f in result.facts],
+            method=result.method,
+        )
+
+    @activity.defn(name=ACT_ANALYZE_RULES)
+    def analyze_call_rules(self, data: CallInput) -> AnalysisResult:
+        with session_scope(self._engine) as session:
+            ended = CallsService(session, self._secret_key).ended_event(
+                self._load_call(session, data.call_pk)
+            )
+        result = analyze_call_rules(ended.turns)
+        return AnalysisResult(
+            summary=result.summary,
+            facts=[[f.key, f.value] for f in result.facts],
+            method=result.method,
+        )
+
+    @activity.defn(name=ACT_WRITE_MEMORIES)
+    def write_memories(self, data: WriteMemoryInput) -> WriteMemoryResult:
+        with session_scope(self._engine) as session:
+            call = self._load_call(session, data.call_pk)
+            CallsService(session, self._secret_key).save_summary(call, data.summary, data.method)
+            if call.caller_hash is None:
+                return WriteMemoryResult(0, 0, 0, skipped_reason="call has no caller number")
+            result = MemoryService(session, self._embedder, self._vectors).write_call_memories(
+                CallMemoryInput(
+                    org_id=call.org_id,
+                    agent_id=call.agent_id,
+                    caller_hash=call.caller_hash,
+                    caller_display=call.caller_display,
+                    platform=call.platform,
+                    call_id=call.platform_call_id,
+                    revision=call.revision,
+                    ended_at=call.ended_at or utcnow(),
+                    summary=data.summary,
+                    facts=[(k, v) for k, v in data.facts],
+                    method=data.method,
+                )
+            )
+            return WriteMemoryResult(result.memories, result.facts_added, result.facts_closed)
+
+    @activity.defn(name=ACT_SCORE)
+    def score_call(self, data: CallInput) -> ScoreResult:
+        with session_scope(self._engine) as session:
+            call = self._load_call(session, data.call_pk)
+            ended = CallsService(session, self._secret_key).ended_event(call)
+            card = MonitoringService(session).score_and_store(call, ended)
+            return ScoreResult(score=card.score)
+
+    @activity.defn(name=ACT_AUDIT)
+    def record_audit(self, data: AuditInput) -> None:
+        with session_scope(self._engine) as session:
+            record_audit(
+                session,
+                actor="system:post-call",
+                action=data.action,
+                target=data.target,
+                org_id=data.org_id,
+                detail=dict(data.detail),
+            )
+
+    def all(self) -> list[object]:
+        return [
+            self.ingest_call,
+            self.analyze_call_llm,
+            self.analyze_call_rules,
+            self.write_memories,
+            self.score_call,
+            self.record_audit,
+        ]

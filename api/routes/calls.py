@@ -1,0 +1,75 @@
+"""Calls, their traces, rejected webhooks and the audit trail (read-only)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from api.deps import PrincipalDep, TenancyDep
+from core.audit.service import list_audit
+from core.calls import repository as repo
+from core.calls.schemas import CallDetail, CallEventPublic, CallPublic, RejectedWebhookPublic
+from core.errors import InvalidInputError, NotFoundError
+from core.monitoring.service import MonitoringService
+
+router = APIRouter(prefix="/v1", tags=["calls"])
+
+
+@router.get("/calls", response_model=list[CallPublic])
+def list_calls(
+    principal: PrincipalDep,
+    tenancy: TenancyDep,
+    org_id: str | None = None,
+    agent_id: str | None = None,
+    limit: int = Query(default=50, ge=1, le=500),
+) -> object:
+    org = org_id or principal.org_id
+    if org is None:
+        raise InvalidInputError("the operator must name an org: add ?org_id=<org>")
+    principal.require("viewer", org)
+    return repo.list_calls(tenancy.session, org, agent_id, limit)
+
+
+@router.get("/calls/{agent_id}/{platform}/{call_id}", response_model=CallDetail)
+def get_call(
+    agent_id: str, platform: str, call_id: str, principal: PrincipalDep, tenancy: TenancyDep
+) -> CallDetail:
+    agent = tenancy.require_agent(agent_id)
+    principal.require("viewer", agent.org_id)
+    call = repo.get_call(tenancy.session, agent_id, platform, call_id)
+    if call is None:
+        raise NotFoundError(f"no {platform} call '{call_id}' for agent '{agent_id}'")
+    score = MonitoringService(tenancy.session).get_score(agent_id, platform, call_id)
+    events = repo.list_call_events(tenancy.session, agent_id, platform, call_id)
+    return CallDetail(
+        **call.model_dump(),
+        events=[CallEventPublic.model_validate(e, from_attributes=True) for e in events],
+        score=score.score if score else None,
+        score_parts=score.parts if score else None,
+    )
+
+
+@router.get("/rejected-webhooks", response_model=list[RejectedWebhookPublic])
+def rejected_webhooks(
+    principal: PrincipalDep,
+    tenancy: TenancyDep,
+    org_id: str | None = None,
+    limit: int = Query(default=50, ge=1, le=500),
+) -> object:
+    if principal.operator:
+        return repo.list_rejected(tenancy.session, org_id, limit)
+    principal.require("viewer", principal.org_id)
+    return repo.list_rejected(tenancy.session, principal.org_id, limit)
+
+
+@router.get("/audit")
+def audit(
+    principal: PrincipalDep,
+    tenancy: TenancyDep,
+    org_id: str | None = None,
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> list[dict[str, object]]:
+    org = org_id or principal.org_id
+    if org is None:
+        raise InvalidInputError("the operator must name an org: add ?org_id=<org>")
+    principal.require("admin", org)
+    return [e.model_dump(mode="json") for e in list_audit(tenancy.session, org, limit)]

@@ -1,0 +1,91 @@
+"""Caller memory: look a caller up by number (in the body, never the URL), read, search, forget."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from api.deps import CallsDep, MemoryDep, PrincipalDep, StateDep, TenancyDep
+from core.audit.service import record_audit
+from core.memory.schemas import CallerTimeline, MemoryHit
+from core.pii.phone import mask_number
+
+router = APIRouter(prefix="/v1/agents/{agent_id}/callers", tags=["memory"])
+
+
+class CallerLookup(BaseModel):
+    number: str = Field(min_length=3, description="The caller's phone number, any format")
+
+
+class CallerHandle(BaseModel):
+    caller_hash: str
+    display: str
+
+
+class MemorySearch(BaseModel):
+    query: str = Field(min_length=1)
+    k: int = Field(default=5, ge=1, le=50)
+
+
+class ForgetResult(BaseModel):
+    caller_hash: str
+    rows_deleted: int
+
+
+@router.post("/lookup", response_model=CallerHandle)
+def lookup_caller(
+    agent_id: str, body: CallerLookup, principal: PrincipalDep, tenancy: TenancyDep, calls: CallsDep
+) -> CallerHandle:
+    principal.require("viewer", tenancy.require_agent(agent_id).org_id)
+    digest = calls.caller_hash(body.number)
+    assert digest is not None
+    return CallerHandle(caller_hash=digest, display=mask_number(body.number))
+
+
+@router.get("/{caller_hash}/memory", response_model=CallerTimeline)
+def caller_memory(
+    agent_id: str, caller_hash: str, principal: PrincipalDep, tenancy: TenancyDep, memory: MemoryDep
+) -> CallerTimeline:
+    agent = tenancy.require_agent(agent_id)
+    principal.require("viewer", agent.org_id)
+    return memory.timeline(agent.org_id, agent_id, caller_hash)
+
+
+@router.post("/{caller_hash}/memory/search", response_model=list[MemoryHit])
+def search_memory(
+    agent_id: str,
+    caller_hash: str,
+    body: MemorySearch,
+    principal: PrincipalDep,
+    tenancy: TenancyDep,
+    memory: MemoryDep,
+) -> list[MemoryHit]:
+    agent = tenancy.require_agent(agent_id)
+    principal.require("viewer", agent.org_id)
+    return memory.search(agent.org_id, agent_id, caller_hash, body.query, k=body.k)
+
+
+@router.delete("/{caller_hash}", response_model=ForgetResult)
+def forget_caller(
+    agent_id: str,
+    caller_hash: str,
+    principal: PrincipalDep,
+    tenancy: TenancyDep,
+    memory: MemoryDep,
+    calls: CallsDep,
+    state: StateDep,
+) -> ForgetResult:
+    """Erase every row and vector that holds this caller, inbox and rejected payloads included."""
+    agent = tenancy.require_agent(agent_id)
+    principal.require("admin", agent.org_id)
+    removed = memory.forget(agent.org_id, agent_id, caller_hash)
+    removed += calls.forget_caller(agent.org_id, agent_id, caller_hash)
+    record_audit(
+        tenancy.session,
+        actor=principal.actor,
+        action="caller.forget",
+        target=f"agent:{agent_id}/caller:{caller_hash}",
+        org_id=agent.org_id,
+        detail={"rows_deleted": removed},
+    )
+    return ForgetResult(caller_hash=caller_hash, rows_deleted=removed)

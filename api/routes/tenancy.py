@@ -1,0 +1,110 @@
+"""Organizations, API keys, agents and platform credentials."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from api.deps import PrincipalDep, StateDep, TenancyDep
+from core.errors import PermissionDeniedError
+from core.tenancy import repository as repo
+from core.tenancy.schemas import (
+    AgentCreate,
+    AgentPublic,
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyPublic,
+    CredentialPublic,
+    CredentialSet,
+    OrganizationCreate,
+    OrganizationPublic,
+)
+
+router = APIRouter(prefix="/v1", tags=["tenancy"])
+
+
+def _operator_only(principal: PrincipalDep) -> None:
+    if not principal.operator:
+        raise PermissionDeniedError(
+            "only the operator (BACKLINE_ADMIN_TOKEN) manages organizations"
+        )
+
+
+@router.post("/orgs", status_code=status.HTTP_201_CREATED, response_model=OrganizationPublic)
+def create_org(body: OrganizationCreate, principal: PrincipalDep, tenancy: TenancyDep) -> object:
+    _operator_only(principal)
+    return tenancy.create_org(body, principal.actor)
+
+
+@router.get("/orgs", response_model=list[OrganizationPublic])
+def list_orgs(principal: PrincipalDep, tenancy: TenancyDep) -> object:
+    _operator_only(principal)
+    return repo.list_orgs(tenancy.session)
+
+
+@router.post(
+    "/orgs/{org_id}/keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated
+)
+def create_key(
+    org_id: str, body: ApiKeyCreate, principal: PrincipalDep, tenancy: TenancyDep
+) -> object:
+    principal.require("admin", org_id)
+    key, token = tenancy.create_api_key(org_id, body, principal.actor)
+    return ApiKeyCreated(
+        **ApiKeyPublic.model_validate(key, from_attributes=True).model_dump(), token=token
+    )
+
+
+@router.get("/orgs/{org_id}/keys", response_model=list[ApiKeyPublic])
+def list_keys(org_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> object:
+    principal.require("admin", org_id)
+    return repo.list_api_keys(tenancy.session, org_id)
+
+
+@router.delete("/orgs/{org_id}/keys/{key_id}", response_model=ApiKeyPublic)
+def revoke_key(org_id: str, key_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> object:
+    principal.require("admin", org_id)
+    return tenancy.revoke_api_key(org_id, key_id, principal.actor)
+
+
+@router.post(
+    "/orgs/{org_id}/agents", status_code=status.HTTP_201_CREATED, response_model=AgentPublic
+)
+def create_agent(
+    org_id: str, body: AgentCreate, principal: PrincipalDep, tenancy: TenancyDep
+) -> object:
+    principal.require("admin", org_id)
+    return tenancy.create_agent(org_id, body, principal.actor)
+
+
+@router.get("/orgs/{org_id}/agents", response_model=list[AgentPublic])
+def list_agents(org_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> object:
+    principal.require("viewer", org_id)
+    return repo.list_agents(tenancy.session, org_id)
+
+
+@router.get("/agents/{agent_id}", response_model=AgentPublic)
+def get_agent(agent_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> object:
+    agent = tenancy.require_agent(agent_id)
+    principal.require("viewer", agent.org_id)
+    return agent
+
+
+@router.put("/agents/{agent_id}/credentials/{platform}", response_model=CredentialPublic)
+def set_credential(
+    agent_id: str,
+    platform: str,
+    body: CredentialSet,
+    principal: PrincipalDep,
+    tenancy: TenancyDep,
+    state: StateDep,
+) -> object:
+    principal.require("admin", tenancy.require_agent(agent_id).org_id)
+    cred = tenancy.set_credential(agent_id, platform, body, principal.actor)
+    state.agents.invalidate(agent_id)
+    return cred
+
+
+@router.get("/agents/{agent_id}/credentials", response_model=list[CredentialPublic])
+def list_credentials(agent_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> object:
+    principal.require("admin", tenancy.require_agent(agent_id).org_id)
+    return repo.list_credentials(tenancy.session, agent_id)

@@ -1,0 +1,92 @@
+"""Process-wide state built in the API lifespan: engine, connectors, caches, Temporal client."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from temporalio.client import Client
+
+from connectors.vapi.webhooks import VapiCredential
+from core.ports import Embedder, VectorStore
+from core.settings import Settings
+from core.tenancy import repository as tenancy_repo
+from core.tenancy.security import SecretBox
+
+AGENT_CACHE_TTL_S = 5.0
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    id: str
+    org_id: str
+    name: str
+    vapi_assistant_id: str | None
+    vapi_assistant: dict[str, Any] | None
+    credentials: dict[str, list[VapiCredential]]  # platform -> credentials
+
+
+class AgentDirectory:
+    """Agents and their decrypted credentials, cached briefly so the hot path skips the DB."""
+
+    def __init__(self, engine: Engine, secret_key: str) -> None:
+        self._engine = engine
+        self._box = SecretBox(secret_key)
+        self._cache: dict[str, tuple[float, AgentInfo | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, agent_id: str) -> AgentInfo | None:
+        now = time.monotonic()
+        hit = self._cache.get(agent_id)
+        if hit is not None and now - hit[0] < AGENT_CACHE_TTL_S:
+            return hit[1]
+        info = self._load(agent_id)
+        with self._lock:
+            self._cache[agent_id] = (now, info)
+        return info
+
+    def invalidate(self, agent_id: str | None = None) -> None:
+        with self._lock:
+            if agent_id is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(agent_id, None)
+
+    def _load(self, agent_id: str) -> AgentInfo | None:
+        with Session(self._engine) as session:
+            agent = tenancy_repo.get_agent(session, agent_id)
+            if agent is None:
+                return None
+            creds: dict[str, list[VapiCredential]] = {}
+            for c in tenancy_repo.list_credentials(session, agent_id):
+                creds.setdefault(c.platform, []).append(
+                    VapiCredential(
+                        kind=c.kind,
+                        secret=self._box.decrypt(c.secret_encrypted),
+                        header_name=c.header_name,
+                    )
+                )
+            return AgentInfo(
+                id=agent.id,
+                org_id=agent.org_id,
+                name=agent.name,
+                vapi_assistant_id=agent.vapi_assistant_id,
+                vapi_assistant=agent.vapi_assistant,
+                credentials=creds,
+            )
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: Engine
+    embedder: Embedder
+    vectors: VectorStore
+    agents: AgentDirectory
+    temporal: Client | None = None
+    temporal_error: str | None = "not connected yet"
+    extras: dict[str, Any] = field(default_factory=dict)

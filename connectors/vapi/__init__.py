@@ -1,0 +1,1 @@
+"""VAPI connector: server-URL messages <-> canonical events, credential checks, replies."""

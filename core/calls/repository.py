@@ -1,0 +1,156 @@
+"""Call, inbox and event queries. Returns models or None; never commits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, func, update
+from sqlmodel import Session, col, select
+
+from core.calls.models import Call, CallEvent, RejectedWebhook, WebhookInbox
+from core.monitoring.models import CallScore
+
+
+def find_inbox(
+    session: Session, platform: str, event_type: str, call_id: str, payload_hash: str
+) -> WebhookInbox | None:
+    stmt = select(WebhookInbox).where(
+        WebhookInbox.platform == platform,
+        WebhookInbox.event_type == event_type,
+        WebhookInbox.call_id == call_id,
+        WebhookInbox.payload_hash == payload_hash,
+    )
+    return session.exec(stmt).first()
+
+
+def count_inbox_up_to(
+    session: Session, platform: str, event_type: str, call_id: str, inbox_id: int
+) -> int:
+    stmt = select(func.count()).where(
+        WebhookInbox.platform == platform,
+        WebhookInbox.event_type == event_type,
+        WebhookInbox.call_id == call_id,
+        col(WebhookInbox.id) <= inbox_id,
+    )
+    return int(session.exec(stmt).one())
+
+
+def undispatched_inbox(
+    session: Session, older_than: datetime, limit: int = 100
+) -> list[WebhookInbox]:
+    stmt = (
+        select(WebhookInbox)
+        .where(
+            col(WebhookInbox.dispatched_at).is_(None),
+            col(WebhookInbox.workflow_id).is_not(None),
+            col(WebhookInbox.received_at) < older_than,
+        )
+        .order_by(col(WebhookInbox.id))
+        .limit(limit)
+    )
+    return list(session.exec(stmt))
+
+
+def get_call(session: Session, agent_id: str, platform: str, call_id: str) -> Call | None:
+    stmt = select(Call).where(
+        Call.agent_id == agent_id, Call.platform == platform, Call.platform_call_id == call_id
+    )
+    return session.exec(stmt).first()
+
+
+def list_calls(session: Session, org_id: str, agent_id: str | None, limit: int) -> list[Call]:
+    stmt = select(Call).where(Call.org_id == org_id)
+    if agent_id:
+        stmt = stmt.where(Call.agent_id == agent_id)
+    stmt = stmt.order_by(col(Call.created_at).desc(), col(Call.id).desc()).limit(limit)
+    return list(session.exec(stmt))
+
+
+def list_call_events(
+    session: Session, agent_id: str, platform: str, call_id: str
+) -> list[CallEvent]:
+    stmt = (
+        select(CallEvent)
+        .where(
+            CallEvent.agent_id == agent_id,
+            CallEvent.platform == platform,
+            CallEvent.platform_call_id == call_id,
+        )
+        .order_by(col(CallEvent.at), col(CallEvent.id))
+    )
+    return list(session.exec(stmt))
+
+
+def list_rejected(session: Session, org_id: str | None, limit: int) -> list[RejectedWebhook]:
+    stmt = select(RejectedWebhook)
+    if org_id is not None:
+        stmt = stmt.where(RejectedWebhook.org_id == org_id)
+    return list(session.exec(stmt.order_by(col(RejectedWebhook.id).desc()).limit(limit)))
+
+
+def purge_raw_payloads(session: Session, before: datetime) -> int:
+    """Blank raw payloads older than the retention window; the rows themselves stay."""
+    inbox = session.execute(
+        update(WebhookInbox)
+        .where(col(WebhookInbox.received_at) < before, col(WebhookInbox.payload).is_not(None))
+        .values(payload=None)
+    )
+    rejected = session.execute(
+        update(RejectedWebhook)
+        .where(col(RejectedWebhook.received_at) < before, col(RejectedWebhook.payload).is_not(None))
+        .values(payload=None)
+    )
+    return int(getattr(inbox, "rowcount", 0) or 0) + int(getattr(rejected, "rowcount", 0) or 0)
+
+
+def delete_caller_calls(session: Session, org_id: str, agent_id: str, caller_hash: str) -> int:
+    call_ids = list(
+        session.exec(
+            select(Call.platform, Call.platform_call_id).where(
+                Call.org_id == org_id, Call.agent_id == agent_id, Call.caller_hash == caller_hash
+            )
+        )
+    )
+    total = 0
+    for platform, call_id in call_ids:
+        res = session.execute(
+            delete(CallScore).where(
+                col(CallScore.agent_id) == agent_id,
+                col(CallScore.platform) == platform,
+                col(CallScore.platform_call_id) == call_id,
+            )
+        )
+        total += int(getattr(res, "rowcount", 0) or 0)
+        res = session.execute(
+            delete(CallEvent).where(
+                col(CallEvent.agent_id) == agent_id,
+                col(CallEvent.platform) == platform,
+                col(CallEvent.platform_call_id) == call_id,
+            )
+        )
+        total += int(getattr(res, "rowcount", 0) or 0)
+        res = session.execute(
+            delete(WebhookInbox).where(
+                col(WebhookInbox.agent_id) == agent_id,
+                col(WebhookInbox.platform) == platform,
+                col(WebhookInbox.call_id) == call_id,
+            )
+        )
+        total += int(getattr(res, "rowcount", 0) or 0)
+    for model in (Call, CallEvent, WebhookInbox):
+        res = session.execute(
+            delete(model).where(
+                col(model.org_id) == org_id,
+                col(model.agent_id) == agent_id,
+                col(model.caller_hash) == caller_hash,
+            )
+        )
+        total += int(getattr(res, "rowcount", 0) or 0)
+    res = session.execute(
+        delete(RejectedWebhook).where(
+            col(RejectedWebhook.agent_id) == agent_id,
+            col(RejectedWebhook.caller_hash) == caller_hash,
+        )
+    )
+    total += int(getattr(res, "rowcount", 0) or 0)
+    return total

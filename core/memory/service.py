@@ -1,0 +1,293 @@
+"""Caller memory: context for the next call, semantic search, durable writes, forgetting.
+
+Writes are idempotent per (platform, call id): re-running them (an activity retry, a corrected
+re-delivery) replaces what that call derived instead of adding to it. Facts are bi-temporal: a
+contradicting newer fact closes the old one (``valid_to``) rather than deleting it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session
+
+from core.db import utcnow
+from core.memory import repository as repo
+from core.memory.models import CallerProfile, Fact, Memory
+from core.memory.schemas import (
+    CallerContext,
+    CallerTimeline,
+    FactPublic,
+    MemoryHit,
+    SummaryPublic,
+)
+from core.ports import Embedder, VectorStore
+
+NAMESPACE = "memory"
+CONTEXT_SUMMARIES = 3
+# Search score = similarity blended with recency; meaning dominates so an old but relevant
+# memory outranks a new but unrelated one.
+RECENCY_WEIGHT = 0.15
+RECENCY_HALF_LIFE_DAYS = 30.0
+
+
+def partition_key(org_id: str, agent_id: str, caller_hash: str) -> str:
+    return f"{org_id}/{agent_id}/{caller_hash}"
+
+
+def summary_item_id(platform: str, call_id: str) -> str:
+    return f"summary:{platform}:{call_id}"
+
+
+def fact_item_id(fact_id: int) -> str:
+    return f"fact:{fact_id}"
+
+
+@dataclass(frozen=True)
+class CallMemoryInput:
+    org_id: str
+    agent_id: str
+    caller_hash: str
+    caller_display: str | None
+    platform: str
+    call_id: str
+    revision: int
+    ended_at: datetime
+    summary: str
+    facts: Sequence[tuple[str, str]]
+    method: str
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    memories: int
+    facts_added: int
+    facts_closed: int
+
+
+class MemoryService:
+    def __init__(self, session: Session, embedder: Embedder, vectors: VectorStore) -> None:
+        self.session = session
+        self._embedder = embedder
+        self._vectors = vectors
+
+    # -- hot path ------------------------------------------------------------------------
+    def get_context(self, org_id: str, agent_id: str, caller_hash: str | None) -> CallerContext:
+        if caller_hash is None:
+            return CallerContext()
+        profile = repo.get_profile(self.session, org_id, agent_id, caller_hash)
+        if profile is None:
+            return CallerContext()
+        return CallerContext.model_validate(profile.context)
+
+    def search(
+        self,
+        org_id: str,
+        agent_id: str,
+        caller_hash: str,
+        query: str,
+        k: int = 5,
+        now: datetime | None = None,
+    ) -> list[MemoryHit]:
+        if not query.strip():
+            return []
+        vector = self._embedder.embed([query])[0]
+        part = partition_key(org_id, agent_id, caller_hash)
+        hits = self._vectors.query(NAMESPACE, part, vector, k=max(k * 4, 20))
+        if not hits:
+            return []
+        now = now or utcnow()
+        summaries = {
+            summary_item_id(m.platform, m.source_call_id): m
+            for m in repo.list_summaries(self.session, org_id, agent_id, caller_hash)
+        }
+        facts = {
+            fact_item_id(f.id): f
+            for f in repo.list_facts(self.session, org_id, agent_id, caller_hash, current_only=True)
+            if f.id is not None
+        }
+        results: list[MemoryHit] = []
+        for hit in hits:
+            if hit.item_id in summaries:
+                m = summaries[hit.item_id]
+                kind, text, created, source = "summary", m.text, m.created_at, m.source_call_id
+            elif hit.item_id in facts:
+                f = facts[hit.item_id]
+                kind, text = "fact", f"{f.key.replace('_', ' ')}: {f.value}"
+                created, source = f.valid_from, f.source_call_id
+            else:
+                continue  # a vector whose row is gone (forgotten or superseded)
+            age_days = max((now - created).total_seconds() / 86400.0, 0.0)
+            recency = math.exp(-math.log(2) * age_days / RECENCY_HALF_LIFE_DAYS)
+            score = (1 - RECENCY_WEIGHT) * hit.similarity + RECENCY_WEIGHT * recency
+            results.append(
+                MemoryHit(
+                    kind=kind,
+                    text=text,
+                    score=round(score, 4),
+                    similarity=round(hit.similarity, 4),
+                    source_call_id=source,
+                    created_at=created,
+                )
+            )
+        results.sort(key=lambda h: h.score, reverse=True)
+        return results[:k]
+
+    # -- after the call ------------------------------------------------------------------
+    def write_call_memories(self, data: CallMemoryInput) -> WriteResult:
+        """Replace whatever this call derived before, then write summary and facts."""
+        s = self.session
+        part = partition_key(data.org_id, data.agent_id, data.caller_hash)
+        stale_vectors: list[str] = []
+
+        # Undo an earlier run for this call: its facts go, facts it closed reopen.
+        for fact in repo.facts_from_call(s, data.agent_id, data.platform, data.call_id):
+            if fact.id is not None:
+                stale_vectors.append(fact_item_id(fact.id))
+            s.delete(fact)
+        for fact in repo.facts_closed_by_call(s, data.agent_id, data.platform, data.call_id):
+            fact.valid_to = None
+            fact.superseded_by_platform = None
+            fact.superseded_by_call_id = None
+            s.add(fact)
+        s.flush()
+
+        memory = next(
+            iter(repo.memories_for_call(s, data.agent_id, data.platform, data.call_id)), None
+        )
+        if data.summary:
+            if memory is None:
+                memory = Memory(
+                    org_id=data.org_id,
+                    agent_id=data.agent_id,
+                    caller_hash=data.caller_hash,
+                    platform=data.platform,
+                    source_call_id=data.call_id,
+                    text=data.summary,
+                )
+            memory.text = data.summary
+            memory.revision = data.revision
+            memory.method = data.method
+            memory.created_at = data.ended_at
+            s.add(memory)
+        elif memory is not None:
+            s.delete(memory)
+            stale_vectors.append(summary_item_id(data.platform, data.call_id))
+
+        added, closed = self._apply_facts(data)
+        s.flush()
+
+        current = repo.list_facts(s, data.org_id, data.agent_id, data.caller_hash)
+        to_embed: list[tuple[str, str]] = []
+        if data.summary:
+            to_embed.append((summary_item_id(data.platform, data.call_id), data.summary))
+        for fact in current:
+            if fact.id is None:
+                continue
+            if fact.valid_to is None:
+                to_embed.append(
+                    (fact_item_id(fact.id), f"{fact.key.replace('_', ' ')}: {fact.value}")
+                )
+            else:
+                stale_vectors.append(fact_item_id(fact.id))
+        self._refresh_profile(data)
+        if to_embed:
+            vectors = self._embedder.embed([text for _, text in to_embed])
+            self._vectors.upsert(
+                NAMESPACE, part, [(item, vectors[i]) for i, (item, _) in enumerate(to_embed)]
+            )
+        self._vectors.delete(NAMESPACE, part, stale_vectors)
+        return WriteResult(
+            memories=1 if data.summary else 0, facts_added=added, facts_closed=closed
+        )
+
+    def _apply_facts(self, data: CallMemoryInput) -> tuple[int, int]:
+        s = self.session
+        added = closed = 0
+        latest: dict[str, str] = {}
+        for key, value in data.facts:
+            latest[key] = value  # the last statement in a call wins
+        existing = repo.list_facts(s, data.org_id, data.agent_id, data.caller_hash)
+        for key, value in latest.items():
+            same_key = [f for f in existing if f.key == key]
+            current = next((f for f in same_key if f.valid_to is None), None)
+            if current is not None and current.valid_from > data.ended_at:
+                # A later call already told us something newer: record this one as history.
+                s.add(self._new_fact(data, key, value, valid_to=current.valid_from))
+                added += 1
+                continue
+            if current is not None and current.value.casefold() == value.casefold():
+                continue
+            if current is not None:
+                current.valid_to = data.ended_at
+                current.superseded_by_platform = data.platform
+                current.superseded_by_call_id = data.call_id
+                s.add(current)
+                closed += 1
+            s.add(self._new_fact(data, key, value, valid_to=None))
+            added += 1
+        return added, closed
+
+    @staticmethod
+    def _new_fact(data: CallMemoryInput, key: str, value: str, valid_to: datetime | None) -> Fact:
+        return Fact(
+            org_id=data.org_id,
+            agent_id=data.agent_id,
+            caller_hash=data.caller_hash,
+            key=key,
+            value=value,
+            valid_from=data.ended_at,
+            valid_to=valid_to,
+            platform=data.platform,
+            source_call_id=data.call_id,
+        )
+
+    def _refresh_profile(self, data: CallMemoryInput) -> None:
+        s = self.session
+        summaries = repo.list_summaries(s, data.org_id, data.agent_id, data.caller_hash)
+        facts = repo.list_facts(s, data.org_id, data.agent_id, data.caller_hash, current_only=True)
+        recent = list(reversed(summaries[:CONTEXT_SUMMARIES]))
+        context = CallerContext(
+            known=bool(summaries or facts),
+            summary=" | ".join(m.text for m in recent),
+            facts={f.key: f.value for f in facts},
+            call_count=len(summaries),
+            last_call_at=summaries[0].created_at if summaries else None,
+        )
+        profile = repo.get_profile(s, data.org_id, data.agent_id, data.caller_hash)
+        if profile is None:
+            profile = CallerProfile(
+                org_id=data.org_id, agent_id=data.agent_id, caller_hash=data.caller_hash
+            )
+        profile.caller_display = data.caller_display or profile.caller_display
+        profile.call_count = context.call_count
+        profile.last_call_at = context.last_call_at
+        profile.context = context.model_dump(mode="json")
+        profile.updated_at = utcnow()
+        s.add(profile)
+
+    # -- reading and forgetting -----------------------------------------------------------
+    def timeline(self, org_id: str, agent_id: str, caller_hash: str) -> CallerTimeline:
+        s = self.session
+        profile = repo.get_profile(s, org_id, agent_id, caller_hash)
+        return CallerTimeline(
+            caller_hash=caller_hash,
+            caller_display=profile.caller_display if profile else None,
+            context=self.get_context(org_id, agent_id, caller_hash),
+            summaries=[
+                SummaryPublic.model_validate(m, from_attributes=True)
+                for m in repo.list_summaries(s, org_id, agent_id, caller_hash)
+            ],
+            facts=[
+                FactPublic.model_validate(f, from_attributes=True)
+                for f in repo.list_facts(s, org_id, agent_id, caller_hash)
+            ],
+        )
+
+    def forget(self, org_id: str, agent_id: str, caller_hash: str) -> int:
+        removed = repo.delete_caller_rows(self.session, org_id, agent_id, caller_hash)
+        self._vectors.delete_partition(NAMESPACE, partition_key(org_id, agent_id, caller_hash))
+        return removed

@@ -1,0 +1,46 @@
+"""Monitoring service: scores calls with the deterministic scorecard and stores the result."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from core.calls.events import CallEnded
+from core.calls.models import Call
+from core.monitoring.models import CallScore
+from core.monitoring.scorecard import Scorecard, score_call
+
+
+class MonitoringService:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def score_and_store(self, call: Call, ended: CallEnded) -> Scorecard:
+        card = score_call(ended)
+        row = self.session.exec(
+            select(CallScore).where(
+                CallScore.agent_id == call.agent_id,
+                CallScore.platform == call.platform,
+                CallScore.platform_call_id == call.platform_call_id,
+            )
+        ).first()
+        if row is None:
+            row = CallScore(
+                org_id=call.org_id,
+                agent_id=call.agent_id,
+                platform=call.platform,
+                platform_call_id=call.platform_call_id,
+                score=card.score,
+            )
+        row.score = card.score
+        row.parts = {**card.parts, "notes": card.notes}
+        self.session.add(row)
+        return card
+
+    def get_score(self, agent_id: str, platform: str, call_id: str) -> CallScore | None:
+        return self.session.exec(
+            select(CallScore).where(
+                CallScore.agent_id == agent_id,
+                CallScore.platform == platform,
+                CallScore.platform_call_id == call_id,
+            )
+        ).first()

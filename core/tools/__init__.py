@@ -1,0 +1,1 @@
+"""Tools: built-in tools now; the MCP gateway later."""

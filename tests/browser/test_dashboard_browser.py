@@ -1,0 +1,161 @@
+"""The real dashboard in a real browser: `streamlit run` against a seeded SQLite file, driven by
+headless Chromium through Playwright.
+
+Each page must render its real content (heading, tables, plotly charts) with no Streamlit
+exception box and no raw phone number. Screenshots land in the test's tmp dir for a human look.
+The server is a subprocess this test starts and always stops.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from tests.dashboard.seed import MARIA, OLIVER, seed_database
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "dashboard" / "app.py"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+MARIA_LABEL = "+1••••••0123 · 2 calls"
+SERVER_START_S = 60.0
+RENDER_MS = 60_000
+# (url path, page heading, keyed table container, the page's last section, plotly charts)
+PAGES = [
+    ("", "Calls", "calls_table", "Call trace", 3),
+    ("memory", "Memory", "fact_history", "Call summaries", 1),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"{what} not ready within {timeout}s")
+
+
+def _healthy(base: str, proc: subprocess.Popen[bytes], log: Path) -> bool:
+    if proc.poll() is not None:
+        raise AssertionError(f"streamlit exited with {proc.returncode}:\n{log.read_text()}")
+    try:
+        with urllib.request.urlopen(f"{base}/_stcore/health", timeout=1) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@pytest.fixture
+def dashboard(tmp_path: Path) -> Iterator[str]:
+    db_url = f"sqlite:///{tmp_path / 'backline.db'}"
+    seed_database(db_url)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "streamlit.log"
+    env = {**os.environ, "BACKLINE_DATABASE_URL": db_url}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(APP),
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_for(lambda: _healthy(base, proc, log), SERVER_START_S, "streamlit server")
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+def _assert_page_renders(page: Page, heading: str, table: str, last: str, charts: int) -> None:
+    page.locator("h1", has_text=heading).first.wait_for(timeout=RENDER_MS)
+    # The last section renders only after everything above it ran without raising.
+    page.locator("h3", has_text=last).first.wait_for(timeout=RENDER_MS)
+    page.locator(f".st-key-{table} [data-testid='stDataFrame']").wait_for(timeout=RENDER_MS)
+    plots = page.locator(".js-plotly-plot")
+    _wait_for(lambda: plots.count() >= charts, RENDER_MS / 1000, f"{charts} plotly charts")
+    assert page.locator('[data-testid="stException"]').count() == 0
+    body = page.inner_text("body")
+    assert MARIA not in body and OLIVER not in body
+
+
+def _choose_caller_with_history(page: Page) -> None:
+    """Pick the two-call caller through the real select box; their context must follow."""
+    page.get_by_test_id("stSelectbox").filter(has_text="Caller").click()
+    page.get_by_role("option", name=MARIA_LABEL).click()
+    page.get_by_text("Maria moved her cleaning to Thursday").first.wait_for(timeout=RENDER_MS)
+    page.locator("h3", has_text="Call summaries").first.wait_for(timeout=RENDER_MS)
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_every_page_renders_in_a_real_browser(dashboard: str, tmp_path: Path) -> None:
+    if not CHROMIUM.exists():
+        pytest.fail(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            # Streamlit scrolls an inner element, so a full-page shot is only as tall as the
+            # viewport: make it tall enough to hold a whole page.
+            page = browser.new_page(viewport={"width": 1440, "height": 2600})
+            for path, heading, table, last, charts in PAGES:
+                page.goto(f"{dashboard}/{path}", wait_until="domcontentloaded")
+                _assert_page_renders(page, heading, table, last, charts)
+                if heading == "Memory":
+                    _choose_caller_with_history(page)
+                page.screenshot(path=str(shots / f"{heading.lower()}.png"), full_page=True)
+        finally:
+            browser.close()
+    assert sorted(p.name for p in shots.iterdir()) == ["calls.png", "memory.png"]

