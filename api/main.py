@@ -20,6 +20,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
+from api import edge
 from api.errors import install_error_handlers
 from api.routes import calls, health, memory, tenancy, webhooks_vapi
 from api.state import AgentDirectory, AppState
@@ -65,8 +66,8 @@ async def dispatch_pending(state: AppState) -> int:
 
     started = 0
     for inbox_id, platform, call_id, revision, workflow_id in await run_in_threadpool(_pending):
-        ok = await webhooks_vapi.dispatch_post_call(
-            state, inbox_id, call_id, revision, workflow_id, platform=platform
+        ok = await edge.dispatch_post_call(
+            state, inbox_id, platform, call_id, revision, workflow_id
         )
         started += 1 if ok else 0
     return started

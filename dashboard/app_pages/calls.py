@@ -130,10 +130,16 @@ with memory_tab:
         st.markdown(f"**{memory['kind']}** ({memory['method']}, revision {memory['revision']})")
         st.markdown(memory["text"])
     fact_columns = ["key", "value", "valid_from", "valid_to", "status"]
+    fact_config = {
+        "valid_from": st.column_config.DatetimeColumn(
+            "valid from (UTC)", format="YYYY-MM-DD HH:mm"
+        ),
+        "valid_to": st.column_config.DatetimeColumn("valid to (UTC)", format="YYYY-MM-DD HH:mm"),
+    }
     if not trace["facts"].empty:
         st.markdown("**Facts learned**")
         st.container(key="trace_facts").dataframe(
-            trace["facts"], hide_index=True, column_order=fact_columns
+            trace["facts"], hide_index=True, column_order=fact_columns, column_config=fact_config
         )
     if not trace["facts_closed"].empty:
         st.markdown("**Facts this call superseded**")
@@ -141,4 +147,5 @@ with memory_tab:
             trace["facts_closed"],
             hide_index=True,
             column_order=fact_columns,
+            column_config=fact_config,
         )
