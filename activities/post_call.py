@@ -135,7 +135,8 @@ class PostCallActivities:
             CallsService(session, self._secret_key).save_summary(call, data.summary, data.method)
             if call.caller_hash is None:
                 return WriteMemoryResult(0, 0, 0, skipped_reason="call has no caller number")
-            result = MemoryService(session, self._embedder, self._vectors).write_call_memories(
+            memory = MemoryService(session, self._embedder, self._vectors)
+            result = memory.write_call_memories(
                 CallMemoryInput(
                     org_id=call.org_id,
                     agent_id=call.agent_id,
@@ -150,7 +151,8 @@ class PostCallActivities:
                     method=data.method,
                 )
             )
-            return WriteMemoryResult(result.memories, result.facts_added, result.facts_closed)
+        memory.apply_pending_vectors()
+        return WriteMemoryResult(result.memories, result.facts_added, result.facts_closed)
 
     @activity.defn(name=ACT_SCORE)
     def score_call(self, data: CallInput) -> ScoreResult:

@@ -88,4 +88,6 @@ def forget_caller(
         org_id=agent.org_id,
         detail={"rows_deleted": removed},
     )
+    tenancy.session.commit()
+    memory.apply_pending_vectors()
     return ForgetResult(caller_hash=caller_hash, rows_deleted=removed)

@@ -24,7 +24,7 @@ from core.memory.schemas import (
     MemoryHit,
     SummaryPublic,
 )
-from core.ports import Embedder, VectorStore
+from core.ports import Embedder, Vector, VectorStore
 
 NAMESPACE = "memory"
 CONTEXT_SUMMARIES = 3
@@ -68,11 +68,35 @@ class WriteResult:
     facts_closed: int
 
 
+@dataclass
+class _VectorOps:
+    partition: str
+    upserts: list[tuple[str, Vector]]
+    deletes: list[str]
+    drop_partition: bool = False
+
+
 class MemoryService:
+    """Rows go through ``session``; vector writes wait in ``pending`` until the caller commits
+    and calls ``apply_pending_vectors`` (the vector store may be another connection or system,
+    and SQLite allows one writer at a time)."""
+
     def __init__(self, session: Session, embedder: Embedder, vectors: VectorStore) -> None:
         self.session = session
         self._embedder = embedder
         self._vectors = vectors
+        self.pending: list[_VectorOps] = []
+
+    def apply_pending_vectors(self) -> None:
+        """Idempotent: item ids are deterministic, so a retry after a crash converges."""
+        for ops in self.pending:
+            if ops.drop_partition:
+                self._vectors.delete_partition(NAMESPACE, ops.partition)
+                continue
+            if ops.upserts:
+                self._vectors.upsert(NAMESPACE, ops.partition, ops.upserts)
+            self._vectors.delete(NAMESPACE, ops.partition, ops.deletes)
+        self.pending.clear()
 
     # -- hot path ------------------------------------------------------------------------
     def get_context(self, org_id: str, agent_id: str, caller_hash: str | None) -> CallerContext:
@@ -194,12 +218,16 @@ class MemoryService:
             else:
                 stale_vectors.append(fact_item_id(fact.id))
         self._refresh_profile(data)
-        if to_embed:
-            vectors = self._embedder.embed([text for _, text in to_embed])
-            self._vectors.upsert(
-                NAMESPACE, part, [(item, vectors[i]) for i, (item, _) in enumerate(to_embed)]
+        embedded = self._embedder.embed([text for _, text in to_embed])
+        live = {item for item, _ in to_embed}
+        self.pending.append(
+            _VectorOps(
+                partition=part,
+                upserts=[(item, embedded[i]) for i, (item, _) in enumerate(to_embed)],
+                # A database may reuse a deleted row's id for a new fact in the same write.
+                deletes=[item for item in stale_vectors if item not in live],
             )
-        self._vectors.delete(NAMESPACE, part, stale_vectors)
+        )
         return WriteResult(
             memories=1 if data.summary else 0, facts_added=added, facts_closed=closed
         )
@@ -289,5 +317,12 @@ class MemoryService:
 
     def forget(self, org_id: str, agent_id: str, caller_hash: str) -> int:
         removed = repo.delete_caller_rows(self.session, org_id, agent_id, caller_hash)
-        self._vectors.delete_partition(NAMESPACE, partition_key(org_id, agent_id, caller_hash))
+        self.pending.append(
+            _VectorOps(
+                partition=partition_key(org_id, agent_id, caller_hash),
+                upserts=[],
+                deletes=[],
+                drop_partition=True,
+            )
+        )
         return removed

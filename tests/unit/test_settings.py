@@ -1,0 +1,25 @@
+"""Settings validate themselves: production refuses development secrets."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.settings import Settings
+
+
+def test_production_refuses_default_secrets() -> None:
+    # pydantic wraps the validator's InsecureSettingsError in a ValidationError (a ValueError).
+    with pytest.raises(ValueError, match="BACKLINE_SECRET_KEY"):
+        Settings(env="production")
+
+
+def test_production_accepts_strong_secrets_and_sqlite_default_lives_in_data_dir(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    s = Settings(env="production", secret_key="x" * 40, admin_token="y" * 40, data_dir=tmp_path)
+    assert s.resolved_database_url == f"sqlite:///{tmp_path.resolve() / 'backline.db'}"
+
+
+def test_environment_variables_use_the_backline_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BACKLINE_API_PORT", "9123")
+    monkeypatch.setenv("BACKLINE_DATABASE_URL", "postgresql+psycopg://u@h/db")
+    s = Settings()
+    assert s.api_port == 9123 and s.resolved_database_url == "postgresql+psycopg://u@h/db"
