@@ -169,3 +169,17 @@ def test_assistant_reply_prefers_inline_assistant_over_id() -> None:
     assert json.loads(json.dumps(reply))["assistantOverrides"]["variableValues"] == {
         "backline_caller_known": "no"
     }
+
+
+def test_exported_tools_validate_against_the_sdk_tool_model() -> None:
+    from vapi.types import CreateFunctionToolDto
+
+    from connectors.vapi.tools import tool_definitions
+    from core.tools.builtins import BUILTIN_TOOLS
+
+    defs = tool_definitions(BUILTIN_TOOLS, "https://backline.example.com/", "demo")
+    assert [d["function"]["name"] for d in defs] == ["memory_search"]
+    tool = CreateFunctionToolDto.model_validate(defs[0])
+    assert tool.server is not None
+    assert tool.server.url == "https://backline.example.com/v1/webhooks/vapi/demo"
+    assert tool.function is not None and tool.function.parameters is not None

@@ -1,0 +1,28 @@
+"""Tool-schema export: an agent's tools as each platform's tool definitions, ready to paste."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.deps import PrincipalDep, StateDep, TenancyDep
+from connectors.tool_export import EXPORTERS
+from core.errors import NotFoundError
+from core.tools.builtins import BUILTIN_TOOLS
+
+router = APIRouter(prefix="/v1/agents/{agent_id}", tags=["tools"])
+
+
+@router.get("/platforms/{platform}/tools")
+def export_tools(
+    agent_id: str, platform: str, principal: PrincipalDep, tenancy: TenancyDep, state: StateDep
+) -> list[dict[str, Any]]:
+    """The agent's tools (built-ins now, MCP gateway tools later) in the platform's format,
+    with server URLs from ``BACKLINE_PUBLIC_URL``."""
+    agent = tenancy.require_agent(agent_id)
+    principal.require("viewer", agent.org_id)
+    exporter = EXPORTERS.get(platform)
+    if exporter is None:
+        raise NotFoundError(f"unknown platform '{platform}'; use one of {sorted(EXPORTERS)}")
+    return exporter(BUILTIN_TOOLS, state.settings.public_url, agent_id)

@@ -1,0 +1,12 @@
+"""Which connector exports tool definitions for which platform."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from connectors.vapi.tools import tool_definitions as vapi_tools
+
+Exporter = Callable[[dict[str, dict[str, Any]], str, str], list[dict[str, Any]]]
+
+EXPORTERS: dict[str, Exporter] = {"vapi": vapi_tools}
