@@ -317,8 +317,8 @@ def summarize_extractive(turns: list[Turn], max_sentences: int = 3) -> str:
     """Pick the call's most representative sentences, in their original order.
 
     Sentences are scored by how often their content words occur across the whole call.
-    The caller's best request-like sentence and the agent's best resolution-like sentence
-    after it are always kept (when they exist); the remaining slots go to the highest scores.
+    The caller's first substantive sentence (why they called) and the agent's best
+    resolution-like sentence after it are always kept (when they exist); the remaining slots go to the highest scores.
     Greetings, pleasantries and hold fillers are never chosen.
     """
     if max_sentences < 1:
@@ -330,7 +330,8 @@ def summarize_extractive(turns: list[Turn], max_sentences: int = 3) -> str:
     scores = {s.index: _score(s, frequency) for s in sentences}
 
     anchors: list[_Sentence] = []
-    request = _best([s for s in sentences if s.role == "caller"], scores)
+    # On the phone the caller's first substantive sentence is almost always why they called.
+    request = next((s for s in sentences if s.role == "caller" and s.content), None)
     if request is not None:
         anchors.append(request)
     after = request.index if request is not None else -1
