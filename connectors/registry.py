@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from connectors.common import parse_json_body
+from connectors.retell import webhooks as retell
 from connectors.vapi import webhooks as vapi
 from core.calls.events import CallEnded
 from core.errors import InvalidInputError
@@ -12,4 +13,6 @@ def parse_call_ended(platform: str, raw: bytes) -> CallEnded:
     body = parse_json_body(raw)
     if platform == "vapi":
         return vapi.parse_call_ended(body)
+    if platform == "retell":
+        return retell.parse_call_ended(body)
     raise InvalidInputError(f"no end-of-call parser for platform '{platform}'")

@@ -210,7 +210,9 @@ class CallsService:
             {"role": t.role, "text": redact(t.text), "seconds_from_start": t.seconds_from_start}
             for t in ended.turns
         ]
-        call.platform_summary = redact(ended.platform_summary) if ended.platform_summary else None
+        if ended.platform_summary:
+            # call_analyzed may have landed first; an end-of-call without one keeps it.
+            call.platform_summary = redact(ended.platform_summary)
         analysis = dict(call.analysis or {})
         if ended.platform_success is not None:
             analysis["platform_success"] = ended.platform_success
