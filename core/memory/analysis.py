@@ -318,7 +318,8 @@ def summarize_extractive(turns: list[Turn], max_sentences: int = 3) -> str:
 
     Sentences are scored by how often their content words occur across the whole call.
     The caller's first substantive sentence (why they called) and the agent's best
-    resolution-like sentence after it are always kept (when they exist); the remaining slots go to the highest scores.
+    resolution-like sentence after it are always kept (when they exist); the remaining slots
+    go to the highest scores.
     Greetings, pleasantries and hold fillers are never chosen.
     """
     if max_sentences < 1:
