@@ -22,7 +22,16 @@ from temporalio.client import Client
 
 from api import edge
 from api.errors import install_error_handlers
-from api.routes import calls, health, memory, tenancy, tools, webhooks_retell, webhooks_vapi
+from api.routes import (
+    calls,
+    health,
+    memory,
+    tenancy,
+    tools,
+    webhooks_bland,
+    webhooks_retell,
+    webhooks_vapi,
+)
 from api.state import AgentDirectory, AppState
 from connectors.embedder import shared_embedder
 from connectors.vectors.embedded import EmbeddedVectorStore
@@ -130,6 +139,15 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health, tenancy, memory, calls, tools, webhooks_vapi, webhooks_retell):
+    for module in (
+        health,
+        tenancy,
+        memory,
+        calls,
+        tools,
+        webhooks_vapi,
+        webhooks_retell,
+        webhooks_bland,
+    ):
         app.include_router(module.router)
     return app

@@ -147,7 +147,9 @@ def run_stack(settings: Settings) -> int:
         _say(f"database: {s.resolved_database_url.split('@')[-1]}")
         ops.migrate(s.resolved_database_url)
         engine = make_engine(s.resolved_database_url)
-        if ops.seed_demo(engine, s):
+        if s.env == "production" and s.demo_uses_default_credentials:
+            _say("production: not seeding the demo agent (its credentials are public defaults)")
+        elif ops.seed_demo(engine, s):
             _say("seeded the demo agent 'demo'")
         engine.dispose()
 
@@ -211,8 +213,8 @@ def run_stack(settings: Settings) -> int:
         _say("shutting down")
         stack.stop()
         return 0
-    except RuntimeError as exc:
-        _say(f"error: {exc}")
+    except Exception as exc:  # noqa: BLE001 - whatever failed, never leave children running
+        _say(f"error: {type(exc).__name__}: {exc}")
         stack.stop()
         return 1
 

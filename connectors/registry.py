@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from connectors.bland import webhooks as bland
 from connectors.common import parse_json_body
 from connectors.retell import webhooks as retell
 from connectors.vapi import webhooks as vapi
@@ -15,4 +16,6 @@ def parse_call_ended(platform: str, raw: bytes) -> CallEnded:
         return vapi.parse_call_ended(body)
     if platform == "retell":
         return retell.parse_call_ended(body)
+    if platform == "bland":
+        return bland.parse_post_call(body)
     raise InvalidInputError(f"no end-of-call parser for platform '{platform}'")

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_timeout_s: float = 20.0
     raw_payload_retention_days: int = Field(default=7, ge=0)
+    # Tool gateway: calls per minute per organization (each API process), and how often the
+    # tool lists of registered MCP servers are re-read.
+    tools_org_calls_per_minute: int = Field(default=3000, ge=1)
+    tools_refresh_interval_s: float = Field(default=300.0, ge=5.0)
     api_url: str = "http://127.0.0.1:8000"
     api_key: SecretStr | None = None
     demo_vapi_token: SecretStr = SecretStr(DEV_DEMO_VAPI_TOKEN)
@@ -64,14 +68,30 @@ class Settings(BaseSettings):
             "BACKLINE_SECRET_KEY": (self.secret_key, DEV_SECRET_KEY),
             "BACKLINE_ADMIN_TOKEN": (self.admin_token, DEV_ADMIN_TOKEN),
         }
-        weak = [name for name, (value, dev) in defaults.items() if value.get_secret_value() == dev]
+        weak = [
+            name
+            for name, (value, dev) in defaults.items()
+            if value.get_secret_value() in (dev, "") or len(value.get_secret_value()) < 16
+        ]
         if weak:
             raise InsecureSettingsError(
-                f"{', '.join(weak)} still hold the development default; set a strong random "
+                f"{', '.join(weak)} still hold the development default or are shorter than 16 "
+                "characters; set a strong random "
                 "value (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`) "
                 "before running with BACKLINE_ENV=production"
             )
         return self
+
+    @property
+    def demo_uses_default_credentials(self) -> bool:
+        """True when any demo platform credential is still its public development default."""
+        pairs = (
+            (self.demo_vapi_token, DEV_DEMO_VAPI_TOKEN),
+            (self.demo_retell_api_key, DEV_DEMO_RETELL_API_KEY),
+            (self.demo_bland_secret, DEV_DEMO_BLAND_SECRET),
+            (self.demo_bland_tool_token, DEV_DEMO_BLAND_TOOL_TOKEN),
+        )
+        return any(value.get_secret_value() == dev for value, dev in pairs)
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -30,6 +30,7 @@ from core.calls.events import (
     ToolCallBatch,
     TranscriptUpdate,
     Turn,
+    canonical_end_reason,
 )
 from core.errors import MalformedWebhookError, WebhookSignatureError
 
@@ -222,7 +223,8 @@ def parse_call_ended(body: Mapping[str, Any]) -> CallEnded:
         call=_strict_ref(call),
         started_at=parse_time(call.get("start_timestamp")),
         ended_at=parse_time(call.get("end_timestamp")),
-        ended_reason=ended_reason,
+        ended_reason=canonical_end_reason(ended_reason),
+        platform_ended_reason=ended_reason,
         turns=_turns(call),
         platform_summary=summary if isinstance(summary, str) and summary else None,
         platform_success=success if isinstance(success, bool) else None,

@@ -29,6 +29,7 @@ from core.calls.events import (
     TranscriptUpdate,
     TransferRequest,
     Turn,
+    canonical_end_reason,
 )
 from core.errors import MalformedWebhookError, WebhookSignatureError
 
@@ -207,7 +208,8 @@ def parse_call_ended(body: Mapping[str, Any]) -> CallEnded:
         call=ref,
         started_at=parse_time(message.get("startedAt") or optional(message, "call.startedAt")),
         ended_at=parse_time(message.get("endedAt") or optional(message, "call.endedAt")),
-        ended_reason=reason,
+        ended_reason=canonical_end_reason(reason),
+        platform_ended_reason=reason,
         turns=turns,
         platform_summary=optional(message, "analysis.summary"),
         platform_success=_success(optional(message, "analysis.successEvaluation")),

@@ -7,6 +7,7 @@ one conversation delivered through VAPI, Retell or Bland yields equal events.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -79,14 +80,58 @@ class TranscriptUpdate(BaseModel):
     final: bool = True
 
 
+EndReason = Literal[
+    "caller_hangup",
+    "agent_hangup",
+    "transferred",
+    "voicemail",
+    "no_answer",
+    "silence_timeout",
+    "max_duration",
+    "error",
+    "completed",
+    "other",
+]
+
+_END_REASON_RULES: tuple[tuple[str, EndReason], ...] = (
+    # Order matters: "pipeline-error ... customer-ended" is an error, not a hang-up.
+    (r"error|fail|pipeline|exception|crash|invalid", "error"),
+    (r"transfer|forward", "transferred"),
+    (r"voicemail|machine", "voicemail"),
+    (r"no.?answer|busy|not.?answered|unanswered|did.?not.?answer", "no_answer"),
+    (r"silence|timeout|timed.?out|idle|inactiv", "silence_timeout"),
+    (r"max.?duration|duration.?exceeded|exceeded", "max_duration"),
+    (r"customer|user|caller|human|client", "caller_hangup"),
+    (r"assistant|agent|bot|ai\b|system.?hangup|end.?call.?tool", "agent_hangup"),
+    (r"complete|hangup|hung.?up|ended", "completed"),
+)
+
+
+def canonical_end_reason(raw: str | None) -> EndReason | None:
+    """One vocabulary for why a call ended, whatever the platform called it."""
+    if not raw or not raw.strip():
+        return None
+    text = raw.strip().lower().replace("_", "-")
+    for pattern, reason in _END_REASON_RULES:
+        if re.search(pattern, text):
+            return reason
+    return "other"
+
+
 class CallEnded(BaseModel):
-    """Everything Backline derives memory and scores from, after the call."""
+    """Everything Backline derives memory and scores from, after the call.
+
+    ``platform_*`` fields are the platform's own words (its reason string, its summary, its
+    success verdict); everything else is canonical and equal across platforms for the same
+    conversation.
+    """
 
     kind: Literal["call_ended"] = "call_ended"
     call: CallRef
     started_at: datetime | None = None
     ended_at: datetime | None = None
-    ended_reason: str | None = None
+    ended_reason: EndReason | None = None
+    platform_ended_reason: str | None = None
     turns: list[Turn] = Field(default_factory=list)
     platform_summary: str | None = None
     platform_success: bool | None = None

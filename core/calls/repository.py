@@ -23,6 +23,24 @@ def find_inbox(
     return session.exec(stmt).first()
 
 
+def inbox_payloads_for_call(
+    session: Session, agent_id: str, platform: str, event_type: str, call_id: str
+) -> list[str]:
+    """One agent's stored raw payloads for one call, oldest first (purged ones skipped)."""
+    stmt = (
+        select(WebhookInbox.payload)
+        .where(
+            WebhookInbox.agent_id == agent_id,
+            WebhookInbox.platform == platform,
+            WebhookInbox.event_type == event_type,
+            WebhookInbox.call_id == call_id,
+            col(WebhookInbox.payload).is_not(None),
+        )
+        .order_by(col(WebhookInbox.id))
+    )
+    return [p for p in session.exec(stmt) if p is not None]
+
+
 def count_inbox_up_to(
     session: Session, platform: str, event_type: str, call_id: str, inbox_id: int
 ) -> int:

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from core.calls import repository as repo
-from core.calls.events import CallAnalyzed, CallEnded, CallRef, Turn
+from core.calls.events import CallAnalyzed, CallEnded, CallRef, Turn, canonical_end_reason
 from core.calls.models import Call, CallEvent, RejectedWebhook, WebhookInbox
 from core.db import utcnow
 from core.pii.phone import caller_hash as hash_caller
@@ -166,6 +166,7 @@ class CallsService:
         call_id: str,
         caller_number: str | None,
         direction: str | None = None,
+        prompt_version: str | None = None,
     ) -> Call:
         call = repo.get_call(self.session, agent_id, platform, call_id)
         if call is None:
@@ -179,6 +180,10 @@ class CallsService:
                 direction=direction,
                 started_at=utcnow(),
             )
+            self.session.add(call)
+        if prompt_version is not None and call.prompt_version is None:
+            # The version that served the call's start is the one its metrics belong to.
+            call.prompt_version = prompt_version
             self.session.add(call)
         return call
 
@@ -216,6 +221,7 @@ class CallsService:
         analysis = dict(call.analysis or {})
         if ended.platform_success is not None:
             analysis["platform_success"] = ended.platform_success
+        analysis["platform_ended_reason"] = ended.platform_ended_reason
         analysis["transferred"] = ended.transferred
         analysis["turn_latency_ms"] = ended.turn_latency_ms
         call.analysis = analysis
@@ -269,7 +275,8 @@ class CallsService:
             ),
             started_at=call.started_at,
             ended_at=call.ended_at,
-            ended_reason=call.ended_reason,
+            ended_reason=canonical_end_reason(call.ended_reason),
+            platform_ended_reason=analysis.get("platform_ended_reason"),
             turns=[Turn.model_validate(t) for t in call.transcript or []],
             platform_summary=call.platform_summary,
             platform_success=analysis.get("platform_success"),

@@ -88,22 +88,23 @@ def _completion(ended: CallEnded, notes: list[str]) -> float:
         notes.append(f"completion from the platform's success flag ({ended.platform_success})")
         return 1.0 if ended.platform_success else 0.0
     reason = (ended.ended_reason or "").lower().replace("_", "-")
+    said = ended.platform_ended_reason or ended.ended_reason
     # Error beats everything else: "pipeline-error-... customer-ended" is still a failure.
     if not reason:
         notes.append("no ended reason reported: completion scored neutral")
         value = 0.5
     elif _ERROR_REASON.search(reason):
-        notes.append(f"call ended on an error ({ended.ended_reason})")
+        notes.append(f"call ended on an error ({said})")
         value = 0.0
     elif _SILENCE_REASON.search(reason):
-        notes.append(f"call ended on silence or a timeout ({ended.ended_reason})")
+        notes.append(f"call ended on silence or a timeout ({said})")
         value = 0.25
     elif _TRANSFER_REASON.search(reason):
         value = 0.6
     elif _NORMAL_REASON.search(reason):
         value = 1.0
     else:
-        notes.append(f"unrecognized ended reason ({ended.ended_reason}): completion neutral")
+        notes.append(f"unrecognized ended reason ({said}): completion neutral")
         value = 0.5
     if not any(t.role == "caller" and t.text.strip() for t in ended.turns):
         notes.append("the caller never spoke")

@@ -1,8 +1,8 @@
 """Secrets at rest and API-key tokens.
 
 Platform credentials are encrypted with a key derived from ``BACKLINE_SECRET_KEY``; API keys are
-stored only as keyed hashes. Rotating the secret key means re-encrypting credentials
-(``backline rotate-secret``, documented in docs/operations.md) and re-issuing API keys.
+stored only as keyed hashes. Rotating the secret key invalidates both (and changes caller
+hashes): re-set platform credentials and re-issue API keys, as docs/auth.md describes.
 """
 
 from __future__ import annotations

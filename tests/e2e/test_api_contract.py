@@ -135,3 +135,12 @@ async def test_forgetting_a_caller_through_the_api_erases_their_memory(stack: St
 
 def test_admin_token_constant_is_the_one_tests_configure() -> None:
     assert ADMIN["Authorization"] == f"Bearer {ADMIN_TOKEN}"
+
+
+async def test_unknown_routes_answer_the_standard_error_body(stack: Stack) -> None:
+    with stack.http() as http:
+        missing = http.get("/v1/no-such-route")
+        wrong_method = http.delete("/healthz")
+    assert missing.status_code == 404 and missing.json()["error"] == "NotFoundError"
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"] == "MethodNotAllowedError"

@@ -23,3 +23,19 @@ def test_environment_variables_use_the_backline_prefix(monkeypatch: pytest.Monke
     monkeypatch.setenv("BACKLINE_DATABASE_URL", "postgresql+psycopg://u@h/db")
     s = Settings()
     assert s.api_port == 9123 and s.resolved_database_url == "postgresql+psycopg://u@h/db"
+
+
+def test_production_refuses_short_or_empty_secrets() -> None:
+    with pytest.raises(ValueError, match="shorter than 16"):
+        Settings(env="production", secret_key="", admin_token="y" * 40)
+
+
+def test_demo_default_credentials_are_detected() -> None:
+    assert Settings().demo_uses_default_credentials is True
+    strong = {
+        "demo_vapi_token": "a" * 20,
+        "demo_retell_api_key": "b" * 20,
+        "demo_bland_secret": "c" * 20,
+        "demo_bland_tool_token": "d" * 20,
+    }
+    assert Settings(**strong).demo_uses_default_credentials is False

@@ -155,7 +155,8 @@ def test_call_ended_becomes_call_ended_with_turns_times_and_reason() -> None:
     assert [t.seconds_from_start for t in event.turns] == [0.8, 28.1]
     assert event.started_at == datetime(2026, 3, 2, 17, 4, 12, 900000, tzinfo=UTC)
     assert event.ended_at == datetime(2026, 3, 2, 17, 7, 10, tzinfo=UTC)
-    assert event.ended_reason == "user_hangup"
+    assert event.platform_ended_reason == "user_hangup"
+    assert event.ended_reason == "caller_hangup"
     assert event.transferred is False
     assert event.platform_summary is None  # call_ended carries no analysis yet
 
@@ -179,7 +180,8 @@ def test_transfer_disconnection_marks_the_call_transferred() -> None:
     event = parse_event(body)
     assert isinstance(event, CallEnded)
     assert event.transferred is True
-    assert event.ended_reason == "call_transfer"
+    assert event.platform_ended_reason == "call_transfer"
+    assert event.ended_reason == "transferred"
 
 
 def test_outbound_call_identifies_the_caller_by_to_number() -> None:

@@ -100,7 +100,8 @@ def test_end_of_call_report_becomes_call_ended_with_turns() -> None:
     construct_type(type_=ServerMessageEndOfCallReport, object_=body["message"])
     event = parse_event(body)
     assert isinstance(event, CallEnded)
-    assert event.ended_reason == "customer-ended-call"
+    assert event.platform_ended_reason == "customer-ended-call"
+    assert event.ended_reason == "caller_hangup"
     assert [t.role for t in event.turns][:2] == ["agent", "caller"]
     assert event.turns[1].text == "Where is my last order?"
     assert event.platform_success is True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.calls.events import CallEnded, CallRef, Role, Turn
+from core.calls.events import CallEnded, CallRef, Role, Turn, canonical_end_reason
 from core.monitoring.scorecard import WEIGHTS, score_call
 
 REF = CallRef(platform="vapi", call_id="call-1")
@@ -32,6 +32,10 @@ def ended(**overrides: object) -> CallEnded:
         "turn_latency_ms": 500.0,
     }
     fields.update(overrides)
+    # Tests speak the platforms' own reason strings; connectors hand core the canonical one.
+    raw = fields.get("ended_reason")
+    fields["platform_ended_reason"] = raw
+    fields["ended_reason"] = canonical_end_reason(raw if isinstance(raw, str) else None)
     return CallEnded.model_validate(fields)
 
 
