@@ -213,7 +213,7 @@ def run_stack(settings: Settings) -> int:
         _say("shutting down")
         stack.stop()
         return 0
-    except Exception as exc:  # noqa: BLE001 - whatever failed, never leave children running
+    except Exception as exc:
         _say(f"error: {type(exc).__name__}: {exc}")
         stack.stop()
         return 1

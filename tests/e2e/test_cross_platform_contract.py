@@ -196,11 +196,12 @@ async def test_same_conversation_yields_the_same_memories_on_every_platform(stac
                 platform
             ]
             body = copy.deepcopy(payload(call_id))
-            resp = {
-                "vapi": lambda: http.post(v.webhook, content=raw(body), headers=v.vapi_headers),
-                "retell": lambda: r.post(http, "events", body),
-                "bland": lambda: b.post_call(http, body),
-            }[platform]()
+            if platform == "vapi":
+                resp = http.post(v.webhook, content=raw(body), headers=v.vapi_headers)
+            elif platform == "retell":
+                resp = r.post(http, "events", body)
+            else:
+                resp = b.post_call(http, body)
             assert resp.status_code == 200, resp.text
 
             def _memory(cid: str = call_id) -> Memory | None:
