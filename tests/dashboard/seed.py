@@ -19,7 +19,7 @@ import core.calls.models
 import core.memory.models
 import core.monitoring.models
 import core.tenancy.models
-from core.calls.events import CallEnded, CallRef, Turn
+from core.calls.events import CallEnded, CallRef, Turn, canonical_end_reason
 from core.calls.models import Call, CallEvent
 from core.db import make_engine, utcnow
 from core.memory.models import CallerProfile, Fact, Memory
@@ -165,7 +165,8 @@ def _add_call(session: Session, seeded: SeededCall) -> None:
         call=CallRef(platform=seeded.platform, call_id=seeded.call_id),  # type: ignore[arg-type]
         started_at=seeded.started_at,
         ended_at=seeded.ended_at,
-        ended_reason=seeded.ended_reason,
+        ended_reason=canonical_end_reason(seeded.ended_reason),
+        platform_ended_reason=seeded.ended_reason,
         turns=turns,
         turn_latency_ms=950.0,
     )
@@ -181,7 +182,7 @@ def _add_call(session: Session, seeded: SeededCall) -> None:
             status="ended",
             started_at=seeded.started_at,
             ended_at=seeded.ended_at,
-            ended_reason=seeded.ended_reason,
+            ended_reason=canonical_end_reason(seeded.ended_reason),
             revision=1,
             transcript=[
                 {"role": t.role, "text": redact(t.text), "seconds_from_start": t.seconds_from_start}

@@ -132,7 +132,8 @@ async def test_call_ended_builds_memory_that_the_next_call_inbound_carries(stack
         assert _inbound_variables(http, other, DANA)["backline_memory_summary"] == ""
 
         detail = _call_detail(http, tenant, call_id)
-        assert detail["ended_reason"] == "user_hangup"
+        assert detail["ended_reason"] == "caller_hangup"
+        assert detail["analysis"]["platform_ended_reason"] == "user_hangup"
         assert [t["role"] for t in detail["transcript"]][:2] == ["agent", "caller"]
         assert detail["caller_display"].endswith("0123")
         assert "4155550123" not in detail["caller_display"]
