@@ -85,9 +85,14 @@ class PostCallActivities:
                 org_id=inbox.org_id, agent_id=inbox.agent_id, ended=ended, revision=data.revision
             )
             calls.mark_dispatched(data.inbox_id)
+            llm = self._analyzer is not None
             if call is None:
-                return IngestResult(None, inbox.org_id, inbox.agent_id, inbox.caller_hash, True)
-            return IngestResult(call.id, inbox.org_id, inbox.agent_id, call.caller_hash, False)
+                return IngestResult(
+                    None, inbox.org_id, inbox.agent_id, inbox.caller_hash, True, llm_available=llm
+                )
+            return IngestResult(
+                call.id, inbox.org_id, inbox.agent_id, call.caller_hash, False, llm_available=llm
+            )
 
     @activity.defn(name=ACT_ANALYZE_LLM)
     def analyze_call_llm(self, data: CallInput) -> AnalysisResult:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from api import knowledge_runtime, tool_gateway
 from api.state import AgentInfo, AppState
 from core.calls.events import (
     CallAnalyzed,
@@ -32,10 +33,15 @@ from core.calls.events import (
     TransferRequest,
 )
 from core.calls.service import CallsService, InboxReceipt
+from core.db import utcnow
 from core.errors import AppError
+from core.knowledge.schemas import KnowledgeAnswer
 from core.memory.schemas import CallerContext
 from core.memory.service import MemoryService
-from core.tools.builtins import ToolContext, ToolOutcome, run_builtin
+from core.pii.phone import caller_hash as hash_caller
+from core.prompts.serving import ServedPrompt, serve_prompt
+from core.tools.builtins import KnowledgeSearch, ToolContext, ToolOutcome, run_builtin
+from core.tools.schemas import GatewayResult
 from workflows.starters import start_post_call
 from workflows.types import PostCallInput
 
@@ -50,6 +56,10 @@ class EdgeAnswer:
     context: CallerContext | None = None
     tool_results: list[tuple[ToolCall, ToolOutcome]] = field(default_factory=list)
     documents: list[dict[str, Any]] = field(default_factory=list)
+    # The prompt version served at a context request (None: the agent serves none).
+    prompt: ServedPrompt | None = None
+    # The retrieval behind a knowledge request; connectors shape its hits and outdated signal.
+    knowledge: KnowledgeAnswer | None = None
 
 
 def context_variables(ctx: CallerContext) -> dict[str, str]:
@@ -62,6 +72,34 @@ def context_variables(ctx: CallerContext) -> dict[str, str]:
         ),
         "backline_call_count": str(ctx.call_count),
     }
+
+
+def prompt_variables(answer: EdgeAnswer) -> dict[str, str]:
+    """Context variables plus, when a version was served, the rendered prompt as
+    ``backline_system_prompt`` / ``backline_first_message`` / ``backline_prompt_version``
+    (how Retell and Bland deliver it: the platform agent's prompt includes the variable)."""
+    variables = context_variables(answer.context or CallerContext())
+    if answer.prompt is not None:
+        variables.update(answer.prompt.variables())
+    return variables
+
+
+def fallback_variables(state: AppState, agent: AgentInfo, event: ContextRequest) -> dict[str, str]:
+    """For a context request that missed its time budget: no memory, but the served prompt
+    still (cache and render only, no database), so a platform whose prompt *is* the variable
+    never runs with an empty one. The late answer still records the version on the call."""
+    number = event.call.caller_number
+    answer = EdgeAnswer(context=CallerContext())
+    answer.prompt = serve_prompt(
+        state.prompts,
+        agent_id=agent.id,
+        agent_name=agent.name,
+        caller_key=(hash_caller(_secret(state), number) if number else None)
+        or f"call:{event.call.call_id}",
+        context=CallerContext(),
+        now=utcnow(),
+    )
+    return prompt_variables(answer)
 
 
 def _secret(state: AppState) -> str:
@@ -95,14 +133,28 @@ async def record_rejection(
     await run_in_threadpool(_store)
 
 
-def _run_tool(tc: ToolCall, ctx: ToolContext, memory: MemoryService) -> ToolOutcome:
-    outcome = run_builtin(tc.name, tc.arguments, ctx, memory)
+def _run_tool(
+    tc: ToolCall,
+    ctx: ToolContext,
+    memory: MemoryService,
+    routed: GatewayResult | None = None,
+    knowledge: KnowledgeSearch | None = None,
+) -> ToolOutcome:
+    outcome = run_builtin(tc.name, tc.arguments, ctx, memory, knowledge)
+    if outcome is None and routed is not None:
+        outcome = routed.outcome  # answered by the MCP tool gateway (api.tool_gateway)
     if outcome is None:
         return ToolOutcome(error=f"Unknown tool '{tc.name}': this agent has no such tool.")
     return outcome
 
 
-def _answer_sync(state: AppState, agent: AgentInfo, event: CanonicalEvent) -> EdgeAnswer:
+def _answer_sync(
+    state: AppState,
+    agent: AgentInfo,
+    event: CanonicalEvent,
+    prompt_label: str | None = None,
+    routed: dict[int, GatewayResult] | None = None,
+) -> EdgeAnswer:
     with Session(state.engine, expire_on_commit=False) as session:
         calls = CallsService(session, _secret(state))
         memory = MemoryService(session, state.embedder, state.vectors)
@@ -112,11 +164,41 @@ def _answer_sync(state: AppState, agent: AgentInfo, event: CanonicalEvent) -> Ed
         data: dict[str, Any] = {}
         platform_type: str = event.kind
         if isinstance(event, ContextRequest):
-            answer.context = memory.get_context(agent.org_id, agent.id, calls.caller_hash(number))
+            caller_hash = calls.caller_hash(number)
+            answer.context = memory.get_context(agent.org_id, agent.id, caller_hash)
             data = {"caller_known": answer.context.known}
+            # From the in-process cache: no database round trip for the prompt.
+            answer.prompt = serve_prompt(
+                state.prompts,
+                agent_id=agent.id,
+                agent_name=agent.name,
+                caller_key=caller_hash or f"call:{event.call.call_id}",
+                context=answer.context,
+                now=utcnow(),
+                label=prompt_label,
+            )
+            if answer.prompt is not None:
+                data.update(prompt_version=answer.prompt.ref, prompt_source=answer.prompt.source)
+                calls.touch_call(
+                    org_id=agent.org_id,
+                    agent_id=agent.id,
+                    platform=event.call.platform,
+                    call_id=event.call.call_id,
+                    caller_number=number,
+                    direction=event.call.direction,
+                    prompt_version=answer.prompt.ref,
+                )
         elif isinstance(event, ToolCallBatch):
             tool_ctx = ToolContext(agent.org_id, agent.id, calls.caller_hash(number))
-            answer.tool_results = [(tc, _run_tool(tc, tool_ctx, memory)) for tc in event.calls]
+            routed = routed or {}
+            knowledge = knowledge_runtime.CallKnowledge(state, session, agent)
+            answer.tool_results = [
+                (tc, _run_tool(tc, tool_ctx, memory, routed.get(i), knowledge))
+                for i, tc in enumerate(event.calls)
+            ]
+            knowledge.record(calls, call)  # each knowledge_search joins the call's trace
+            # Gateway calls join the call's trace and the audit log in this same commit.
+            tool_gateway.record_results(session, state, routed)
             data = {
                 "tools": [tc.name for tc in event.calls],
                 "errors": sum(o.error is not None for _, o in answer.tool_results),
@@ -139,7 +221,9 @@ def _answer_sync(state: AppState, agent: AgentInfo, event: CanonicalEvent) -> Ed
         elif isinstance(event, Informational):
             data = dict(event.data)
             platform_type = event.platform_type
-        elif isinstance(event, KnowledgeRequest | TransferRequest):
+        elif isinstance(event, KnowledgeRequest):
+            answer.knowledge, data = knowledge_runtime.answer_request(state, session, agent, event)
+        elif isinstance(event, TransferRequest):
             pass
         if call is not None:
             calls.record_event(
@@ -156,8 +240,15 @@ def _answer_sync(state: AppState, agent: AgentInfo, event: CanonicalEvent) -> Ed
     return answer
 
 
-async def answer(state: AppState, agent: AgentInfo, event: CanonicalEvent) -> EdgeAnswer:
-    return await run_in_threadpool(_answer_sync, state, agent, event)
+async def answer(
+    state: AppState, agent: AgentInfo, event: CanonicalEvent, prompt_label: str | None = None
+) -> EdgeAnswer:
+    routed = (
+        await tool_gateway.route_tool_calls(state, agent, event)
+        if isinstance(event, ToolCallBatch)
+        else None
+    )
+    return await run_in_threadpool(_answer_sync, state, agent, event, prompt_label, routed)
 
 
 async def accept_call_ended(

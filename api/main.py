@@ -20,12 +20,16 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
-from api import edge
+from api import edge, knowledge_runtime, tool_gateway
 from api.errors import install_error_handlers
+from api.prompt_sync import initial_refresh, poll_prompts
 from api.routes import (
     calls,
     health,
+    knowledge,
+    mcp,
     memory,
+    prompts,
     tenancy,
     tools,
     webhooks_bland,
@@ -102,7 +106,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.resolved_database_url)
-        emb = embedder or shared_embedder()
+        emb = embedder or shared_embedder(threads=1)
         await run_in_threadpool(lambda: emb.embed(["warm up"]))
         state = AppState(
             settings=settings,
@@ -114,6 +118,9 @@ def create_app(
             temporal_error=None if temporal_client else "connecting",
         )
         app.state.backline = state
+        # Prompts are served from memory: load them before the first request, then poll.
+        await run_in_threadpool(initial_refresh, state)
+        prompt_poller = asyncio.create_task(poll_prompts(state))
         connector = None if temporal_client else asyncio.create_task(_connect_temporal(state))
         scheduler = AsyncIOScheduler()
         scheduler.add_job(dispatch_pending, "interval", seconds=5, args=[state], max_instances=1)
@@ -121,10 +128,17 @@ def create_app(
             run_in_threadpool, "interval", hours=1, args=[purge_payloads, state], max_instances=1
         )
         scheduler.start()
+        tools_runtime = await tool_gateway.start(state, scheduler)
+        # The knowledge index and retriever, plus the tick that keeps schedules in step.
+        knowledge_runtime.start(state, scheduler)
         try:
             yield
         finally:
+            await tools_runtime.aclose()
             scheduler.shutdown(wait=False)
+            prompt_poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await prompt_poller
             if connector is not None:
                 connector.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -148,6 +162,10 @@ def create_app(
         webhooks_vapi,
         webhooks_retell,
         webhooks_bland,
+        prompts,
+        mcp,
+        knowledge,
     ):
         app.include_router(module.router)
+    mcp.mount_endpoint(app)
     return app

@@ -13,9 +13,12 @@ from temporalio.client import Client
 
 from connectors.vapi.webhooks import VapiCredential
 from core.ports import Embedder, VectorStore
+from core.prompts.cache import PromptCache
+from core.prompts.ports import EvalGate, NoEvalSuiteGate
 from core.settings import Settings
 from core.tenancy import repository as tenancy_repo
 from core.tenancy.security import SecretBox
+from core.tools.gateway import ToolGateway
 
 AGENT_CACHE_TTL_S = 5.0
 
@@ -90,3 +93,7 @@ class AppState:
     temporal: Client | None = None
     temporal_error: str | None = "not connected yet"
     extras: dict[str, Any] = field(default_factory=dict)
+    prompts: PromptCache = field(default_factory=PromptCache)
+    eval_gate: EvalGate = field(default_factory=NoEvalSuiteGate)
+    # MCP tool gateway (built in the lifespan by api.tool_gateway.start).
+    gateway: ToolGateway | None = None

@@ -14,6 +14,9 @@ import httpx
 import typer
 
 from cli import ops
+from cli.kb import app as kb_app
+from cli.prompts import app as prompts_app
+from cli.tools import tools_app
 from core.settings import Settings
 
 app = typer.Typer(help="Backline: the backend behind voice AI agents.", no_args_is_help=True)
@@ -27,6 +30,9 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(agents_app, name="agents")
 app.add_typer(memory_app, name="memory")
 app.add_typer(calls_app, name="calls")
+app.add_typer(prompts_app, name="prompts")
+app.add_typer(tools_app, name="tools")
+app.add_typer(kb_app, name="kb")
 
 
 @app.command()

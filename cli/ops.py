@@ -13,6 +13,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from cli.demo_tools import seed_demo_tools
 from core.settings import Settings
 from core.tenancy import repository as tenancy_repo
 from core.tenancy.schemas import AgentCreate, CredentialSet, OrganizationCreate
@@ -81,5 +82,10 @@ def seed_demo(engine: Engine, settings: Settings) -> bool:
                 svc.set_credential(
                     DEMO_AGENT, platform, CredentialSet(kind=kind, secret=value), "system:seed"
                 )
+        session.flush()
+        # The example MCP servers (stdio) and their tools on the demo agent.
+        seed_demo_tools(
+            session, settings.secret_key.get_secret_value(), DEMO_ORG, svc.require_agent(DEMO_AGENT)
+        )
         session.commit()
         return created

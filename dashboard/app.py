@@ -23,6 +23,10 @@ page = st.navigation(
     [
         st.Page("app_pages/calls.py", title="Calls", icon=":material/call:", default=True),
         st.Page("app_pages/memory.py", title="Memory", icon=":material/psychology:"),
+        st.Page(
+            "app_pages/prompts.py", title="Prompts & Rollouts", icon=":material/rocket_launch:"
+        ),
+        st.Page("app_pages/knowledge.py", title="Knowledge", icon=":material/menu_book:"),
     ]
 )
 st.sidebar.caption("Backline · read-only view")

@@ -7,9 +7,12 @@ from sqlmodel import SQLModel
 
 import core.audit.models
 import core.calls.models
+import core.knowledge.models
 import core.memory.models
 import core.monitoring.models
-import core.tenancy.models  # noqa: F401  (register every table)
+import core.prompts.models
+import core.tenancy.models
+import core.tools.models  # noqa: F401  (register every table)
 from core.db import make_engine
 from core.settings import Settings
 

@@ -2,6 +2,11 @@
 
 Deterministic orchestration only: no I/O, no wall clock. Each step is an idempotent activity,
 so a worker crash resumes where it stopped and a retry never duplicates memories.
+
+Short database steps (ingest, rule-based analysis, score, audit) run as local activities: each
+workflow-task round trip costs ~50 ms of server time on the dev server, and local activities
+run inside the task. The LLM call and the memory write (embedding) stay regular activities, so
+their retries and timeouts are visible as activity events in history.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ ACT_AUDIT = "post_call.record_audit"
 class PostCallWorkflow:
     @workflow.run
     async def run(self, data: PostCallInput) -> PostCallResult:
-        ingest = await workflow.execute_activity(
+        ingest = await workflow.execute_local_activity(
             ACT_INGEST,
             data,
             result_type=IngestResult,
@@ -45,17 +50,21 @@ class PostCallWorkflow:
             return PostCallResult(status="superseded", call_pk=ingest.call_pk)
         call = CallInput(call_pk=ingest.call_pk)
 
-        try:
-            analysis = await workflow.execute_activity(
-                ACT_ANALYZE_LLM,
-                call,
-                result_type=AnalysisResult,
-                start_to_close_timeout=LLM_ACTIVITY_TIMEOUT,
-                retry_policy=LLM_RETRY,
-            )
-        except ActivityError:
-            # The LLM is absent or gave up after its retries: the non-LLM path is real too.
-            analysis = await workflow.execute_activity(
+        analysis: AnalysisResult | None = None
+        if ingest.llm_available:
+            try:
+                analysis = await workflow.execute_activity(
+                    ACT_ANALYZE_LLM,
+                    call,
+                    result_type=AnalysisResult,
+                    start_to_close_timeout=LLM_ACTIVITY_TIMEOUT,
+                    retry_policy=LLM_RETRY,
+                )
+            except ActivityError:
+                workflow.logger.info("LLM analysis gave up; using the non-LLM path")
+        if analysis is None:
+            # No LLM, or it gave up after its retries: the non-LLM path is real too.
+            analysis = await workflow.execute_local_activity(
                 ACT_ANALYZE_RULES,
                 call,
                 result_type=AnalysisResult,
@@ -75,14 +84,14 @@ class PostCallWorkflow:
             start_to_close_timeout=DB_ACTIVITY_TIMEOUT,
             retry_policy=DB_RETRY,
         )
-        score = await workflow.execute_activity(
+        score = await workflow.execute_local_activity(
             ACT_SCORE,
             call,
             result_type=ScoreResult,
             start_to_close_timeout=DB_ACTIVITY_TIMEOUT,
             retry_policy=DB_RETRY,
         )
-        await workflow.execute_activity(
+        await workflow.execute_local_activity(
             ACT_AUDIT,
             AuditInput(
                 org_id=ingest.org_id,

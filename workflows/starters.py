@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from temporalio.client import Client
-from temporalio.common import WorkflowIDReusePolicy
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from workflows.post_call import PostCallWorkflow
+from workflows.prompt_rollout import PromptRolloutWorkflow, rollout_workflow_id
+from workflows.rollout_types import RolloutInput, RolloutResult
 from workflows.types import PostCallInput
 
 
@@ -25,3 +27,21 @@ async def start_post_call(
     except WorkflowAlreadyStartedError:
         return False
     return True
+
+
+async def start_prompt_rollout(
+    client: Client, *, data: RolloutInput, task_queue: str
+) -> WorkflowHandle[PromptRolloutWorkflow, RolloutResult]:
+    """Start the agent's rollout; raises ``WorkflowAlreadyStartedError`` while one is running.
+
+    One id per agent (``prompt-rollout-{agent_id}``): a finished rollout's id may be reused by
+    the next rollout, but never while a rollout for the agent is still open.
+    """
+    return await client.start_workflow(
+        PromptRolloutWorkflow.run,
+        data,
+        id=rollout_workflow_id(data.agent_id),
+        task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+    )

@@ -24,6 +24,8 @@ class IngestResult:
     agent_id: str
     caller_hash: str | None
     superseded: bool = False
+    # Reported by the worker that ran ingest: whether its deployment has an LLM configured.
+    llm_available: bool = True
 
 
 @dataclass

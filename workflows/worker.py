@@ -14,14 +14,24 @@ from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.knowledge import KnowledgeActivities
 from activities.post_call import PostCallActivities
+from activities.prompts import PromptActivities
 from connectors.embedder import shared_embedder
+from connectors.knowledge import build_fetcher, build_ingestor, build_knowledge_index
 from connectors.llm import OpenAICompatibleAnalyzer
 from connectors.vectors.embedded import EmbeddedVectorStore
 from core.db import make_engine
 from core.memory.ports import CallAnalyzer
 from core.settings import Settings
+from workflows.knowledge_refresh import (
+    KnowledgeFreshnessSweepWorkflow,
+    KnowledgeRefreshWorkflow,
+    KnowledgeScheduledRefreshWorkflow,
+)
+from workflows.knowledge_starters import ensure_sweep_schedule
 from workflows.post_call import PostCallWorkflow
+from workflows.prompt_rollout import PromptRolloutWorkflow
 
 log = logging.getLogger("backline.worker")
 
@@ -47,17 +57,40 @@ def build_post_call_activities(settings: Settings, engine: Engine) -> PostCallAc
     )
 
 
+def build_knowledge_activities(settings: Settings, engine: Engine) -> KnowledgeActivities:
+    embedder = shared_embedder()
+    return KnowledgeActivities(
+        engine=engine,
+        index=build_knowledge_index(settings.data_dir, settings.weaviate_url),
+        embedder=embedder,
+        ingestor=build_ingestor(embedder),
+        fetcher=build_fetcher(),
+    )
+
+
 def build_worker(
     client: Client,
     settings: Settings,
     activities: PostCallActivities,
     executor: ThreadPoolExecutor,
+    prompt_activities: PromptActivities | None = None,
+    knowledge_activities: KnowledgeActivities | None = None,
 ) -> Worker:
+    prompts = prompt_activities or PromptActivities(make_engine(settings.resolved_database_url))
+    knowledge = knowledge_activities or build_knowledge_activities(
+        settings, make_engine(settings.resolved_database_url)
+    )
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[PostCallWorkflow],
-        activities=activities.all(),  # type: ignore[arg-type]
+        workflows=[
+            PostCallWorkflow,
+            PromptRolloutWorkflow,
+            KnowledgeRefreshWorkflow,
+            KnowledgeScheduledRefreshWorkflow,
+            KnowledgeFreshnessSweepWorkflow,
+        ],
+        activities=[*activities.all(), *prompts.all(), *knowledge.all()],  # type: ignore[list-item]
         activity_executor=executor,
         max_concurrent_activities=16,
     )
@@ -77,7 +110,18 @@ async def run_worker(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     with ThreadPoolExecutor(max_workers=16) as executor:
-        worker = build_worker(client, settings, activities, executor)
+        worker = build_worker(
+            client,
+            settings,
+            activities,
+            executor,
+            PromptActivities(engine),
+            build_knowledge_activities(settings, engine),
+        )
+        try:
+            await ensure_sweep_schedule(client, task_queue=settings.task_queue)
+        except Exception as exc:  # the worker still serves; the next start retries
+            log.warning("could not create the knowledge freshness sweep schedule: %s", exc)
         log.info("worker polling task queue %s", settings.task_queue)
         async with worker:
             await stop.wait()

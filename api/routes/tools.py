@@ -10,6 +10,7 @@ from api.deps import PrincipalDep, StateDep, TenancyDep
 from connectors.tool_export import EXPORTERS
 from core.errors import NotFoundError
 from core.tools.builtins import BUILTIN_TOOLS
+from core.tools.service import ToolRegistryService
 
 router = APIRouter(prefix="/v1/agents/{agent_id}", tags=["tools"])
 
@@ -18,11 +19,12 @@ router = APIRouter(prefix="/v1/agents/{agent_id}", tags=["tools"])
 def export_tools(
     agent_id: str, platform: str, principal: PrincipalDep, tenancy: TenancyDep, state: StateDep
 ) -> list[dict[str, Any]]:
-    """The agent's tools (built-ins now, MCP gateway tools later) in the platform's format,
-    with server URLs from ``BACKLINE_PUBLIC_URL``."""
+    """The agent's tools (built-ins and its enabled MCP gateway tools) in the platform's
+    format, with server URLs from ``BACKLINE_PUBLIC_URL``."""
     agent = tenancy.require_agent(agent_id)
     principal.require("viewer", agent.org_id)
     exporter = EXPORTERS.get(platform)
     if exporter is None:
         raise NotFoundError(f"unknown platform '{platform}'; use one of {sorted(EXPORTERS)}")
-    return exporter(BUILTIN_TOOLS, state.settings.public_url, agent_id)
+    gateway_tools = ToolRegistryService(tenancy.session).export_specs(agent_id)
+    return exporter({**BUILTIN_TOOLS, **gateway_tools}, state.settings.public_url, agent_id)

@@ -45,7 +45,6 @@ from connectors.common import parse_json_body
 from core.calls import repository as calls_repo
 from core.calls.events import CallEnded, ContextRequest, ToolCallBatch
 from core.errors import AppError, NotFoundError
-from core.memory.schemas import CallerContext
 from core.tools.builtins import ToolOutcome
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -126,11 +125,13 @@ async def bland_dynamic_data(agent_id: str, request: Request, state: StateDep) -
             event.call.call_id,
             DYNAMIC_DATA_BUDGET_S,
         )
-        context = CallerContext()
+        variables = edge.fallback_variables(state, agent, event)
     else:
         assert answer.context is not None  # a ContextRequest is always answered with context
-        context = answer.context
-    return JSONResponse(mapping.dynamic_data_reply(edge.context_variables(context)))
+        # With a served prompt version: backline_system_prompt and friends, for the Bland
+        # agent's prompt to include.
+        variables = edge.prompt_variables(answer)
+    return JSONResponse(mapping.dynamic_data_reply(variables))
 
 
 # -- tools ------------------------------------------------------------------------------------

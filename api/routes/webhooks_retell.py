@@ -92,9 +92,13 @@ async def retell_inbound(agent_id: str, request: Request, state: StateDep) -> JS
     agent, _raw, event = received
     answer = await edge.answer(state, agent, event)
     assert answer.context is not None  # a ContextRequest is always answered with context
+    # A served prompt version travels as dynamic variables (backline_system_prompt...), and
+    # a version whose model names a Retell agent overrides the agent for this call.
+    override = answer.prompt.model.get("retell_agent_id") if answer.prompt else None
     return JSONResponse(
         mapping.inbound_reply(
-            edge.context_variables(answer.context),
+            edge.prompt_variables(answer),
+            override_agent_id=str(override) if override else None,
             # Comes back on the call object, linking this answer to the call's later events.
             metadata={"backline_agent_id": agent.id, "backline_inbound_id": event.call.call_id},
         )

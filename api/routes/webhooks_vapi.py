@@ -15,7 +15,9 @@ from api import edge
 from api.deps import StateDep
 from api.errors import error_body
 from connectors.common import parse_json_body
+from connectors.vapi import knowledge as vapi_knowledge
 from connectors.vapi import mapping
+from connectors.vapi.tools import tool_definitions
 from connectors.vapi.webhooks import parse_event, verify_request
 from core.calls.events import (
     CallEnded,
@@ -45,14 +47,25 @@ async def vapi_webhook(agent_id: str, request: Request, state: StateDep) -> JSON
 
     if isinstance(event, CallEnded):
         return JSONResponse(await edge.accept_call_ended(state, agent, event, raw))
-    answer = await edge.answer(state, agent, event)
+    # ?prompt_label=staging on a staging number's server URL serves that label's version.
+    answer = await edge.answer(state, agent, event, request.query_params.get("prompt_label"))
     if isinstance(event, ContextRequest):
         assert answer.context is not None
+        prompt = answer.prompt
+        tools = (
+            tool_definitions(
+                {t["name"]: dict(t) for t in prompt.tools}, state.settings.public_url, agent.id
+            )
+            if prompt is not None and prompt.tools
+            else None
+        )
         return JSONResponse(
             mapping.assistant_request_reply(
                 assistant_id=agent.vapi_assistant_id,
                 assistant=agent.vapi_assistant,
-                variables=edge.context_variables(answer.context),
+                variables=edge.prompt_variables(answer),
+                prompt=prompt,
+                tools=tools,
             )
         )
     if isinstance(event, ToolCallBatch):
@@ -65,7 +78,9 @@ async def vapi_webhook(agent_id: str, request: Request, state: StateDep) -> JSON
             )
         )
     if isinstance(event, KnowledgeRequest):
-        return JSONResponse({"documents": answer.documents})
+        if answer.knowledge is None:
+            return JSONResponse({"documents": answer.documents})
+        return JSONResponse(vapi_knowledge.knowledge_base_reply(answer.knowledge))
     if isinstance(event, TransferRequest):
         return JSONResponse({"error": "No transfer destination is configured for this agent."})
     return JSONResponse({"status": "recorded"})

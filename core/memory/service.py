@@ -172,7 +172,9 @@ class MemoryService:
             if fact.id is not None:
                 stale_vectors.append(fact_item_id(fact.id))
             s.delete(fact)
+        reopened: list[Fact] = []
         for fact in repo.facts_closed_by_call(s, data.agent_id, data.platform, data.call_id):
+            reopened.append(fact)
             fact.valid_to = None
             fact.superseded_by_platform = None
             fact.superseded_by_call_id = None
@@ -201,9 +203,11 @@ class MemoryService:
             s.delete(memory)
             stale_vectors.append(summary_item_id(data.platform, data.call_id))
 
-        added, closed = self._apply_facts(data)
+        new_facts, closed = self._apply_facts(data)
         s.flush()
 
+        # Only what this write changed is embedded: unchanged current facts keep their vectors.
+        touched = {f.id for f in (*new_facts, *reopened) if f.id is not None}
         current = repo.list_facts(s, data.org_id, data.agent_id, data.caller_hash)
         to_embed: list[tuple[str, str]] = []
         if data.summary:
@@ -211,11 +215,13 @@ class MemoryService:
         for fact in current:
             if fact.id is None:
                 continue
-            if fact.valid_to is None:
+            if fact.valid_to is None and fact.id in touched:
                 to_embed.append(
                     (fact_item_id(fact.id), f"{fact.key.replace('_', ' ')}: {fact.value}")
                 )
-            else:
+            elif fact.valid_to is not None and (
+                fact.id in touched or fact.superseded_by_call_id == data.call_id
+            ):
                 stale_vectors.append(fact_item_id(fact.id))
         self._refresh_profile(data)
         embedded = self._embedder.embed([text for _, text in to_embed])
@@ -229,12 +235,13 @@ class MemoryService:
             )
         )
         return WriteResult(
-            memories=1 if data.summary else 0, facts_added=added, facts_closed=closed
+            memories=1 if data.summary else 0, facts_added=len(new_facts), facts_closed=closed
         )
 
-    def _apply_facts(self, data: CallMemoryInput) -> tuple[int, int]:
+    def _apply_facts(self, data: CallMemoryInput) -> tuple[list[Fact], int]:
         s = self.session
-        added = closed = 0
+        added: list[Fact] = []
+        closed = 0
         latest: dict[str, str] = {}
         for key, value in data.facts:
             latest[key] = value  # the last statement in a call wins
@@ -244,8 +251,9 @@ class MemoryService:
             current = next((f for f in same_key if f.valid_to is None), None)
             if current is not None and current.valid_from > data.ended_at:
                 # A later call already told us something newer: record this one as history.
-                s.add(self._new_fact(data, key, value, valid_to=current.valid_from))
-                added += 1
+                history = self._new_fact(data, key, value, valid_to=current.valid_from)
+                s.add(history)
+                added.append(history)
                 continue
             if current is not None and current.value.casefold() == value.casefold():
                 continue
@@ -255,8 +263,9 @@ class MemoryService:
                 current.superseded_by_call_id = data.call_id
                 s.add(current)
                 closed += 1
-            s.add(self._new_fact(data, key, value, valid_to=None))
-            added += 1
+            fact = self._new_fact(data, key, value, valid_to=None)
+            s.add(fact)
+            added.append(fact)
         return added, closed
 
     @staticmethod

@@ -22,3 +22,18 @@ class CallScore(SQLModel, table=True):
     score: float
     parts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class Alert(SQLModel, table=True):
+    """Something a human should look at (a rollout rolled back, a step starved of data...).
+    Minimal on purpose: drift alerts and their rules build on the same row."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(index=True, max_length=64)
+    agent_id: str | None = Field(default=None, index=True, max_length=64)
+    kind: str = Field(max_length=64)
+    severity: str = Field(default="warning", max_length=16)  # info | warning | critical
+    message: str
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    resolved_at: datetime | None = None

@@ -69,6 +69,12 @@ async def _run_post_call(stack: Stack, embedder, analyzer) -> tuple[PostCallResu
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
     ]
+    # Local activities are recorded as markers whose data names the activity type.
+    for e in history.events:
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            for payload in e.marker_recorded_event_attributes.details["data"].payloads:
+                data = json.loads(payload.data)
+                scheduled.append(str(data.get("activity_type") or data.get("activityType") or ""))
     return result, scheduled, call_id
 
 

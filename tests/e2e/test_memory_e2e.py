@@ -144,6 +144,8 @@ async def test_unknown_tool_answers_an_error_string_not_a_5xx(stack: Stack) -> N
 
 async def test_healthz_reports_db_temporal_and_worker(stack: Stack) -> None:
     with stack.http() as http:
+        # A just-started worker shows up as a poller once its first poll reaches the server.
+        await async_wait_for(lambda: http.get("/healthz").status_code == 200, timeout=20)
         r = await asyncio.to_thread(http.get, "/healthz")
         assert r.status_code == 200, r.text
         assert (

@@ -409,7 +409,7 @@ def test_tool_reply_answer_or_error() -> None:
 
 def test_tool_definitions_have_the_documented_shape() -> None:
     documented = fixture("bland_custom_tool_definition.json")
-    [tool] = tool_definitions(BUILTIN_TOOLS, "https://backline.example.com/", "agent-1")
+    tool = tool_definitions(BUILTIN_TOOLS, "https://backline.example.com/", "agent-1")[0]
     assert set(documented) <= set(tool)
     assert tool["name"] == "memory_search"
     assert tool["url"] == (
@@ -434,7 +434,7 @@ def test_tool_definitions_have_the_documented_shape() -> None:
 
 
 def test_tool_definition_body_round_trips_through_the_parser() -> None:
-    [tool] = tool_definitions(BUILTIN_TOOLS, "https://b.example", "a1", "tok")
+    tool = tool_definitions(BUILTIN_TOOLS, "https://b.example", "a1", "tok")[0]
     assert tool["headers"]["Authorization"] == "Bearer tok"
     # What Bland would send once it fills the templates.
     filled = {

@@ -444,7 +444,7 @@ def test_tool_definitions_validate_against_retell_custom_tool_model() -> None:
 
 
 def test_tool_definitions_do_not_share_the_builtin_schema_objects() -> None:
-    [definition] = tool_definitions(BUILTIN_TOOLS, "https://b.example", "a")
+    definition = tool_definitions(BUILTIN_TOOLS, "https://b.example", "a")[0]
     definition["parameters"]["properties"]["query"]["description"] = "changed"
     assert BUILTIN_TOOLS["memory_search"]["parameters"]["properties"]["query"]["description"] != (
         "changed"

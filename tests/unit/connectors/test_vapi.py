@@ -179,7 +179,7 @@ def test_exported_tools_validate_against_the_sdk_tool_model() -> None:
     from core.tools.builtins import BUILTIN_TOOLS
 
     defs = tool_definitions(BUILTIN_TOOLS, "https://backline.example.com/", "demo")
-    assert [d["function"]["name"] for d in defs] == ["memory_search"]
+    assert [d["function"]["name"] for d in defs] == ["memory_search", "knowledge_search"]
     tool = CreateFunctionToolDto.model_validate(defs[0])
     assert tool.server is not None
     assert tool.server.url == "https://backline.example.com/v1/webhooks/vapi/demo"

@@ -1,0 +1,490 @@
+"""Prompts treated like code: ``/v1/agents/{agent_id}/prompts/...``.
+
+Versions (immutable, diffable), labels (moved, rolled back, protected, eval-gated, audited),
+A/B experiments with their results, and canary rollouts run by ``PromptRolloutWorkflow``
+(started, signalled and queried here). Reads need ``viewer``; pushing versions and moving
+unprotected labels ``content`` or ``release``; protected labels, experiments and rollouts
+``release``. Nothing here is on the call hot path: serving reads the in-process cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Response, status
+from starlette.concurrency import run_in_threadpool
+from temporalio.client import WorkflowHandle, WorkflowQueryFailedError, WorkflowQueryRejectedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import PrincipalDep, SessionDep, StateDep, TenancyDep
+from core.errors import AppError, ConflictError, InvalidInputError, NotFoundError
+from core.prompts import repository as repo
+from core.prompts.schemas import (
+    DEFAULT_STEPS,
+    LABEL_PATTERN,
+    PRODUCTION,
+    ExperimentCreate,
+    ExperimentPublic,
+    ExperimentResults,
+    ExperimentStop,
+    LabelMove,
+    LabelMovePublic,
+    LabelMoveResult,
+    LabelPolicy,
+    LabelPublic,
+    LabelRollback,
+    PromptStatus,
+    PromptVersionCreate,
+    PromptVersionPublic,
+    PushResult,
+    RolloutAction,
+    RolloutCreate,
+    RolloutPublic,
+    RolloutStarted,
+    VersionDiff,
+)
+from core.prompts.service import PromptService, experiment_public
+from core.tenancy.models import Agent
+from core.tenancy.service import Principal
+from workflows.prompt_rollout import PromptRolloutWorkflow, rollout_workflow_id
+from workflows.rollout_types import RolloutInput, RolloutResult, RolloutSignal, RolloutStep
+from workflows.starters import start_prompt_rollout
+
+router = APIRouter(prefix="/v1/agents/{agent_id}/prompts", tags=["prompts"])
+LabelPath = Annotated[str, Path(pattern=LABEL_PATTERN, description="e.g. production, staging")]
+QUERY_TIMEOUT = timedelta(seconds=3)
+
+
+class TemporalUnavailableError(AppError):
+    status_code = 503
+
+
+def get_prompts(state: StateDep, session: SessionDep) -> PromptService:
+    return PromptService(session, state.eval_gate)
+
+
+PromptsDep = Annotated[PromptService, Depends(get_prompts)]
+
+
+def _agent(tenancy: TenancyDep, principal: Principal, agent_id: str, scope: str) -> Agent:
+    agent = tenancy.require_agent(agent_id)
+    principal.require(scope, agent.org_id)
+    return agent
+
+
+# -- versions ------------------------------------------------------------------------------
+
+
+@router.post("/versions", status_code=status.HTTP_201_CREATED, response_model=PushResult)
+def push_version(
+    agent_id: str,
+    body: PromptVersionCreate,
+    principal: PrincipalDep,
+    tenancy: TenancyDep,
+    prompts: PromptsDep,
+    response: Response,
+) -> PushResult:
+    """Push a new immutable version; identical content answers 200 with the existing one."""
+    agent = tenancy.require_agent(agent_id)
+    result = prompts.push_version(agent, body, principal)
+    if not result.created:
+        response.status_code = status.HTTP_200_OK
+    return result
+
+
+@router.get("/versions", response_model=list[PromptVersionPublic])
+def list_versions(
+    agent_id: str, principal: PrincipalDep, tenancy: TenancyDep, prompts: PromptsDep
+) -> list[PromptVersionPublic]:
+    _agent(tenancy, principal, agent_id, "viewer")
+    return prompts.list_versions(agent_id)
+
+
+@router.get("/versions/{version}", response_model=PromptVersionPublic)
+def get_version(
+    agent_id: str, version: int, principal: PrincipalDep, tenancy: TenancyDep, prompts: PromptsDep
+) -> PromptVersionPublic:
+    _agent(tenancy, principal, agent_id, "viewer")
+    return prompts.get_version(agent_id, version)
+
+
+@router.get("/diff", response_model=VersionDiff)
+def diff_versions(
+    agent_id: str,
+    principal: PrincipalDep,
+    tenancy: TenancyDep,
+    prompts: PromptsDep,
+    from_version: Annotated[int, Query(ge=1)],
+    to_version: Annotated[int, Query(ge=1)],
+) -> VersionDiff:
+    _agent(tenancy, principal, agent_id, "viewer")
+    return prompts.diff(agent_id, from_version, to_version)
+
+
+# -- labels --------------------------------------------------------------------------------
+
+
+@router.get("/labels", response_model=list[LabelPublic])
+def list_labels(
+    agent_id: str, principal: PrincipalDep, tenancy: TenancyDep, prompts: PromptsDep
+) -> list[LabelPublic]:
+    _agent(tenancy, principal, agent_id, "viewer")
+    return prompts.list_labels(agent_id)
+
+
+@router.get("/labels/history", response_model=list[LabelMovePublic])
+def label_history(
+    agent_id: str,
+    principal: PrincipalDep,
+    tenancy: TenancyDep,
+    prompts: PromptsDep,
+    label: Annotated[str | None, Query(pattern=LABEL_PATTERN)] = None,
+) -> list[LabelMovePublic]:
+    _agent(tenancy, principal, agent_id, "viewer")
+    return [
+        LabelMovePublic.model_validate(m, from_attributes=True)
+        for m in prompts.label_history(agent_id, label)
+    ]
+
+
+@router.put("/labels/{label}", response_model=LabelMoveResult)
+def move_label(
+    agent_id: str,
+    label: LabelPath,
+    body: LabelMove,
+    principal: PrincipalDep,
+    tenancy: TenancyDep,
+    prompts: PromptsDep,
+) -> LabelMoveResult:
+    """Point a label at a version (creating the label); audited with who and why. Every API
+    process serves the move within about a second."""
+    agent = tenancy.require_agent(agent_id)
+    return prompts.move_label(agent, label, body.version, body.reason, principal)
+
+
+@router.post("/labels/{label}/rollback", response_model=LabelMoveResult)
+def rollback_label(
+    agent_id: str,
+    label: LabelPath,
+    body: LabelRollback,
+    principal: PrincipalDep,
+    tenancy: TenancyDep,
+    prompts: PromptsDep,
+) -> LabelMoveResult:
+    """Move the label back to the version it pointed at before (or ``to_version``)."""
+    agent = tenancy.require_agent(agent_id)
+    return prompts.rollback_label(agent, label, body.reason, principal, body.to_version)
+
+
+@router.put("/labels/{label}/policy", response_model=LabelPublic)
+def set_label_policy(
+    agent_id: str,
+    label: LabelPath,
+    body: LabelPolicy,
+    principal: PrincipalDep,
+    tenancy: TenancyDep,
+    prompts: PromptsDep,
+) -> LabelPublic:
+    """Protect a label (release scope only) and/or require a passing eval suite to move it."""
+    agent = tenancy.require_agent(agent_id)
+    return prompts.set_policy(
+        agent,
+        label,
+        protected=body.protected,
+        require_eval_gate=body.require_eval_gate,
+        reason=body.reason,
+        principal=principal,
+    )
+
+
+# -- experiments ---------------------------------------------------------------------------
+
+
+@router.post("/experiments", status_code=status.HTTP_201_CREATED, response_model=ExperimentPublic)
+def create_experiment(
+    agent_id: str,
+    body: ExperimentCreate,
+    principal: PrincipalDep,
+    tenancy: TenancyDep,
+    prompts: PromptsDep,
+) -> ExperimentPublic:
+    """Split traffic: each variant gets its weight, control (default: production) the rest.
+    Callers are assigned stickily by a hash of caller and experiment."""
+    agent = tenancy.require_agent(agent_id)
+    return prompts.create_experiment(agent, body, principal)
+
+
+@router.get("/experiments", response_model=list[ExperimentPublic])
+def list_experiments(
+    agent_id: str, principal: PrincipalDep, tenancy: TenancyDep, prompts: PromptsDep
+) -> list[ExperimentPublic]:
+    _agent(tenancy, principal, agent_id, "viewer")
+    return [experiment_public(e) for e in repo.list_experiments(prompts.session, agent_id)]
+
+
+@router.get("/experiments/{experiment_id}", response_model=ExperimentResults)
+def experiment_results(
+    agent_id: str,
+    experiment_id: int,
+    principal: PrincipalDep,
+    tenancy: TenancyDep,
+    prompts: PromptsDep,
+) -> ExperimentResults:
+    """Per variant: calls, quality score (95% CI), task completion, transfer rate, tool
+    failures, latency, each against control with an always-valid CI, and a verdict."""
+    agent = _agent(tenancy, principal, agent_id, "viewer")
+    return prompts.experiment_results(agent, experiment_id)
+
+
+@router.post("/experiments/{experiment_id}/stop", response_model=ExperimentPublic)
+def stop_experiment(
+    agent_id: str,
+    experiment_id: int,
+    body: ExperimentStop,
+    principal: PrincipalDep,
+    tenancy: TenancyDep,
+    prompts: PromptsDep,
+) -> ExperimentPublic:
+    agent = tenancy.require_agent(agent_id)
+    return prompts.stop_experiment(agent, experiment_id, body.reason, principal)
+
+
+# -- rollouts ------------------------------------------------------------------------------
+
+
+def _handle(state: StateDep, agent_id: str) -> WorkflowHandle[PromptRolloutWorkflow, RolloutResult]:
+    if state.temporal is None:
+        raise TemporalUnavailableError(
+            f"Temporal is not reachable yet ({state.temporal_error}); retry shortly"
+        )
+    return state.temporal.get_workflow_handle_for(
+        PromptRolloutWorkflow.run, rollout_workflow_id(agent_id)
+    )
+
+
+@router.post("/rollouts", status_code=status.HTTP_202_ACCEPTED, response_model=RolloutStarted)
+async def start_rollout(
+    agent_id: str,
+    body: RolloutCreate,
+    principal: PrincipalDep,
+    tenancy: TenancyDep,
+    prompts: PromptsDep,
+    state: StateDep,
+) -> RolloutStarted:
+    """Start ``PromptRolloutWorkflow`` (id ``prompt-rollout-{agent_id}``); 409 while another
+    rollout of this agent is open."""
+    client = _handle(state, agent_id)  # fails fast when Temporal is down
+    agent, data, control = await run_in_threadpool(
+        _rollout_input, agent_id, body, principal, tenancy, prompts
+    )
+    assert state.temporal is not None
+    try:
+        handle = await start_prompt_rollout(
+            state.temporal, data=data, task_queue=state.settings.task_queue
+        )
+    except WorkflowAlreadyStartedError as exc:
+        raise ConflictError(
+            f"a rollout of agent '{agent.id}' is already running ({client.id}); abort or "
+            "promote it first"
+        ) from exc
+    return RolloutStarted(
+        workflow_id=handle.id,
+        run_id=handle.result_run_id,
+        candidate_version=data.candidate_version,
+        control_version=control,
+    )
+
+
+def _rollout_input(
+    agent_id: str,
+    body: RolloutCreate,
+    principal: Principal,
+    tenancy: TenancyDep,
+    prompts: PromptService,
+) -> tuple[Agent, RolloutInput, int]:
+    """Validate before starting, so a doomed rollout answers 4xx instead of failing later."""
+    agent = _agent(tenancy, principal, agent_id, "release")
+    session = prompts.session
+    candidate = body.candidate_version
+    if body.candidate_label is not None:
+        label = repo.get_label(session, agent_id, body.candidate_label)
+        if label is None:
+            raise NotFoundError(f"agent '{agent_id}' has no label '{body.candidate_label}'")
+        candidate = label.version
+    assert candidate is not None
+    prompts.require_version(agent_id, candidate)
+    production = repo.get_label(session, agent_id, PRODUCTION)
+    if production is None:
+        raise InvalidInputError(
+            "no version is labelled production: a rollout needs a control; label the first "
+            "version production directly (PUT .../labels/production)"
+        )
+    if production.version == candidate:
+        raise InvalidInputError(f"v{candidate} is already production")
+    if repo.running_experiment(session, agent_id) is not None:
+        raise ConflictError("this agent runs an experiment or a rollout; end it first")
+    # Fail now rather than after hours of canary traffic if promotion could never pass.
+    gate = prompts.check_gate(agent, PRODUCTION, candidate, production)
+    if not gate.passed:
+        raise ConflictError(f"the eval gate would refuse promoting v{candidate}: {gate.detail}")
+    steps = body.steps or list(DEFAULT_STEPS)
+    data = RolloutInput(
+        org_id=agent.org_id,
+        agent_id=agent_id,
+        candidate_version=candidate,
+        steps=[
+            RolloutStep(s.weight, s.hold_s, s.min_canary_calls, s.max_duration_s) for s in steps
+        ],
+        check_interval_s=body.check_interval_s,
+        actor=principal.actor,
+        reason=body.reason,
+    )
+    return agent, data, production.version
+
+
+@router.get("/rollouts", response_model=list[RolloutPublic])
+def list_rollouts(
+    agent_id: str, principal: PrincipalDep, tenancy: TenancyDep, prompts: PromptsDep
+) -> list[RolloutPublic]:
+    """The agent's rollouts, newest first."""
+    _agent(tenancy, principal, agent_id, "viewer")
+    return [
+        RolloutPublic.model_validate(r, from_attributes=True)
+        for r in repo.list_rollouts(prompts.session, agent_id)
+    ]
+
+
+@router.get("/rollouts/{rollout_id}/checks")
+def rollout_checks(
+    agent_id: str,
+    rollout_id: int,
+    principal: PrincipalDep,
+    tenancy: TenancyDep,
+    prompts: PromptsDep,
+) -> list[dict[str, Any]]:
+    """Every guard look of a rollout, oldest first: samples, each guard's statistic, verdict."""
+    _agent(tenancy, principal, agent_id, "viewer")
+    rollout = repo.get_rollout(prompts.session, rollout_id)
+    if rollout is None or rollout.agent_id != agent_id:
+        raise NotFoundError(f"agent '{agent_id}' has no rollout {rollout_id}")
+    return [
+        {
+            "at": c.at.isoformat(),
+            "step_index": c.step_index,
+            "weight": c.weight,
+            "canary_n": c.canary_n,
+            "control_n": c.control_n,
+            "step_canary_n": c.step_canary_n,
+            "verdict": c.verdict,
+            "reason": c.reason,
+            "metrics": c.metrics,
+        }
+        for c in repo.list_checks(prompts.session, rollout_id)
+    ]
+
+
+async def _live(state: StateDep, agent_id: str) -> dict[str, Any] | None:
+    """The workflow's own status (query), or None when no worker can answer right now."""
+    try:
+        live = await _handle(state, agent_id).query(
+            PromptRolloutWorkflow.status, rpc_timeout=QUERY_TIMEOUT
+        )
+    except (
+        RPCError,
+        TemporalUnavailableError,
+        WorkflowQueryFailedError,
+        WorkflowQueryRejectedError,
+    ):
+        return None
+    return asdict(live)
+
+
+@router.get("/rollouts/current")
+async def current_rollout(
+    agent_id: str,
+    principal: PrincipalDep,
+    tenancy: TenancyDep,
+    prompts: PromptsDep,
+    state: StateDep,
+) -> dict[str, Any]:
+    """The latest rollout (database) and, while it runs, its live status (workflow query):
+    step, weights, samples, last metrics and the verdict history."""
+    body = await run_in_threadpool(_current_rollout, agent_id, principal, tenancy, prompts)
+    if body["rollout"]["status"] in repo.ACTIVE_ROLLOUT:
+        body["live"] = await _live(state, agent_id)
+    return body
+
+
+def _current_rollout(
+    agent_id: str, principal: Principal, tenancy: TenancyDep, prompts: PromptService
+) -> dict[str, Any]:
+    _agent(tenancy, principal, agent_id, "viewer")
+    row = repo.latest_rollout(prompts.session, agent_id)
+    if row is None or row.id is None:
+        raise NotFoundError(f"agent '{agent_id}' has never had a rollout")
+    checks = repo.list_checks(prompts.session, row.id)
+    last = checks[-1] if checks else None
+    return {
+        "rollout": RolloutPublic.model_validate(row, from_attributes=True).model_dump(mode="json"),
+        "live": None,
+        "last_check": (
+            {
+                "at": last.at.isoformat(),
+                "verdict": last.verdict,
+                "reason": last.reason,
+                "metrics": last.metrics,
+            }
+            if last is not None
+            else None
+        ),
+    }
+
+
+@router.post("/rollouts/current/{action}")
+async def signal_rollout(
+    agent_id: str,
+    action: Literal["pause", "resume", "abort", "promote"],
+    body: RolloutAction,
+    principal: PrincipalDep,
+    tenancy: TenancyDep,
+    state: StateDep,
+) -> dict[str, str]:
+    """pause | resume | abort (immediate rollback) | promote (promote now)."""
+    await run_in_threadpool(_agent, tenancy, principal, agent_id, "release")
+    handle = _handle(state, agent_id)
+    sig = RolloutSignal(actor=principal.actor, reason=body.reason)
+    signals = {
+        "pause": PromptRolloutWorkflow.pause,
+        "resume": PromptRolloutWorkflow.resume,
+        "abort": PromptRolloutWorkflow.abort,
+        "promote": PromptRolloutWorkflow.promote_now,
+    }
+    try:
+        await handle.signal(signals[action], sig)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise NotFoundError(f"no rollout of agent '{agent_id}' is running") from exc
+        raise
+    return {"workflow_id": handle.id, "signal": action, "status": "sent"}
+
+
+@router.get("/status", response_model=PromptStatus)
+async def prompt_status(
+    agent_id: str,
+    principal: PrincipalDep,
+    tenancy: TenancyDep,
+    prompts: PromptsDep,
+    state: StateDep,
+) -> PromptStatus:
+    """Labels, what callers are served now, the running experiment and rollout (live)."""
+
+    def _status() -> PromptStatus:
+        return prompts.status(_agent(tenancy, principal, agent_id, "viewer"))
+
+    result = await run_in_threadpool(_status)
+    if result.rollout is not None and result.rollout.status in repo.ACTIVE_ROLLOUT:
+        result.live = await _live(state, agent_id)
+    return result

@@ -1,0 +1,421 @@
+"""``backline kb``: knowledge sources through the API (add, list, refresh, status), with
+progress bars for long work; and the demo knowledge base ``backline up`` registers.
+
+An HTTP client of the API like the rest of the CLI, so scopes and the audit's "who" apply.
+Reads ``BACKLINE_API_URL`` and ``BACKLINE_API_KEY``. Never touches the database directly.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from core.settings import Settings
+
+app = typer.Typer(help="Knowledge bases: sources, refreshes, freshness.", no_args_is_help=True)
+console = Console(stderr=True)
+
+SUPPORTED = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf")
+DONE = ("fresh", "failing", "stale")
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_KNOWLEDGE = ROOT / "examples" / "knowledge"
+# Demo policy: the price list must be re-confirmed monthly, the rest quarterly.
+DEMO_MAX_STALENESS = {"prices.md": 30 * 86400}
+DEMO_DEFAULT_STALENESS = 90 * 86400
+DEMO_QUESTIONS = (
+    "How much is a water heater flush?",
+    "um are you open on thanksgiving",
+    "do you come out to hayward",
+    "how much is the a c tune up",
+)
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str | None) -> int | None:
+    """``90s``, ``15m``, ``1h``, ``2d``, ``1w`` or seconds; ``off`` / ``none`` means never."""
+    if text is None or text.strip().lower() in ("off", "none", "never", ""):
+        return None
+    match = _DURATION.match(text.lower())
+    if not match:
+        raise typer.BadParameter(f"'{text}' is not a duration like 90s, 15m, 1h, 2d or 1w")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+class Api:
+    def __init__(self, base_url: str, token: str, timeout: float = 60) -> None:
+        self._client = httpx.Client(
+            base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout
+        )
+
+    @classmethod
+    def from_settings(cls) -> Api:
+        s = Settings()
+        if s.api_key is None:
+            console.print("error: set BACKLINE_API_KEY to an API key (or the admin token) first")
+            raise typer.Exit(2)
+        return cls(s.api_url, s.api_key.get_secret_value())
+
+    def __enter__(self) -> Api:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._client.close()
+
+    def call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+        try:
+            resp = self._client.request(
+                method, path, json=body, params={k: v for k, v in params.items() if v is not None}
+            )
+        except httpx.HTTPError as exc:
+            console.print(f"error: cannot reach the API at {self._client.base_url}: {exc}")
+            raise typer.Exit(1) from exc
+        if resp.status_code >= 400:
+            try:
+                err = resp.json()
+                console.print(f"error {resp.status_code}: {err.get('error')}: {err.get('detail')}")
+            except ValueError:
+                console.print(f"error {resp.status_code}: {resp.text}")
+            raise typer.Exit(1)
+        return resp.json()
+
+
+def _files(paths: Iterable[Path]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in SUPPORTED))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise typer.BadParameter(f"{path} does not exist")
+    return found
+
+
+def upsert_files(
+    api: Api,
+    agent_id: str,
+    files: list[Path],
+    *,
+    kb: str = "default",
+    refresh_interval_s: int | None = None,
+    max_staleness: dict[str, int | None] | None = None,
+    default_staleness_s: int | None = None,
+    progress: Progress | None = None,
+) -> list[tuple[dict[str, Any], str | None]]:
+    """Add each file as a source (named by file name), or upload it again when it changed.
+    Returns each change with the source's ``last_attempt_at`` before it (see ``wait_fresh``)."""
+    existing = {
+        s["name"]: s
+        for s in api.call("GET", f"/v1/agents/{agent_id}/knowledge/sources")
+        if s["kb_name"] == kb
+    }
+    task = progress.add_task("uploading", total=len(files)) if progress else None
+    changes: list[tuple[dict[str, Any], str | None]] = []
+    for path in files:
+        raw = path.read_bytes()
+        staleness = (max_staleness or {}).get(path.name, default_staleness_s)
+        body: dict[str, Any] = {
+            "filename": path.name,
+            "content_base64": base64.b64encode(raw).decode(),
+            "refresh_interval_s": refresh_interval_s,
+            "max_staleness_s": staleness,
+        }
+        current = existing.get(path.name)
+        if current is None:
+            change = api.call(
+                "POST",
+                f"/v1/agents/{agent_id}/knowledge/sources",
+                {**body, "kind": "file", "name": path.name, "kb": kb},
+            )
+        elif current["content_hash"] != hashlib.sha256(raw).hexdigest() or (
+            current["max_staleness_s"] != staleness
+        ):
+            change = api.call("PATCH", f"/v1/knowledge/sources/{current['id']}", body)
+        else:
+            change = {"source": current, "refresh": None}
+        changes.append((change, current["last_attempt_at"] if current else None))
+        if progress is not None and task is not None:
+            progress.update(task, advance=1, description=f"uploaded {path.name}")
+    return changes
+
+
+def wait_fresh(
+    api: Api, baselines: dict[str, str | None], timeout_s: float, progress: Progress
+) -> bool:
+    """Poll until every source finished a refresh newer than its baseline ``last_attempt_at``
+    (fresh, failing or stale, search index written), with a deadline."""
+    task = progress.add_task("refreshing", total=len(baselines))
+    started = time.monotonic()
+    pending = set(baselines)
+    while pending and time.monotonic() - started < timeout_s:
+        for source_id in sorted(pending):
+            s = api.call("GET", f"/v1/knowledge/sources/{source_id}")
+            attempted = s["last_attempt_at"] not in (None, baselines[source_id])
+            if attempted and s["freshness"] in DONE and not s["index_pending"]:
+                pending.discard(source_id)
+                progress.update(task, advance=1, description=f"{s['name']}: {s['freshness']}")
+        if pending:
+            time.sleep(0.5)
+    return not pending
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _print(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+@app.command("add")
+def add(
+    agent_id: str,
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders to upload")] = None,
+    url: Annotated[str | None, typer.Option(help="Add a URL source")] = None,
+    text: Annotated[str | None, typer.Option(help="Add a text source (markdown)")] = None,
+    name: Annotated[str | None, typer.Option(help="Source name (url and text sources)")] = None,
+    kb: Annotated[str, typer.Option(help="Knowledge base name")] = "default",
+    every: Annotated[
+        str | None, typer.Option(help="Refresh interval: 15m, 1h, 1d or off (URLs: 1h)")
+    ] = None,
+    max_staleness: Annotated[
+        str | None, typer.Option(help="Withhold after this long without a good refresh")
+    ] = None,
+    wait: Annotated[bool, typer.Option(help="Wait for the refresh to finish")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for refreshes")] = 600,
+) -> None:
+    """Add files (md, txt, html, pdf; folders too), a URL or a text source, then refresh."""
+    interval = parse_duration(every)
+    staleness = parse_duration(max_staleness)
+    with Api.from_settings() as api, _progress() as progress:
+        changes: list[tuple[dict[str, Any], str | None]] = []
+        if paths:
+            changes += upsert_files(
+                api,
+                agent_id,
+                _files(paths),
+                kb=kb,
+                refresh_interval_s=interval,
+                default_staleness_s=staleness,
+                progress=progress,
+            )
+        for kind, value in (("url", url), ("text", text)):
+            if value is None:
+                continue
+            body: dict[str, Any] = {
+                "kind": kind,
+                "name": name or (value if kind == "url" else "text"),
+                "kb": kb,
+                kind: value,
+                "max_staleness_s": staleness,
+            }
+            if every is not None:
+                body["refresh_interval_s"] = interval
+            created = api.call("POST", f"/v1/agents/{agent_id}/knowledge/sources", body)
+            changes.append((created, None))
+        if not changes:
+            raise typer.BadParameter("give files or folders, --url or --text")
+        ids = [c["source"]["id"] for c, _ in changes]
+        refreshing = {c["source"]["id"]: before for c, before in changes if c.get("refresh")}
+        done = wait_fresh(api, refreshing, timeout, progress) if wait else True
+    _table(_sources_by_id(ids))
+    if not done:
+        console.print("some refreshes are still running; see `backline kb status`")
+        raise typer.Exit(1)
+
+
+def _sources_by_id(ids: list[str]) -> list[dict[str, Any]]:
+    with Api.from_settings() as api:
+        return [api.call("GET", f"/v1/knowledge/sources/{i}") for i in ids]
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit} ago"
+    return f"{seconds:.0f}s ago"
+
+
+def _table(sources: list[dict[str, Any]]) -> None:
+    table = Table(title="Knowledge sources")
+    for column in ("id", "kb", "name", "kind", "freshness", "last good check", "chunks", "error"):
+        table.add_column(column)
+    colors = {"fresh": "green", "stale": "red", "failing": "yellow", "pending": "blue"}
+    for s in sources:
+        state = s["freshness"]
+        table.add_row(
+            s["id"],
+            s["kb_name"],
+            s["name"],
+            s["kind"],
+            f"[{colors.get(state, 'white')}]{state}[/]",
+            _age(s["age_s"]),
+            str(s["chunk_count"]),
+            (s["last_error"] or "")[:60],
+        )
+    Console().print(table)
+
+
+@app.command("list")
+def list_sources(
+    agent_id: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """List an agent's sources with their freshness (fresh, stale, failing, pending)."""
+    with Api.from_settings() as api:
+        sources = api.call("GET", f"/v1/agents/{agent_id}/knowledge/sources")
+    if as_json:
+        _print(sources)
+    else:
+        _table(sources)
+
+
+@app.command("refresh")
+def refresh(
+    source_ids: Annotated[list[str] | None, typer.Argument(help="Source ids")] = None,
+    agent: Annotated[str | None, typer.Option(help="Refresh every source of this agent")] = None,
+    force: Annotated[bool, typer.Option(help="Re-read and re-embed everything")] = False,
+    wait: Annotated[bool, typer.Option(help="Wait for the refreshes to finish")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait")] = 600,
+) -> None:
+    """Refresh now (joins a refresh of the same source that is already running)."""
+    with Api.from_settings() as api, _progress() as progress:
+        ids = list(source_ids or [])
+        if agent:
+            ids += [s["id"] for s in api.call("GET", f"/v1/agents/{agent}/knowledge/sources")]
+        if not ids:
+            raise typer.BadParameter("give source ids or --agent")
+        baselines = {
+            i: api.call("GET", f"/v1/knowledge/sources/{i}")["last_attempt_at"] for i in ids
+        }
+        task = progress.add_task("starting refreshes", total=len(ids))
+        for source_id in ids:
+            started = api.call(
+                "POST", f"/v1/knowledge/sources/{source_id}/refresh", force=str(force).lower()
+            )
+            note = "joined the running refresh" if started["joined_running"] else "started"
+            progress.update(task, advance=1, description=f"{source_id}: {note}")
+        done = wait_fresh(api, baselines, timeout, progress) if wait else True
+    _table(_sources_by_id(ids))
+    if not done:
+        raise typer.Exit(1)
+
+
+@app.command("status")
+def status(
+    agent_id: str,
+    source: Annotated[str | None, typer.Option(help="One source, as JSON")] = None,
+) -> None:
+    """Freshness summary of an agent's knowledge: counts by state, chunks, oldest check."""
+    with Api.from_settings() as api:
+        if source:
+            _print(api.call("GET", f"/v1/knowledge/sources/{source}"))
+            return
+        sources = api.call("GET", f"/v1/agents/{agent_id}/knowledge/sources")
+    counts = {state: 0 for state in ("fresh", "stale", "failing", "pending")}
+    for s in sources:
+        counts[s["freshness"]] = counts.get(s["freshness"], 0) + 1
+    ages = [s["age_s"] for s in sources if s["age_s"] is not None]
+    typer.echo(
+        f"{len(sources)} sources, {sum(s['chunk_count'] for s in sources)} chunks; "
+        + ", ".join(f"{k}: {v}" for k, v in counts.items())
+        + (f"; oldest good check {_age(max(ages))}" if ages else "")
+    )
+    _table(sources)
+    if counts["stale"] or counts["failing"]:
+        raise typer.Exit(3)
+
+
+# -- the demo knowledge base (``backline up``) -----------------------------------------------
+
+
+def seed_demo_knowledge(
+    api_url: str, token: str, agent_id: str, vapi_token: str, timeout_s: float = 120
+) -> tuple[int, bool]:
+    """Register ``examples/knowledge`` for the demo agent, refresh it, wait until it is fresh,
+    then ask a few questions through the VAPI edge so the dashboard has retrieval traces.
+    Returns (sources, all fresh)."""
+    files = _files([DEMO_KNOWLEDGE]) if DEMO_KNOWLEDGE.exists() else []
+    if not files:
+        return 0, True
+    with Api(api_url, token) as api, _progress() as progress:
+        changes = upsert_files(
+            api,
+            agent_id,
+            files,
+            max_staleness=dict(DEMO_MAX_STALENESS),
+            default_staleness_s=DEMO_DEFAULT_STALENESS,
+            progress=progress,
+        )
+        for change, _before in changes:
+            if change.get("refresh") is None:  # unchanged since the last run: re-confirm it
+                api.call("POST", f"/v1/knowledge/sources/{change['source']['id']}/refresh")
+        baselines = {c["source"]["id"]: before for c, before in changes}
+        fresh = wait_fresh(api, baselines, timeout_s, progress)
+    if fresh:
+        ask_demo_questions(api_url, agent_id, vapi_token)
+    return len(baselines), fresh
+
+
+def ask_demo_questions(api_url: str, agent_id: str, vapi_token: str) -> int:
+    """Knowledge-base requests through the real VAPI edge, as a VAPI assistant would send."""
+    answered = 0
+    for i, question in enumerate(DEMO_QUESTIONS):
+        body = {
+            "message": {
+                "type": "knowledge-base-request",
+                "call": {"id": f"demo-knowledge-{i}", "type": "webCall"},
+                "messagesOpenAIFormatted": [
+                    {"role": "system", "content": "You are the Acme phone agent."},
+                    {"role": "user", "content": question},
+                ],
+            }
+        }
+        resp = httpx.post(
+            f"{api_url}/v1/webhooks/vapi/{agent_id}",
+            json=body,
+            headers={"Authorization": f"Bearer {vapi_token}"},
+            timeout=10,
+        )
+        answered += resp.status_code == 200
+    return answered
+
+
+def seed_demo(api_url: str, settings: Settings, agent_id: str = "demo") -> None:
+    """``backline up``: the demo knowledge base, best effort (the stack runs without it)."""
+    try:
+        count, fresh = seed_demo_knowledge(
+            api_url,
+            settings.admin_token.get_secret_value(),
+            agent_id,
+            settings.demo_vapi_token.get_secret_value(),
+        )
+    except (typer.Exit, httpx.HTTPError, OSError) as exc:
+        print(f"backline: the demo knowledge base was not registered: {exc!r}", flush=True)
+        return
+    state = "fresh" if fresh else "still refreshing (see `backline kb status demo`)"
+    print(f"backline: demo knowledge base: {count} sources, {state}", flush=True)

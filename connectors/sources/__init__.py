@@ -1,0 +1,1 @@
+"""Knowledge-source connectors: reading file formats and fetching URLs."""

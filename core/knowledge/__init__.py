@@ -1,0 +1,1 @@
+"""Knowledge: per-agent knowledge bases, fresh sources, voice-ready hybrid retrieval."""

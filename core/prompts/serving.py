@@ -1,0 +1,73 @@
+"""What the hot path calls: the version this caller gets, rendered for this call.
+
+Memory only: the cache resolves and the template renders; no database, no network. Platform
+shapes (VAPI's inline assistant, Retell's and Bland's dynamic variables) are the connectors'
+business; this module hands them one platform-neutral ``ServedPrompt``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from core.memory.schemas import CallerContext
+from core.prompts.cache import PromptCache
+from core.prompts.render import build_variables, render
+
+
+@dataclass(frozen=True)
+class ServedPrompt:
+    version: int
+    ref: str
+    source: str
+    experiment_id: int | None
+    system_prompt: str
+    first_message: str | None
+    model: Mapping[str, Any]
+    tools: tuple[Mapping[str, Any], ...]
+
+    def variables(self) -> dict[str, str]:
+        """The rendered prompt as platform dynamic variables (Retell, Bland), in Backline's
+        own namespace so they never collide with the platform's variables."""
+        return {
+            "backline_system_prompt": self.system_prompt,
+            "backline_first_message": self.first_message or "",
+            "backline_prompt_version": self.ref,
+        }
+
+
+def serve_prompt(
+    cache: PromptCache,
+    *,
+    agent_id: str,
+    agent_name: str,
+    caller_key: str,
+    context: CallerContext,
+    now: datetime,
+    label: str | None = None,
+) -> ServedPrompt | None:
+    """None when the agent has no served version: the platform's assistant runs unchanged."""
+    resolution = cache.resolve(agent_id, caller_key, label)
+    if resolution is None:
+        return None
+    version = resolution.version
+    values = build_variables(
+        version_variables=version.variables,
+        context=context,
+        now=now,
+        agent_id=agent_id,
+        agent_name=agent_name,
+        prompt_version=version.ref,
+    )
+    return ServedPrompt(
+        version=version.version,
+        ref=version.ref,
+        source=resolution.source,
+        experiment_id=resolution.experiment_id,
+        system_prompt=render(version.template, values),
+        first_message=render(version.first_message, values) if version.first_message else None,
+        model=version.model,
+        tools=version.tools,
+    )
