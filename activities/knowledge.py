@@ -28,7 +28,7 @@ from core.knowledge.ports import (
 from core.knowledge.service import KnowledgeService
 from core.monitoring.alerts import raise_alert
 from core.ports import Embedder
-from workflows.knowledge_refresh import (
+from orchestration.knowledge_refresh import (
     ACT_AUDIT,
     ACT_FETCH,
     ACT_INGEST,
@@ -36,7 +36,7 @@ from workflows.knowledge_refresh import (
     ACT_MARK_FRESH,
     ACT_SWEEP,
 )
-from workflows.knowledge_types import (
+from orchestration.knowledge_types import (
     FetchInput,
     FetchOutput,
     IngestInput,

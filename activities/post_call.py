@@ -22,7 +22,7 @@ from core.memory.ports import AnalyzerError, AnalyzerUnavailableError, CallAnaly
 from core.memory.service import CallMemoryInput, MemoryService
 from core.monitoring.service import MonitoringService
 from core.ports import Embedder, VectorStore
-from workflows.post_call import (
+from orchestration.post_call import (
     ACT_ANALYZE_LLM,
     ACT_ANALYZE_RULES,
     ACT_AUDIT,
@@ -30,7 +30,7 @@ from workflows.post_call import (
     ACT_SCORE,
     ACT_WRITE_MEMORIES,
 )
-from workflows.types import (
+from orchestration.types import (
     AnalysisResult,
     AuditInput,
     CallInput,

@@ -20,7 +20,7 @@ from core.db import session_scope
 from core.errors import AppError, NotFoundError
 from core.prompts.ports import EvalGate, NoEvalSuiteGate
 from core.prompts.rollouts import RolloutService
-from workflows.prompt_rollout import (
+from orchestration.prompt_rollout import (
     ACT_BEGIN,
     ACT_CHECK,
     ACT_PROMOTE,
@@ -28,7 +28,7 @@ from workflows.prompt_rollout import (
     ACT_SET_STATUS,
     ACT_SET_WEIGHT,
 )
-from workflows.rollout_types import (
+from orchestration.rollout_types import (
     BeginRolloutInput,
     BeginRolloutResult,
     FinishInput,

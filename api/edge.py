@@ -42,8 +42,8 @@ from core.pii.phone import caller_hash as hash_caller
 from core.prompts.serving import ServedPrompt, serve_prompt
 from core.tools.builtins import KnowledgeSearch, ToolContext, ToolOutcome, run_builtin
 from core.tools.schemas import GatewayResult
-from workflows.starters import start_post_call
-from workflows.types import PostCallInput
+from orchestration.starters import start_post_call
+from orchestration.types import PostCallInput
 
 log = logging.getLogger("backline.edge")
 _NUMBER_IN_PAYLOAD = re.compile(rb'"(?:number|from_number|from|caller)"\s*:\s*"([^"]{3,40})"')

@@ -29,13 +29,13 @@ from core.knowledge import repository as knowledge_repo
 from core.knowledge.ports import KnowledgeIndex
 from core.knowledge.retrieval import KnowledgeRetriever, retrieval_event_data
 from core.knowledge.schemas import KnowledgeAnswer
-from workflows.knowledge_starters import (
+from orchestration.knowledge_starters import (
     delete_schedule,
     refresh_schedule_ids,
     start_refresh,
     sync_refresh_schedule,
 )
-from workflows.knowledge_types import RefreshInput, refresh_schedule_id
+from orchestration.knowledge_types import RefreshInput, refresh_schedule_id
 
 log = logging.getLogger("backline.knowledge")
 EXTRAS_KEY = "knowledge"

@@ -42,9 +42,10 @@ PG_PORT = int(os.environ.get("BACKLINE_BENCH_PG_PORT", "5432"))
 ADMIN_TOKEN = "test-admin-token"  # the bootstrap token tests.helpers.create_tenant sends
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-# Worker settings as shipped in workflows/worker.py (reported next to throughput figures).
+# Worker settings as shipped in orchestration/worker.py (reported next to throughput figures).
 WORKER_CONCURRENCY = (
-    "as workflows/worker.py ships it: max_concurrent_activities=16 on a ThreadPoolExecutor(16); "
+    "as orchestration/worker.py ships it: max_concurrent_activities=16 on a "
+    "ThreadPoolExecutor(16); "
     "Temporal SDK 1.35 defaults otherwise (100 workflow-task slots, max 5 workflow-task and 5 "
     "activity-task pollers, sandboxed workflow runner, 1000 cached workflows); torch uses "
     "2 intra-op threads (nproc) unless OMP_NUM_THREADS is set"
@@ -363,7 +364,7 @@ class Stack:
                 ],
             )
         if self.want_worker:
-            self._spawn("worker", [PYTHON, "-m", "workflows.worker"])
+            self._spawn("worker", [PYTHON, "-m", "orchestration.worker"])
         if self.want_api:
             self._wait_ready()
 
@@ -621,7 +622,7 @@ async def workflow_breakdown(
                 wf_start - send_wall[wid]
             )
     n = max(len(workflow_ids), 1)
-    out: dict[str, Any] = {"workflows": len(workflow_ids)}
+    out: dict[str, Any] = {"orchestration": len(workflow_ids)}
     rows = {}
     for key, vals in waits.items():
         per_run = sum(vals) / n  # mean per workflow run (a step may occur several times)

@@ -46,7 +46,7 @@ def up() -> None:
 @app.command()
 def worker() -> None:
     """Run a Temporal worker for Backline's workflows and activities."""
-    from workflows.worker import run_worker
+    from orchestration.worker import run_worker
 
     asyncio.run(run_worker(Settings()))
 

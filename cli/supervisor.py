@@ -155,7 +155,7 @@ def run_stack(settings: Settings) -> int:
         engine.dispose()
 
         py = sys.executable
-        stack.spawn("worker", [py, "-m", "workflows.worker"], env)
+        stack.spawn("worker", [py, "-m", "orchestration.worker"], env)
         stack.spawn(
             "api",
             [

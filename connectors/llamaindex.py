@@ -22,24 +22,19 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
-from connectors._llama_bootstrap import (
-    DEFAULT_COLLECTION,
-    BaseEmbedding,
-    BaseKVStore,
-    BaseNode,
+from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.bridge.pydantic import PrivateAttr
+from llama_index.core.ingestion import DocstoreStrategy, IngestionPipeline
+from llama_index.core.node_parser import MarkdownNodeParser, SentenceSplitter
+from llama_index.core.schema import BaseNode, Document, TransformComponent
+from llama_index.core.storage.docstore.keyval_docstore import KVDocumentStore
+from llama_index.core.storage.kvstore.types import DEFAULT_COLLECTION, BaseKVStore
+from llama_index.core.vector_stores.types import (
     BasePydanticVectorStore,
-    DocstoreStrategy,
-    Document,
-    IngestionPipeline,
-    KVDocumentStore,
-    MarkdownNodeParser,
-    PrivateAttr,
-    SentenceSplitter,
-    TransformComponent,
     VectorStoreQuery,
     VectorStoreQueryResult,
 )
+
 from connectors.sources.file import extract
 from core.knowledge.ports import (
     ChunkDraft,

@@ -42,7 +42,7 @@ from connectors.vectors.embedded import EmbeddedVectorStore
 from core.db import make_engine
 from core.memory.ports import CallAnalyzer
 from core.settings import Settings
-from workflows.post_call import PostCallWorkflow
+from orchestration.post_call import PostCallWorkflow
 
 PG_HOST = os.environ.get("BACKLINE_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("BACKLINE_TEST_PG_PORT", "5432"))

@@ -49,9 +49,9 @@ from core.prompts.schemas import (
 from core.prompts.service import PromptService, experiment_public
 from core.tenancy.models import Agent
 from core.tenancy.service import Principal
-from workflows.prompt_rollout import PromptRolloutWorkflow, rollout_workflow_id
-from workflows.rollout_types import RolloutInput, RolloutResult, RolloutSignal, RolloutStep
-from workflows.starters import start_prompt_rollout
+from orchestration.prompt_rollout import PromptRolloutWorkflow, rollout_workflow_id
+from orchestration.rollout_types import RolloutInput, RolloutResult, RolloutSignal, RolloutStep
+from orchestration.starters import start_prompt_rollout
 
 router = APIRouter(prefix="/v1/agents/{agent_id}/prompts", tags=["prompts"])
 LabelPath = Annotated[str, Path(pattern=LABEL_PATTERN, description="e.g. production, staging")]

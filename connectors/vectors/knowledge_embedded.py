@@ -3,22 +3,24 @@ counts), a BM25 matrix and, once the base is large, a usearch HNSW graph, all un
 ``BACKLINE_DATA_DIR/knowledge``.
 
 Chosen from measurement (bench/README.md, "Knowledge"; 100k MiniLM-embedded chunks on two
-cores): an exact numpy scan is 0.05 ms at 1k chunks and 2.7 ms at 100k (and holds every vector
-in RAM), while usearch HNSW (f16, ef 512) answers in about 0.5 ms from a memory-mapped graph and
-re-scoring its 40 candidates exactly from the float32 vectors gives recall@5 of 0.97 on a
-corpus full of near-ties; so exact below 10k chunks, HNSW + exact rerank above. usearch was
-picked over faiss because it deletes and replaces single vectors (faiss HNSW cannot remove
-ids) and memory-maps a saved graph for readers. BM25 is a sparse term-by-chunk matrix (scipy),
-Porter-stemmed: 0.24 ms at 100k chunks where SQLite FTS5's ``bm25()`` took 58 ms (it scores
-every match before ``LIMIT``) and a dict-based pure-Python BM25 14 ms.
+cores): an exact numpy scan is 0.05 ms at 1k chunks and 3.6 ms at 100k (and holds every vector
+in each reader's RAM), while usearch HNSW (f16, ef 512) answers in about 0.7 ms from a
+memory-mapped graph, and re-scoring its 40 candidates exactly from the float32 vectors gives
+recall@5 of 0.98 on a corpus full of near-ties; so exact below 10k chunks, HNSW + exact rerank
+above. usearch was picked over faiss because it deletes and replaces single vectors (faiss HNSW
+cannot remove ids) and memory-maps a saved graph for readers. BM25 is a Porter-stemmed sparse
+chunk-by-term matrix of precomputed weights (scipy): 0.8 ms at 100k chunks, where SQLite FTS5's
+``bm25()`` took 20 ms (p95 48; it scores every match before ``LIMIT``) and a dict-based
+pure-Python BM25 17 ms.
 
 Layout of one partition (``<root>/<tenant>/<partition>/``): ``index.sqlite3`` holds
 ``entries(key, chunk_id, vector, terms)`` and ``meta(version, hnsw_version, bm25_version)``;
-``bm25.npz`` and ``hnsw.usearch`` are derived from the entries on every write and rebuilt when
-missing. Writers (the worker's ingest, the API's deletes) hold a per-partition file lock;
-readers (the API) reload a partition when its versions move, so they see a refresh without a
-restart. It is single-machine storage: a scale-out deployment uses the Weaviate adapter.
-Never stores anything but ids, vectors and term counts.
+``bm25.npz`` and ``hnsw.usearch`` are derived from the entries on every write (a missing matrix
+is rebuilt on the next read, a missing graph on the next write). Writers (the worker's ingest,
+the API's deletes) hold a per-partition file lock; readers (the API) reload a partition when its
+versions move, so they see a refresh without a restart. It is single-machine storage: a
+scale-out deployment uses the Weaviate adapter. Never stores anything but ids, vectors and term
+counts.
 """
 
 from __future__ import annotations

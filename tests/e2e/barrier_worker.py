@@ -16,9 +16,9 @@ from temporalio import activity
 from temporalio.worker import Worker
 
 from core.settings import Settings
-from workflows.post_call import ACT_WRITE_MEMORIES, PostCallWorkflow
-from workflows.types import WriteMemoryInput, WriteMemoryResult
-from workflows.worker import build_post_call_activities, connect
+from orchestration.post_call import ACT_WRITE_MEMORIES, PostCallWorkflow
+from orchestration.types import WriteMemoryInput, WriteMemoryResult
+from orchestration.worker import build_post_call_activities, connect
 
 
 async def main() -> None:

@@ -19,6 +19,7 @@ from core.calls.models import Call, WebhookInbox
 from core.memory.models import Fact, Memory
 from core.memory.schemas import CallerContext
 from core.pii.phone import caller_hash
+from orchestration.types import PostCallResult
 from tests.bland_helpers import (
     BlandTenant,
     corrected_transcript,
@@ -29,7 +30,6 @@ from tests.bland_helpers import (
 )
 from tests.conftest import SECRET_KEY, Stack, async_wait_for
 from tests.helpers import ADMIN, DANA_CALL_1, raw
-from workflows.types import PostCallResult
 
 pytestmark = [pytest.mark.postgres, pytest.mark.temporal]
 DANA = "+14155550123"

@@ -35,6 +35,8 @@ from connectors.sources.url import HttpSourceFetcher
 from core.calls.models import CallEvent
 from core.db import session_scope, utcnow
 from core.knowledge import repository as repo
+from orchestration.knowledge_types import refresh_schedule_id
+from orchestration.worker import build_worker
 from tests.conftest import (
     ADMIN_TOKEN,
     ApiServer,
@@ -46,8 +48,6 @@ from tests.conftest import (
 )
 from tests.helpers import ADMIN, Tenant, create_tenant, fixture, raw, tool_call
 from tests.knowledge_helpers import DEMO, Page, SiteServer
-from workflows.knowledge_types import refresh_schedule_id
-from workflows.worker import build_worker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.temporal]
 CALLER = "+14155550123"

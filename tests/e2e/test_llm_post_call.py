@@ -14,12 +14,12 @@ from temporalio.api.enums.v1 import EventType
 from connectors.llm import OpenAICompatibleAnalyzer
 from core.calls.service import CallsService
 from core.memory.models import Fact, Memory
+from orchestration.post_call import ACT_ANALYZE_LLM, ACT_ANALYZE_RULES
+from orchestration.starters import start_post_call
+from orchestration.types import PostCallInput, PostCallResult
 from tests.conftest import Stack, build_activities, make_worker
 from tests.fakes.openai_server import fake_openai_server
 from tests.helpers import DANA_CALL_1, create_tenant, end_of_call, raw
-from workflows.post_call import ACT_ANALYZE_LLM, ACT_ANALYZE_RULES
-from workflows.starters import start_post_call
-from workflows.types import PostCallInput, PostCallResult
 
 pytestmark = [pytest.mark.postgres, pytest.mark.temporal]
 DANA = "+14155550123"

@@ -28,12 +28,12 @@ from cli.main import app as cli_app
 from connectors.embedder import MiniLMEmbedder
 from core.calls import repository as calls_repo
 from core.prompts import repository as prompts_repo
+from orchestration.prompt_rollout import PromptRolloutWorkflow
 from tests.bland_helpers import create_bland_tenant
 from tests.bland_helpers import dynamic_data as bland_dynamic_data
 from tests.conftest import ApiServer, async_wait_for, make_settings, temporal_address
 from tests.helpers import ADMIN, Tenant, assistant_request, create_tenant, raw
 from tests.retell_helpers import call_inbound, create_retell_tenant
-from workflows.prompt_rollout import PromptRolloutWorkflow
 
 pytestmark = [pytest.mark.postgres, pytest.mark.temporal]
 MODEL = {"provider": "openai", "model": "gpt-4o-mini", "temperature": 0.2}

@@ -19,9 +19,9 @@ from temporalio.client import WorkflowExecutionStatus
 
 from core.calls.models import WebhookInbox
 from core.memory.models import Fact, Memory
+from orchestration.types import PostCallResult
 from tests.conftest import Stack, async_wait_for
 from tests.helpers import DANA_CALL_1, create_tenant, end_of_call, raw
-from workflows.types import PostCallResult
 
 pytestmark = [pytest.mark.postgres, pytest.mark.temporal]
 DANA = "+14155550123"
@@ -128,8 +128,8 @@ async def test_worker_killed_mid_activity_resumes_without_loss_or_duplicates(
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
     try:
         call_id = f"call-{uuid.uuid4().hex[:8]}"
-        from workflows.starters import start_post_call
-        from workflows.types import PostCallInput
+        from orchestration.starters import start_post_call
+        from orchestration.types import PostCallInput
 
         with stack.http() as http:
             tenant = create_tenant(http)

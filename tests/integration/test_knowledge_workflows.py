@@ -29,21 +29,21 @@ from core.db import session_scope, utcnow
 from core.knowledge import repository as repo
 from core.knowledge.schemas import SourceCreate
 from core.monitoring.models import Alert
-from tests.conftest import async_wait_for
-from tests.knowledge_helpers import Page, SiteServer, add_source, make_tenant
-from workflows.knowledge_refresh import (
+from orchestration.knowledge_refresh import (
     KnowledgeFreshnessSweepWorkflow,
     KnowledgeRefreshWorkflow,
     KnowledgeScheduledRefreshWorkflow,
 )
-from workflows.knowledge_starters import start_refresh, sync_refresh_schedule
-from workflows.knowledge_types import (
+from orchestration.knowledge_starters import start_refresh, sync_refresh_schedule
+from orchestration.knowledge_types import (
     RefreshInput,
     RefreshResult,
     SweepInput,
     SweepResult,
     refresh_schedule_id,
 )
+from tests.conftest import async_wait_for
+from tests.knowledge_helpers import Page, SiteServer, add_source, make_tenant
 
 pytestmark = [pytest.mark.postgres, pytest.mark.temporal]
 
@@ -265,7 +265,7 @@ async def test_the_sweep_marks_sources_past_their_staleness_and_alerts_once(env:
 
 
 def test_refresh_ids_and_schedule_ids_are_per_source() -> None:
-    from workflows.knowledge_types import refresh_workflow_id
+    from orchestration.knowledge_types import refresh_workflow_id
 
     assert refresh_workflow_id("src_1") == "kb-refresh-src_1"
     assert refresh_schedule_id("src_1") != refresh_workflow_id("src_1")

@@ -28,10 +28,8 @@ from core.audit.models import AuditEvent
 from core.monitoring.models import Alert
 from core.prompts import repository as repo
 from core.prompts.models import PromptExperiment, PromptRollout, PromptRolloutCheck
-from tests.conftest import async_wait_for
-from tests.prompt_helpers import Traffic, seed_tenant
-from workflows.prompt_rollout import ACT_CHECK, PromptRolloutWorkflow
-from workflows.rollout_types import (
+from orchestration.prompt_rollout import ACT_CHECK, PromptRolloutWorkflow
+from orchestration.rollout_types import (
     GuardCheckInput,
     GuardCheckResult,
     RolloutInput,
@@ -39,7 +37,9 @@ from workflows.rollout_types import (
     RolloutSignal,
     RolloutStep,
 )
-from workflows.starters import start_prompt_rollout
+from orchestration.starters import start_prompt_rollout
+from tests.conftest import async_wait_for
+from tests.prompt_helpers import Traffic, seed_tenant
 
 pytestmark = [pytest.mark.postgres, pytest.mark.temporal]
 Handle = WorkflowHandle[PromptRolloutWorkflow, RolloutResult]
@@ -157,9 +157,9 @@ async def test_clean_candidate_is_promoted_after_every_step(
         assert (moves[0].kind, moves[0].from_version, moves[0].to_version) == ("promote", 1, 2)
         assert moves[0].actor.startswith("rollout:prompt-rollout-")
         steps_audited = session.exec(
-            select(AuditEvent.detail).where(
-                AuditEvent.org_id == org_id, AuditEvent.action == "prompt.rollout.step"
-            )
+            select(AuditEvent.detail)
+            .where(AuditEvent.org_id == org_id, AuditEvent.action == "prompt.rollout.step")
+            .order_by(col(AuditEvent.id))
         ).all()
         assert [d["weight"] for d in steps_audited] == [0.25, 0.5, 1.0]
 

@@ -26,12 +26,12 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from workflows.knowledge_refresh import (
+from orchestration.knowledge_refresh import (
     KnowledgeFreshnessSweepWorkflow,
     KnowledgeRefreshWorkflow,
     KnowledgeScheduledRefreshWorkflow,
 )
-from workflows.knowledge_types import (
+from orchestration.knowledge_types import (
     SWEEP_INTERVAL_S,
     SWEEP_SCHEDULE_ID,
     RefreshInput,

@@ -24,14 +24,14 @@ from connectors.vectors.embedded import EmbeddedVectorStore
 from core.db import make_engine
 from core.memory.ports import CallAnalyzer
 from core.settings import Settings
-from workflows.knowledge_refresh import (
+from orchestration.knowledge_refresh import (
     KnowledgeFreshnessSweepWorkflow,
     KnowledgeRefreshWorkflow,
     KnowledgeScheduledRefreshWorkflow,
 )
-from workflows.knowledge_starters import ensure_sweep_schedule
-from workflows.post_call import PostCallWorkflow
-from workflows.prompt_rollout import PromptRolloutWorkflow
+from orchestration.knowledge_starters import ensure_sweep_schedule
+from orchestration.post_call import PostCallWorkflow
+from orchestration.prompt_rollout import PromptRolloutWorkflow
 
 log = logging.getLogger("backline.worker")
 

@@ -6,10 +6,10 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from workflows.post_call import PostCallWorkflow
-from workflows.prompt_rollout import PromptRolloutWorkflow, rollout_workflow_id
-from workflows.rollout_types import RolloutInput, RolloutResult
-from workflows.types import PostCallInput
+from orchestration.post_call import PostCallWorkflow
+from orchestration.prompt_rollout import PromptRolloutWorkflow, rollout_workflow_id
+from orchestration.rollout_types import RolloutInput, RolloutResult
+from orchestration.types import PostCallInput
 
 
 async def start_post_call(

@@ -14,8 +14,8 @@ from __future__ import annotations
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-from workflows.policies import DB_ACTIVITY_TIMEOUT, DB_RETRY, LLM_ACTIVITY_TIMEOUT, LLM_RETRY
-from workflows.types import (
+from orchestration.policies import DB_ACTIVITY_TIMEOUT, DB_RETRY, LLM_ACTIVITY_TIMEOUT, LLM_RETRY
+from orchestration.types import (
     AnalysisResult,
     AuditInput,
     CallInput,

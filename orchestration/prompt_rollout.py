@@ -24,8 +24,8 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-from workflows.policies import DB_ACTIVITY_TIMEOUT, DB_RETRY
-from workflows.rollout_types import (
+from orchestration.policies import DB_ACTIVITY_TIMEOUT, DB_RETRY
+from orchestration.rollout_types import (
     BeginRolloutInput,
     BeginRolloutResult,
     CheckSummary,

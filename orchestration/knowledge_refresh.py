@@ -22,7 +22,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 
-from workflows.knowledge_types import (
+from orchestration.knowledge_types import (
     FetchInput,
     FetchOutput,
     IngestInput,
