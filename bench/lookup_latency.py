@@ -1,4 +1,7 @@
-"""In-turn lookup latency over HTTP: VAPI ``assistant-request`` and ``tool-calls`` memory_search.
+"""In-turn lookup latency over HTTP, per voice platform: the context fetch and the memory_search
+tool. VAPI: ``assistant-request`` and ``tool-calls``; Retell: ``/inbound`` (``call_inbound``) and
+``/functions/memory_search`` (signed with the agent's API key); Bland: ``/dynamic-data`` and
+``/tools/memory_search`` (bearer tool token).
 
 Seeds 100k call summaries (+ 3 facts each caller) across 10k callers of one agent directly in
 the database, with real MiniLM vectors (a pool of distinct texts is embedded once and reused
@@ -12,6 +15,7 @@ stays within the ceiling.
 
     python -m bench.lookup_latency            # Postgres (fresh database), 60 s main run
     python -m bench.lookup_latency --sqlite   # the embedded default (SQLite file)
+    python -m bench.lookup_latency --platform all --duration 30 --no-steps   # each platform
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import heapq
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -32,6 +37,7 @@ import numpy as np
 
 from bench import corpus
 from bench.common import (
+    ADMIN_TOKEN,
     Stack,
     add_common_args,
     cpu_rows,
@@ -55,6 +61,7 @@ CALL_PH = "bench-call-placeholder"
 QUERY_PH = "bench query placeholder"
 AR = "assistant-request"
 TC = "tool-calls memory_search"
+PLATFORMS = ("vapi", "retell", "bland")
 
 
 # -- seeding --------------------------------------------------------------------------------
@@ -274,17 +281,122 @@ def seed(
 
 
 @dataclass
-class Templates:
-    assistant: str
-    tool: str
+class Platform:
+    """One voice platform's two in-turn requests: the context fetch and the memory_search tool.
 
-    @classmethod
-    def build(cls) -> Templates:
-        from tests.helpers import assistant_request, raw, tool_call
+    Bodies are templates with placeholders, filled per request by string replacement. Retell
+    signs each body (HMAC-SHA256 over body + timestamp, which has a 5-minute window), so its
+    ``signer`` runs at send time; its cost is measured and reported (a few microseconds).
+    """
 
-        a = raw(assistant_request(NUM_PH, CALL_PH)).decode()
-        t = raw(tool_call(NUM_PH, "memory_search", {"query": QUERY_PH, "limit": 3}, CALL_PH))
-        return cls(a, t.decode())
+    name: str
+    ctx_label: str
+    tool_label: str
+    ctx_path: str
+    tool_path: str
+    ctx_template: str
+    tool_template: str
+    base_headers: dict[str, str]
+    tool_ok: bytes  # in a tool reply that carries a result
+    signer: Callable[[bytes], str] | None = None
+    signature_header: str = ""
+
+    def headers(self, body: bytes) -> dict[str, str]:
+        if self.signer is None:
+            return self.base_headers
+        return {**self.base_headers, self.signature_header: self.signer(body)}
+
+
+def _args() -> dict[str, Any]:
+    return {"query": QUERY_PH, "limit": 3}
+
+
+def build_platform(name: str, tenant: Any, secret: str) -> Platform:
+    """Templates, paths and auth for ``name``; ``secret`` is the credential set on the agent."""
+    from tests.helpers import raw
+
+    json_ct = {"content-type": "application/json"}
+    if name == "vapi":
+        from tests.helpers import assistant_request, tool_call
+
+        return Platform(
+            name,
+            AR,
+            TC,
+            tenant.webhook,
+            tenant.webhook,
+            raw(assistant_request(NUM_PH, CALL_PH)).decode(),
+            raw(tool_call(NUM_PH, "memory_search", _args(), CALL_PH)).decode(),
+            tenant.vapi_headers,
+            b'"result":',
+        )
+    if name == "retell":
+        from connectors.retell.webhooks import SIGNATURE_HEADER, sign
+        from tests.retell_helpers import call_inbound, function_call
+
+        base = f"/v1/webhooks/retell/{tenant.agent_id}"
+        return Platform(
+            name,
+            "retell inbound",
+            "retell functions/memory_search",
+            f"{base}/inbound",
+            f"{base}/functions/memory_search",
+            raw(call_inbound(NUM_PH)).decode(),
+            raw(function_call(CALL_PH, NUM_PH, "memory_search", _args())).decode(),
+            json_ct,
+            b'"result":',
+            signer=lambda body: sign(body, secret),
+            signature_header=SIGNATURE_HEADER,
+        )
+    if name == "bland":
+        from tests.bland_helpers import dynamic_data, tool_request
+
+        base = f"/v1/webhooks/bland/{tenant.agent_id}"
+        tool = tool_request(NUM_PH, QUERY_PH, CALL_PH)
+        tool["limit"] = 3
+        return Platform(
+            name,
+            "bland dynamic-data",
+            "bland tools/memory_search",
+            f"{base}/dynamic-data",
+            f"{base}/tools/memory_search",
+            raw(dynamic_data(NUM_PH, CALL_PH)).decode(),
+            raw(tool).decode(),
+            {"Authorization": f"Bearer {secret}", **json_ct},
+            b'"answer":',
+        )
+    raise ValueError(name)
+
+
+def add_platform_credentials(stack: Stack, tenant: Any) -> dict[str, str]:
+    """Give the seeded agent a Retell API key and a Bland tool token (VAPI's bearer is set by
+    create_tenant), so one agent and one seeded memory set serve all three platforms."""
+    creds = {
+        "vapi": tenant.vapi_token,
+        "retell": f"key_retell_bench_{uuid.uuid4().hex[:12]}",
+        "bland": f"bland-tool-bench-{uuid.uuid4().hex[:12]}",
+    }
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with httpx.Client(base_url=stack.api_url, timeout=30) as http:
+        for platform, kind in (("retell", "api_key"), ("bland", "tool_token")):
+            r = http.put(
+                f"/v1/agents/{tenant.agent_id}/credentials/{platform}",
+                json={"kind": kind, "secret": creds[platform]},
+                headers=admin,
+            )
+            r.raise_for_status()
+    return creds
+
+
+def signing_cost_us(platform: Platform, n: int = 2000) -> float | None:
+    """Mean microseconds to sign one tool-call body (None when the platform does not sign)."""
+    if platform.signer is None:
+        return None
+    body = platform.tool_template.encode()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        platform.headers(body)
+    return (time.perf_counter() - t0) / n * 1e6
 
 
 @dataclass
@@ -298,17 +410,18 @@ class Line:
 
 @dataclass
 class Load:
-    templates: Templates
+    platform: Platform
     callers: int
     tools_per_call: float
     rng: random.Random
     lines: list[Line] = field(default_factory=list)
 
-    def next_request(self, line_no: int) -> tuple[str, bytes]:
+    def next_request(self, line_no: int) -> tuple[bool, bytes]:
+        """``(is_context_fetch, body)`` for the next request of simulated call ``line_no``."""
         while len(self.lines) <= line_no:
             self.lines.append(Line())
         ln = self.lines[line_no]
-        number_of = caller_number
+        pf = self.platform
         if ln.tools_left <= 0 or ln.caller < 0:
             ln.caller = self.rng.randrange(self.callers)
             ln.call_id = f"bench-{uuid.uuid4().hex[:12]}"
@@ -318,17 +431,17 @@ class Load:
             while self.rng.random() > p:
                 n += 1
             ln.tools_left = n
-            body = self.templates.assistant.replace(NUM_PH, number_of(ln.caller)).replace(
+            body = pf.ctx_template.replace(NUM_PH, caller_number(ln.caller)).replace(
                 CALL_PH, ln.call_id
             )
-            return AR, body.encode()
+            return True, body.encode()
         ln.tools_left -= 1
         body = (
-            self.templates.tool.replace(NUM_PH, number_of(ln.caller))
+            pf.tool_template.replace(NUM_PH, caller_number(ln.caller))
             .replace(CALL_PH, ln.call_id)
             .replace(QUERY_PH, self.rng.choice(corpus.QUERIES))
         )
-        return TC, body.encode()
+        return False, body.encode()
 
 
 @dataclass
@@ -342,9 +455,8 @@ class Sample:
 
 async def _one(
     client: httpx.AsyncClient,
-    path: str,
-    headers: dict[str, str],
-    kind: str,
+    platform: Platform,
+    is_ctx: bool,
     body: bytes,
     scheduled: float,
     out: list[Sample],
@@ -353,21 +465,22 @@ async def _one(
     sent = loop.time()
     ok = good = False
     try:
-        r = await client.post(path, content=body, headers=headers)
+        path = platform.ctx_path if is_ctx else platform.tool_path
+        r = await client.post(path, content=body, headers=platform.headers(body))
         ok = r.status_code == 200
         content = r.content
-        if kind == AR:
+        if is_ctx:
             good = b'"backline_caller_known":"yes"' in content
         else:
-            good = b'"result":' in content and b"No earlier memories" not in content
+            good = platform.tool_ok in content and b"No earlier memories" not in content
     except httpx.HTTPError:
         pass
+    kind = platform.ctx_label if is_ctx else platform.tool_label
     out.append(Sample(kind, loop.time() - scheduled, sent - scheduled, ok, good))
 
 
 async def run_phase(
     client: httpx.AsyncClient,
-    tenant: Any,
     load: Load,
     rate: float,
     duration: float,
@@ -393,12 +506,10 @@ async def run_phase(
             await asyncio.sleep(delay)
         if len(tasks) >= max_in_flight:  # hopeless overload: count it as failed, keep going
             skipped += 1
-            samples.append(Sample(AR, duration, 0.0, False, False))
+            samples.append(Sample(load.platform.ctx_label, duration, 0.0, False, False))
         else:
-            kind, body = load.next_request(line_no)
-            task = asyncio.create_task(
-                _one(client, tenant.webhook, tenant.vapi_headers, kind, body, t, samples)
-            )
+            is_ctx, body = load.next_request(line_no)
+            task = asyncio.create_task(_one(client, load.platform, is_ctx, body, t, samples))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
         heapq.heappush(heap, (t + rng.expovariate(1 / per_line_interval), line_no))
@@ -409,9 +520,9 @@ async def run_phase(
     return samples, n_lines, len(samples) / duration
 
 
-def stats_rows(samples: list[Sample]) -> list[list[Any]]:
+def stats_rows(samples: list[Sample], kinds: tuple[str, ...]) -> list[list[Any]]:
     rows = []
-    for kind in (AR, TC, "all"):
+    for kind in (*kinds, "all"):
         sel = [s for s in samples if kind == "all" or s.kind == kind]
         if not sel:
             continue
@@ -444,118 +555,117 @@ def p95_all(samples: list[Sample]) -> float:
 # -- main -----------------------------------------------------------------------------------
 
 
-async def drive(args: argparse.Namespace, stack: Stack, tenant: Any) -> dict[str, Any]:
+async def measure(
+    args: argparse.Namespace, stack: Stack, client: httpx.AsyncClient, platform: Platform
+) -> dict[str, Any]:
+    """Warm-up, main run and (unless ``--no-steps``) the rate steps for one platform."""
     rng = random.Random(args.seed + 1)
-    load = Load(Templates.build(), args.callers, args.tools_per_call, random.Random(args.seed + 2))
-    limits = httpx.Limits(max_connections=1024, max_keepalive_connections=1024)
-    results: dict[str, Any] = {}
-    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30, limits=limits) as client:
-        say(f"warm-up {args.warmup:.0f}s at {args.rate:.1f} req/s (not recorded)")
-        await run_phase(client, tenant, load, args.rate, args.warmup, rng)
+    load = Load(platform, args.callers, args.tools_per_call, random.Random(args.seed + 2))
+    kinds = (platform.ctx_label, platform.tool_label)
+    results: dict[str, Any] = {"platform": platform.name, "signing_us": signing_cost_us(platform)}
+    say(f"[{platform.name}] warm-up {args.warmup:.0f}s at {args.rate:.1f} req/s (not recorded)")
+    await run_phase(client, load, args.rate, args.warmup, rng)
 
-        say(f"main run: {args.rate:.1f} req/s for {args.duration:.0f}s")
+    say(f"[{platform.name}] main run: {args.rate:.1f} req/s for {args.duration:.0f}s")
+    meter = stack.cpu_meter()
+    meter.start()
+    samples, lines, achieved = await run_phase(client, load, args.rate, args.duration, rng)
+    cpu = meter.stop()
+    lag = summarize_ms([s.lag for s in samples])
+    results["main"] = {
+        "rate": args.rate,
+        "concurrent_calls": lines,
+        "achieved_rps": achieved,
+        "rows": stats_rows(samples, kinds),
+        "cpu": cpu,
+        "send_lag_ms": lag,
+        "p95_all_ms": p95_all(samples),
+        "p95_by_type": {
+            k: summarize_ms([s.latency for s in samples if s.kind == k and s.ok])["p95"]
+            for k in kinds
+        },
+    }
+    say(f"[{platform.name}]  p95 {fmt_ms(results['main']['p95_all_ms'])} ms")
+
+    steps: list[dict[str, Any]] = [
+        {
+            "rate": args.rate,
+            "lines": lines,
+            "achieved": achieved,
+            "stats": summarize_ms([s.latency for s in samples if s.ok]),
+            "p95_all": results["main"]["p95_all_ms"],
+            "errors": sum(not s.ok for s in samples),
+            "cpu": cpu,
+            "lag_p99": lag["p99"],
+        }
+    ]
+
+    async def step_at(rate: float) -> dict[str, Any]:
+        await asyncio.sleep(2)
+        say(f"[{platform.name}] step: {rate:g} req/s for {args.step_seconds:.0f}s")
         meter = stack.cpu_meter()
         meter.start()
-        samples, lines, achieved = await run_phase(
-            client, tenant, load, args.rate, args.duration, rng
-        )
-        cpu = meter.stop()
-        lag = summarize_ms([s.lag for s in samples])
-        main_rows = stats_rows(samples)
-        results["main"] = {
-            "rate": args.rate,
-            "concurrent_calls": lines,
-            "achieved_rps": achieved,
-            "rows": main_rows,
-            "cpu": cpu,
-            "send_lag_ms": lag,
-            "p95_all_ms": p95_all(samples),
-            "p95_by_type": {
-                k: summarize_ms([s.latency for s in samples if s.kind == k and s.ok])["p95"]
-                for k in (AR, TC)
-            },
+        s2, lines2, ach2 = await run_phase(client, load, rate, args.step_seconds, rng)
+        cpu2 = meter.stop()
+        step = {
+            "rate": rate,
+            "lines": lines2,
+            "achieved": ach2,
+            "stats": summarize_ms([s.latency for s in s2 if s.ok]),
+            "p95_all": p95_all(s2),
+            "errors": sum(not s.ok for s in s2),
+            "cpu": cpu2,
+            "lag_p99": summarize_ms([s.lag for s in s2])["p99"],
         }
+        say(f"  p95 {fmt_ms(step['p95_all'])} ms, errors {step['errors']}")
+        return step
 
-        steps: list[dict[str, Any]] = [
-            {
-                "rate": args.rate,
-                "lines": lines,
-                "achieved": achieved,
-                "stats": summarize_ms([s.latency for s in samples if s.ok]),
-                "p95_all": results["main"]["p95_all_ms"],
-                "errors": sum(not s.ok for s in samples),
-                "cpu": cpu,
-                "lag_p99": lag["p99"],
-            }
-        ]
-
-        async def step_at(rate: float) -> dict[str, Any]:
-            await asyncio.sleep(2)
-            say(f"step: {rate:g} req/s for {args.step_seconds:.0f}s")
-            meter = stack.cpu_meter()
-            meter.start()
-            s2, lines2, ach2 = await run_phase(client, tenant, load, rate, args.step_seconds, rng)
-            cpu2 = meter.stop()
-            step = {
-                "rate": rate,
-                "lines": lines2,
-                "achieved": ach2,
-                "stats": summarize_ms([s.latency for s in s2 if s.ok]),
-                "p95_all": p95_all(s2),
-                "errors": sum(not s.ok for s in s2),
-                "cpu": cpu2,
-                "lag_p99": summarize_ms([s.lag for s in s2])["p99"],
-            }
-            say(f"  p95 {fmt_ms(step['p95_all'])} ms, errors {step['errors']}")
-            return step
-
-        if not args.no_steps:
-            if steps[0]["p95_all"] > args.ceiling_ms:
-                # the main rate already misses the ceiling: step down instead
-                rate = args.rate
-                while rate / 2 >= 1.0:
-                    rate = round(rate / 2, 1)
-                    steps.append(await step_at(rate))
-                    if steps[-1]["p95_all"] <= args.ceiling_ms:
-                        break
-            else:
-                for rate in [float(r) for r in args.steps.split(",") if r.strip()]:
-                    if rate <= args.rate:
-                        continue
-                    steps.append(await step_at(rate))
-                    if steps[-1]["p95_all"] > args.ceiling_ms:
-                        break
-            steps.sort(key=lambda st: st["rate"])
-        results["steps"] = steps
-        passing = [s["rate"] for s in steps if s["p95_all"] <= args.ceiling_ms]
-        results["max_rate_within_ceiling"] = max(passing) if passing else None
-        results["last_step_failed"] = any(st["p95_all"] > args.ceiling_ms for st in steps)
+    if not args.no_steps:
+        if steps[0]["p95_all"] > args.ceiling_ms:
+            # the main rate already misses the ceiling: step down instead
+            rate = args.rate
+            while rate / 2 >= 1.0:
+                rate = round(rate / 2, 1)
+                steps.append(await step_at(rate))
+                if steps[-1]["p95_all"] <= args.ceiling_ms:
+                    break
+        else:
+            for rate in [float(r) for r in args.steps.split(",") if r.strip()]:
+                if rate <= args.rate:
+                    continue
+                steps.append(await step_at(rate))
+                if steps[-1]["p95_all"] > args.ceiling_ms:
+                    break
+        steps.sort(key=lambda st: st["rate"])
+    results["steps"] = steps
+    passing = [s["rate"] for s in steps if s["p95_all"] <= args.ceiling_ms]
+    results["max_rate_within_ceiling"] = max(passing) if passing else None
+    results["last_step_failed"] = any(st["p95_all"] > args.ceiling_ms for st in steps)
     return results
 
 
-def report(args: argparse.Namespace, seeded: dict[str, Any], res: dict[str, Any]) -> str:
+async def drive(
+    args: argparse.Namespace, stack: Stack, tenant: Any, creds: dict[str, str]
+) -> dict[str, Any]:
+    """Each selected platform in turn (same load, same seeded agent); the first platform's
+    results are also kept at the top level (``main``, ``steps``...) for bench.run_all."""
+    names = list(PLATFORMS) if args.platform == "all" else [args.platform]
+    limits = httpx.Limits(max_connections=1024, max_keepalive_connections=1024)
+    per: dict[str, Any] = {}
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30, limits=limits) as client:
+        for i, name in enumerate(names):
+            if i:
+                await asyncio.sleep(2)
+            per[name] = await measure(
+                args, stack, client, build_platform(name, tenant, creds[name])
+            )
+    return {**per[names[0]], "platforms": per}
+
+
+def report_platform(args: argparse.Namespace, res: dict[str, Any]) -> str:
     m = res["main"]
     out = []
-    out.append(
-        f"Seeded directly in the database: {seeded['memories']:,} call summaries and "
-        f"{seeded['facts']:,} facts across {seeded['callers']:,} callers of one agent "
-        f"({seeded['vectors']:,} vectors). Embeddings are real MiniLM vectors, but only "
-        f"{seeded['distinct_summary_texts_embedded']:,} distinct summary texts and "
-        f"{seeded['distinct_fact_texts_embedded']:,} distinct fact texts were embedded "
-        f"({seeded['embed_seconds']}s) and their vectors reused across callers."
-    )
-    out.append("")
-    out.append(
-        f"Main run: open loop, {m['concurrent_calls']} concurrent simulated calls x one request "
-        f"per {MEAN_INTERVAL_S:.0f}s (Poisson) = {m['rate']:.1f} req/s target, "
-        f"{m['achieved_rps']:.1f} req/s sent, {args.duration:.0f}s; each call = 1 "
-        f"assistant-request + on average {args.tools_per_call:g} memory_search tool calls."
-    )
-    out.append("")
-    out.append(f"Shared machine: {seeded['quiet']}.")
-    if args.env:
-        out.append("")
-        out.append(f"Experiment: API started with extra environment {', '.join(args.env)}.")
+    out.append(f"### {res['platform']}")
     out.append("")
     out.append(
         table(
@@ -584,7 +694,13 @@ def report(args: argparse.Namespace, seeded: dict[str, Any], res: dict[str, Any]
     out.append("")
     out.append(
         f"Load generator send lag p99 (scheduled -> sent): {fmt_ms(m['send_lag_ms']['p99'])} ms"
+        f"; {m['achieved_rps']:.1f} req/s sent."
     )
+    if res.get("signing_us") is not None:
+        out.append(
+            f"Signing one body at send time (X-Retell-Signature, HMAC-SHA256) costs "
+            f"{res['signing_us']:.1f} us in the load generator (counted in the latency)."
+        )
     out.append("")
     out.append(table(["CPU during main run", "% of one core"], cpu_rows(m["cpu"])))
     out.append("")
@@ -628,7 +744,9 @@ def report(args: argparse.Namespace, seeded: dict[str, Any], res: dict[str, Any]
     )
     best = res["max_rate_within_ceiling"]
     out.append("")
-    if best is None:
+    if args.no_steps:
+        out.append("Rate steps skipped (--no-steps).")
+    elif best is None:
         out.append(f"No rate kept p95 <= {args.ceiling_ms:.0f} ms.")
     else:
         qualifier = "" if res["last_step_failed"] else " (the highest step tried; try higher)"
@@ -638,10 +756,64 @@ def report(args: argparse.Namespace, seeded: dict[str, Any], res: dict[str, Any]
     return "\n".join(out)
 
 
+def report(args: argparse.Namespace, seeded: dict[str, Any], res: dict[str, Any]) -> str:
+    m = res["main"]
+    out = []
+    out.append(
+        f"Seeded directly in the database: {seeded['memories']:,} call summaries and "
+        f"{seeded['facts']:,} facts across {seeded['callers']:,} callers of one agent "
+        f"({seeded['vectors']:,} vectors). Embeddings are real MiniLM vectors, but only "
+        f"{seeded['distinct_summary_texts_embedded']:,} distinct summary texts and "
+        f"{seeded['distinct_fact_texts_embedded']:,} distinct fact texts were embedded "
+        f"({seeded['embed_seconds']}s) and their vectors reused across callers."
+    )
+    out.append("")
+    out.append(
+        f"Main run per platform: open loop, {m['concurrent_calls']} concurrent simulated calls x "
+        f"one request per {MEAN_INTERVAL_S:.0f}s (Poisson) = {m['rate']:.1f} req/s target, "
+        f"{args.duration:.0f}s; each call = 1 context fetch + on average "
+        f"{args.tools_per_call:g} memory_search tool calls. Platforms run one after another "
+        f"against the same agent: {', '.join(res['platforms'])}."
+    )
+    out.append("")
+    out.append(f"Shared machine: {seeded['quiet']}.")
+    if args.env:
+        out.append("")
+        out.append(f"Experiment: API started with extra environment {', '.join(args.env)}.")
+    out.append("")
+    summary = []
+    for name, pr in res["platforms"].items():
+        other = pr["main"]["cpu"].get("other users (whole machine - ours)", 0)
+        api = pr["main"]["cpu"].get("api process", 0)
+        for row in pr["main"]["rows"]:
+            summary.append([name, *row[:5], row[6], row[7], f"{api:.0f}%", f"{other:.0f}%"])
+    out.append(
+        table(
+            [
+                "platform",
+                "request",
+                "n",
+                "p50 ms",
+                "p95 ms",
+                "p99 ms",
+                "errors",
+                "bad replies",
+                "API CPU",
+                "other users CPU",
+            ],
+            summary,
+        )
+    )
+    for pr in res["platforms"].values():
+        out.append("")
+        out.append(report_platform(args, pr))
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m bench.lookup_latency",
-        description="In-turn lookup latency (assistant-request + memory_search) over HTTP.",
+        description="In-turn lookup latency (context fetch + memory_search), over HTTP.",
     )
     p.add_argument("--callers", type=int, default=10_000)
     p.add_argument("--per-caller", type=int, default=10, help="summaries per caller")
@@ -669,6 +841,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ceiling-ms", type=float, default=CEILING_P95_MS)
     p.add_argument("--no-steps", action="store_true", help="skip the rate search")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--platform",
+        choices=[*PLATFORMS, "all"],
+        default="vapi",
+        help="whose webhooks to drive: context fetch + memory_search tool (all: one by one)",
+    )
     add_common_args(p)
     args = p.parse_args(argv)
     install_signal_handlers()
@@ -684,14 +862,15 @@ def main(argv: list[str] | None = None) -> int:
         profile=args.profile,
     ) as stack:
         tenant = stack.create_tenant()
+        creds = add_platform_credentials(stack, tenant)
         seeded = seed(stack, tenant, args.callers, args.per_caller, args.pool, args.seed)
         seeded["quiet"] = wait_quiet(args.quiet_wait)
         try:
             import uvloop
 
-            res = uvloop.run(drive(args, stack, tenant))
+            res = uvloop.run(drive(args, stack, tenant, creds))
         except ImportError:
-            res = asyncio.run(drive(args, stack, tenant))
+            res = asyncio.run(drive(args, stack, tenant, creds))
     text_ = report(args, seeded, res)
     profiles = stack.profiles
     mode = "SQLite (embedded)" if args.sqlite else "Postgres"
