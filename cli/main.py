@@ -7,13 +7,12 @@ Every command has ``--help``. API commands read ``BACKLINE_API_URL`` and ``BACKL
 from __future__ import annotations
 
 import asyncio
-import json
-from typing import Annotated, Any
+from typing import Annotated
 
-import httpx
 import typer
 
 from cli import ops
+from cli.http import call, print_json
 from cli.kb import app as kb_app
 from cli.prompts import app as prompts_app
 from cli.tools import tools_app
@@ -60,53 +59,16 @@ def migrate() -> None:
     typer.echo("database is at the latest revision")
 
 
-def _client() -> httpx.Client:
-    s = Settings()
-    if s.api_key is None:
-        typer.echo("error: set BACKLINE_API_KEY to an API key (or the admin token) first", err=True)
-        raise typer.Exit(2)
-    return httpx.Client(
-        base_url=s.api_url,
-        headers={"Authorization": f"Bearer {s.api_key.get_secret_value()}"},
-        timeout=30,
-    )
-
-
-def _call(method: str, path: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
-    with _client() as client:
-        try:
-            resp = client.request(
-                method, path, json=body, params={k: v for k, v in params.items() if v is not None}
-            )
-        except httpx.HTTPError as exc:
-            typer.echo(f"error: cannot reach the API at {client.base_url}: {exc}", err=True)
-            raise typer.Exit(1) from exc
-    if resp.status_code >= 400:
-        try:
-            err = resp.json()
-            typer.echo(
-                f"error {resp.status_code}: {err.get('error')}: {err.get('detail')}", err=True
-            )
-        except ValueError:
-            typer.echo(f"error {resp.status_code}: {resp.text}", err=True)
-        raise typer.Exit(1)
-    return resp.json()
-
-
-def _print(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str))
-
-
 @orgs_app.command("create")
 def orgs_create(org_id: str, name: Annotated[str, typer.Option(help="Display name")]) -> None:
     """Create an organization."""
-    _print(_call("POST", "/v1/orgs", {"id": org_id, "name": name}))
+    print_json(call("POST", "/v1/orgs", {"id": org_id, "name": name}))
 
 
 @orgs_app.command("list")
 def orgs_list() -> None:
     """List organizations."""
-    _print(_call("GET", "/v1/orgs"))
+    print_json(call("GET", "/v1/orgs"))
 
 
 @keys_app.command("create")
@@ -116,7 +78,7 @@ def keys_create(
     scope: Annotated[list[str], typer.Option(help="admin, content, release or viewer")],
 ) -> None:
     """Create an API key; the token is printed once."""
-    _print(_call("POST", f"/v1/orgs/{org_id}/keys", {"name": name, "scopes": scope}))
+    print_json(call("POST", f"/v1/orgs/{org_id}/keys", {"name": name, "scopes": scope}))
 
 
 @agents_app.command("create")
@@ -128,7 +90,7 @@ def agents_create(
 ) -> None:
     """Create an agent in an organization."""
     body = {"id": agent_id, "name": name, "vapi_assistant_id": vapi_assistant_id}
-    _print(_call("POST", f"/v1/orgs/{org_id}/agents", body))
+    print_json(call("POST", f"/v1/orgs/{org_id}/agents", body))
 
 
 @agents_app.command("set-credential")
@@ -144,8 +106,8 @@ def agents_set_credential(
     secret: Annotated[str, typer.Option(prompt=True, hide_input=True, help="The secret value")],
 ) -> None:
     """Set an agent's platform credential (stored encrypted)."""
-    _print(
-        _call(
+    print_json(
+        call(
             "PUT", f"/v1/agents/{agent_id}/credentials/{platform}", {"kind": kind, "secret": secret}
         )
     )
@@ -156,8 +118,8 @@ def memory_show(
     agent_id: str, number: Annotated[str, typer.Option(help="The caller's phone number")]
 ) -> None:
     """Show a caller's memory timeline (summaries and facts, past and current)."""
-    handle = _call("POST", f"/v1/agents/{agent_id}/callers/lookup", {"number": number})
-    _print(_call("GET", f"/v1/agents/{agent_id}/callers/{handle['caller_hash']}/memory"))
+    handle = call("POST", f"/v1/agents/{agent_id}/callers/lookup", {"number": number})
+    print_json(call("GET", f"/v1/agents/{agent_id}/callers/{handle['caller_hash']}/memory"))
 
 
 @memory_app.command("forget")
@@ -167,10 +129,10 @@ def memory_forget(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
 ) -> None:
     """Erase everything Backline holds about a caller."""
-    handle = _call("POST", f"/v1/agents/{agent_id}/callers/lookup", {"number": number})
+    handle = call("POST", f"/v1/agents/{agent_id}/callers/lookup", {"number": number})
     if not yes:
         typer.confirm(f"Forget caller {handle['display']} on agent {agent_id}?", abort=True)
-    _print(_call("DELETE", f"/v1/agents/{agent_id}/callers/{handle['caller_hash']}"))
+    print_json(call("DELETE", f"/v1/agents/{agent_id}/callers/{handle['caller_hash']}"))
 
 
 @calls_app.command("list")
@@ -180,7 +142,7 @@ def calls_list(
     limit: int = 20,
 ) -> None:
     """List recent calls."""
-    _print(_call("GET", "/v1/calls", agent_id=agent_id, org_id=org_id, limit=limit))
+    print_json(call("GET", "/v1/calls", agent_id=agent_id, org_id=org_id, limit=limit))
 
 
 if __name__ == "__main__":
