@@ -7,11 +7,12 @@ any of them. Failures retrying cannot fix are raised non-retryable.
 from __future__ import annotations
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from connectors.registry import parse_call_ended
+from core.audit.models import AuditEvent
 from core.audit.service import record_audit
 from core.calls.models import Call
 from core.calls.service import CallsService
@@ -170,6 +171,16 @@ class PostCallActivities:
     @activity.defn(name=ACT_AUDIT)
     def record_audit(self, data: AuditInput) -> None:
         with session_scope(self._engine) as session:
+            # A retry after a lost completion must not append the same event twice.
+            earlier = session.exec(
+                select(AuditEvent).where(
+                    AuditEvent.org_id == data.org_id,
+                    AuditEvent.action == data.action,
+                    AuditEvent.target == data.target,
+                )
+            ).all()
+            if any(e.detail == dict(data.detail) for e in earlier):
+                return
             record_audit(
                 session,
                 actor="system:post-call",

@@ -293,3 +293,22 @@ def test_raw_payloads_are_purged_after_retention(any_engine: Engine) -> None:
         s.commit()
         s.refresh(row)
         assert row.payload is None
+
+
+def test_post_call_audit_activity_is_idempotent(
+    pg_engine: Engine, embedder: MiniLMEmbedder
+) -> None:
+    from activities.post_call import PostCallActivities
+    from core.audit.models import AuditEvent
+    from orchestration.types import AuditInput
+
+    org = f"o{uuid.uuid4().hex[:8]}"
+    acts = PostCallActivities(pg_engine, SECRET, embedder, EmbeddedVectorStore(pg_engine), None)
+    data = AuditInput(
+        org_id=org, action="call.processed", target="call:vapi:x", detail={"revision": 1}
+    )
+    for _ in range(3):
+        acts.record_audit(data)
+    with Session(pg_engine) as s:
+        events = s.exec(select(AuditEvent).where(AuditEvent.org_id == org)).all()
+    assert len(events) == 1
