@@ -622,7 +622,7 @@ async def workflow_breakdown(
                 wf_start - send_wall[wid]
             )
     n = max(len(workflow_ids), 1)
-    out: dict[str, Any] = {"orchestration": len(workflow_ids)}
+    out: dict[str, Any] = {"workflows": len(workflow_ids)}
     rows = {}
     for key, vals in waits.items():
         per_run = sum(vals) / n  # mean per workflow run (a step may occur several times)
