@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
@@ -121,7 +122,12 @@ def purge_raw_payloads(session: Session, before: datetime) -> int:
     return int(getattr(inbox, "rowcount", 0) or 0) + int(getattr(rejected, "rowcount", 0) or 0)
 
 
+def _deleted(session: Session, stmt: Any) -> int:
+    return int(getattr(session.execute(stmt), "rowcount", 0) or 0)
+
+
 def delete_caller_calls(session: Session, org_id: str, agent_id: str, caller_hash: str) -> int:
+    """Every call-side row of a caller: scores, events, inbox payloads, calls, rejections."""
     call_ids = list(
         session.exec(
             select(Call.platform, Call.platform_call_id).where(
@@ -130,45 +136,36 @@ def delete_caller_calls(session: Session, org_id: str, agent_id: str, caller_has
         )
     )
     total = 0
+    by_call: tuple[tuple[Any, Any, Any, Any], ...] = (
+        (CallScore, CallScore.agent_id, CallScore.platform, CallScore.platform_call_id),
+        (CallEvent, CallEvent.agent_id, CallEvent.platform, CallEvent.platform_call_id),
+        (WebhookInbox, WebhookInbox.agent_id, WebhookInbox.platform, WebhookInbox.call_id),
+    )
     for platform, call_id in call_ids:
-        res = session.execute(
-            delete(CallScore).where(
-                col(CallScore.agent_id) == agent_id,
-                col(CallScore.platform) == platform,
-                col(CallScore.platform_call_id) == call_id,
+        # Rows recorded before the caller's number was known still belong to their calls.
+        for model, agent_col, platform_col, call_col in by_call:
+            total += _deleted(
+                session,
+                delete(model).where(
+                    col(agent_col) == agent_id,
+                    col(platform_col) == platform,
+                    col(call_col) == call_id,
+                ),
             )
-        )
-        total += int(getattr(res, "rowcount", 0) or 0)
-        res = session.execute(
-            delete(CallEvent).where(
-                col(CallEvent.agent_id) == agent_id,
-                col(CallEvent.platform) == platform,
-                col(CallEvent.platform_call_id) == call_id,
-            )
-        )
-        total += int(getattr(res, "rowcount", 0) or 0)
-        res = session.execute(
-            delete(WebhookInbox).where(
-                col(WebhookInbox.agent_id) == agent_id,
-                col(WebhookInbox.platform) == platform,
-                col(WebhookInbox.call_id) == call_id,
-            )
-        )
-        total += int(getattr(res, "rowcount", 0) or 0)
     for model in (Call, CallEvent, WebhookInbox):
-        res = session.execute(
+        total += _deleted(
+            session,
             delete(model).where(
                 col(model.org_id) == org_id,
                 col(model.agent_id) == agent_id,
                 col(model.caller_hash) == caller_hash,
-            )
+            ),
         )
-        total += int(getattr(res, "rowcount", 0) or 0)
-    res = session.execute(
+    total += _deleted(
+        session,
         delete(RejectedWebhook).where(
             col(RejectedWebhook.agent_id) == agent_id,
             col(RejectedWebhook.caller_hash) == caller_hash,
-        )
+        ),
     )
-    total += int(getattr(res, "rowcount", 0) or 0)
     return total
