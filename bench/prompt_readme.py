@@ -1,6 +1,6 @@
 """Writes the prompt benchmarks' results into ``bench/README.md`` under "## Prompt rollouts".
 
-Other engineers own the rest of that file: this only ever replaces one ``### `` subsection
+Other benchmarks write the rest of that file: this only ever replaces one ``### `` subsection
 inside the "## Prompt rollouts" section (creating the section at the end when missing) and
 leaves every other byte as it was.
 """
