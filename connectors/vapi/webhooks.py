@@ -90,9 +90,7 @@ def _hmac_matches(headers: Mapping[str, str], raw: bytes, secret: str, now: floa
     ts_seconds = ts / 1000.0 if ts > 1e11 else ts  # VAPI does not document the unit
     if abs((now if now is not None else time.time()) - ts_seconds) > HMAC_WINDOW_S:
         return False
-    expected = hmac.new(
-        secret.encode(), timestamp.encode() + b"." + raw, hashlib.sha256
-    ).hexdigest()
+    expected = sign_hmac(secret, raw, timestamp)
     given = signature.split("=", 1)[1] if signature.startswith("sha256=") else signature
     return hmac.compare_digest(expected, given.strip().lower())
 
