@@ -68,3 +68,20 @@ def get_calls(state: StateDep, session: SessionDep) -> CallsService:
 
 
 CallsDep = Annotated[CallsService, Depends(get_calls)]
+
+
+AUTH_EXTENSION = "x-backline-auth"
+AUTH_KINDS = frozenset(
+    {"none", "operator", "admin", "content", "release", "viewer", "content or release", "platform"}
+)
+
+
+def auth(who: str) -> dict[str, str]:
+    """The OpenAPI marker of who may call a route (docs/routes.md lists it per route).
+
+    ``platform``: the agent's stored platform credential; ``content or release``: either scope;
+    a scope name: an API key of the owning organization whose scopes grant it (or the operator).
+    """
+    if who not in AUTH_KINDS:
+        raise ValueError(f"unknown auth kind {who!r}; one of {sorted(AUTH_KINDS)}")
+    return {AUTH_EXTENSION: who}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from api.deps import PrincipalDep, TenancyDep
+from api.deps import PrincipalDep, TenancyDep, auth
 from core.audit.service import list_audit
 from core.calls import repository as repo
 from core.calls.schemas import CallDetail, CallEventPublic, CallPublic, RejectedWebhookPublic
@@ -14,7 +14,7 @@ from core.monitoring.service import MonitoringService
 router = APIRouter(prefix="/v1", tags=["calls"])
 
 
-@router.get("/calls", response_model=list[CallPublic])
+@router.get("/calls", response_model=list[CallPublic], openapi_extra=auth("viewer"))
 def list_calls(
     principal: PrincipalDep,
     tenancy: TenancyDep,
@@ -29,7 +29,11 @@ def list_calls(
     return repo.list_calls(tenancy.session, org, agent_id, limit)
 
 
-@router.get("/calls/{agent_id}/{platform}/{call_id}", response_model=CallDetail)
+@router.get(
+    "/calls/{agent_id}/{platform}/{call_id}",
+    response_model=CallDetail,
+    openapi_extra=auth("viewer"),
+)
 def get_call(
     agent_id: str, platform: str, call_id: str, principal: PrincipalDep, tenancy: TenancyDep
 ) -> CallDetail:
@@ -48,7 +52,9 @@ def get_call(
     )
 
 
-@router.get("/rejected-webhooks", response_model=list[RejectedWebhookPublic])
+@router.get(
+    "/rejected-webhooks", response_model=list[RejectedWebhookPublic], openapi_extra=auth("viewer")
+)
 def rejected_webhooks(
     principal: PrincipalDep,
     tenancy: TenancyDep,
@@ -61,7 +67,7 @@ def rejected_webhooks(
     return repo.list_rejected(tenancy.session, principal.org_id, limit)
 
 
-@router.get("/audit")
+@router.get("/audit", openapi_extra=auth("admin"))
 def audit(
     principal: PrincipalDep,
     tenancy: TenancyDep,

@@ -13,12 +13,12 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
-from api.deps import StateDep
+from api.deps import StateDep, auth
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", openapi_extra=auth("none"))
 async def healthz(state: StateDep) -> JSONResponse:
     def _db() -> str:
         try:

@@ -16,7 +16,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from api import knowledge_runtime as kr
-from api.deps import PrincipalDep, SessionDep, StateDep, TenancyDep
+from api.deps import PrincipalDep, SessionDep, StateDep, TenancyDep, auth
 from api.state import AgentInfo, AppState
 from core.audit.service import record_audit
 from core.calls.events import CallRef
@@ -97,7 +97,10 @@ async def _after_change(
 
 
 @router.post(
-    "/v1/agents/{agent_id}/knowledge/bases", response_model=KnowledgeBasePublic, status_code=201
+    "/v1/agents/{agent_id}/knowledge/bases",
+    response_model=KnowledgeBasePublic,
+    status_code=201,
+    openapi_extra=auth("content"),
 )
 def create_base(
     agent_id: str, body: KnowledgeBaseCreate, principal: PrincipalDep, tenancy: TenancyDep
@@ -109,7 +112,11 @@ def create_base(
     return KnowledgeBasePublic.model_validate(kb, from_attributes=True)
 
 
-@router.get("/v1/agents/{agent_id}/knowledge/bases", response_model=list[KnowledgeBasePublic])
+@router.get(
+    "/v1/agents/{agent_id}/knowledge/bases",
+    response_model=list[KnowledgeBasePublic],
+    openapi_extra=auth("viewer"),
+)
 def list_bases(
     agent_id: str, principal: PrincipalDep, tenancy: TenancyDep
 ) -> list[KnowledgeBasePublic]:
@@ -125,7 +132,10 @@ def list_bases(
 
 
 @router.post(
-    "/v1/agents/{agent_id}/knowledge/sources", response_model=SourceChange, status_code=201
+    "/v1/agents/{agent_id}/knowledge/sources",
+    response_model=SourceChange,
+    status_code=201,
+    openapi_extra=auth("content"),
 )
 async def add_source(
     agent_id: str, body: SourceCreate, principal: PrincipalDep, state: StateDep
@@ -148,7 +158,11 @@ async def add_source(
     )
 
 
-@router.get("/v1/agents/{agent_id}/knowledge/sources", response_model=list[SourcePublic])
+@router.get(
+    "/v1/agents/{agent_id}/knowledge/sources",
+    response_model=list[SourcePublic],
+    openapi_extra=auth("viewer"),
+)
 def list_sources(agent_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> list[SourcePublic]:
     """Every source with its freshness judged now: fresh, stale, failing or pending."""
     agent = tenancy.require_agent(agent_id)
@@ -156,7 +170,9 @@ def list_sources(agent_id: str, principal: PrincipalDep, tenancy: TenancyDep) ->
     return KnowledgeService(tenancy.session).list_public(agent_id, utcnow())
 
 
-@router.get("/v1/knowledge/sources/{source_id}", response_model=SourcePublic)
+@router.get(
+    "/v1/knowledge/sources/{source_id}", response_model=SourcePublic, openapi_extra=auth("viewer")
+)
 def get_source(source_id: str, principal: PrincipalDep, session: SessionDep) -> SourcePublic:
     svc = KnowledgeService(session)
     source = svc.require_source(source_id)
@@ -164,7 +180,9 @@ def get_source(source_id: str, principal: PrincipalDep, session: SessionDep) -> 
     return svc.public(source, utcnow())
 
 
-@router.patch("/v1/knowledge/sources/{source_id}", response_model=SourceChange)
+@router.patch(
+    "/v1/knowledge/sources/{source_id}", response_model=SourceChange, openapi_extra=auth("content")
+)
 async def update_source(
     source_id: str, body: SourceUpdate, principal: PrincipalDep, state: StateDep
 ) -> SourceChange:
@@ -190,7 +208,9 @@ async def update_source(
     )
 
 
-@router.delete("/v1/knowledge/sources/{source_id}", response_model=SourceDeleted)
+@router.delete(
+    "/v1/knowledge/sources/{source_id}", response_model=SourceDeleted, openapi_extra=auth("content")
+)
 async def delete_source(source_id: str, principal: PrincipalDep, state: StateDep) -> SourceDeleted:
     """Remove a source, its chunks, its search-index entries and its schedule."""
 
@@ -215,7 +235,10 @@ async def delete_source(source_id: str, principal: PrincipalDep, state: StateDep
 
 
 @router.post(
-    "/v1/knowledge/sources/{source_id}/refresh", response_model=RefreshStarted, status_code=202
+    "/v1/knowledge/sources/{source_id}/refresh",
+    response_model=RefreshStarted,
+    status_code=202,
+    openapi_extra=auth("content"),
 )
 async def refresh_source(
     source_id: str,
@@ -256,7 +279,7 @@ async def refresh_source(
 # -- search -----------------------------------------------------------------------------------
 
 
-@router.post("/v1/knowledge/search", response_model=KnowledgeAnswer)
+@router.post("/v1/knowledge/search", response_model=KnowledgeAnswer, openapi_extra=auth("viewer"))
 def search(
     body: KnowledgeSearch, principal: PrincipalDep, session: SessionDep, state: StateDep
 ) -> KnowledgeAnswer:

@@ -22,7 +22,7 @@ from starlette.datastructures import Headers
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from api.deps import PrincipalDep, StateDep
+from api.deps import PrincipalDep, StateDep, auth
 from api.errors import error_body
 from api.state import AppState
 from api.tool_gateway import ENDPOINT_KEY, record_results
@@ -98,6 +98,7 @@ def _agent(session: Session, agent_id: str) -> Agent:
     status_code=status.HTTP_201_CREATED,
     response_model=McpServerPublic,
     summary="Register an MCP server and discover its tools",
+    openapi_extra=auth("admin"),
 )
 async def add_server(
     org_id: str, body: McpServerCreate, principal: PrincipalDep, state: StateDep
@@ -127,7 +128,11 @@ def _server_by_id(session: Session, server_id: int) -> McpServer:
     return server
 
 
-@router.get("/orgs/{org_id}/tools/servers", response_model=list[McpServerPublic])
+@router.get(
+    "/orgs/{org_id}/tools/servers",
+    response_model=list[McpServerPublic],
+    openapi_extra=auth("viewer"),
+)
 async def list_servers(
     org_id: str, principal: PrincipalDep, state: StateDep
 ) -> list[McpServerPublic]:
@@ -137,7 +142,11 @@ async def list_servers(
     )
 
 
-@router.get("/orgs/{org_id}/tools/servers/{name}", response_model=McpServerPublic)
+@router.get(
+    "/orgs/{org_id}/tools/servers/{name}",
+    response_model=McpServerPublic,
+    openapi_extra=auth("viewer"),
+)
 async def get_server(
     org_id: str, name: str, principal: PrincipalDep, state: StateDep
 ) -> McpServerPublic:
@@ -148,7 +157,11 @@ async def get_server(
     )
 
 
-@router.delete("/orgs/{org_id}/tools/servers/{name}", response_model=McpServerPublic)
+@router.delete(
+    "/orgs/{org_id}/tools/servers/{name}",
+    response_model=McpServerPublic,
+    openapi_extra=auth("admin"),
+)
 async def remove_server(
     org_id: str, name: str, principal: PrincipalDep, state: StateDep
 ) -> McpServerPublic:
@@ -165,7 +178,11 @@ async def remove_server(
     return public
 
 
-@router.post("/orgs/{org_id}/tools/servers/{name}/refresh", response_model=RefreshReport)
+@router.post(
+    "/orgs/{org_id}/tools/servers/{name}/refresh",
+    response_model=RefreshReport,
+    openapi_extra=auth("admin"),
+)
 async def refresh_server(
     org_id: str, name: str, principal: PrincipalDep, state: StateDep
 ) -> RefreshReport:
@@ -182,7 +199,7 @@ async def refresh_server(
 # -- tools ----------------------------------------------------------------------------------
 
 
-@router.get("/orgs/{org_id}/tools", response_model=list[ToolPublic])
+@router.get("/orgs/{org_id}/tools", response_model=list[ToolPublic], openapi_extra=auth("viewer"))
 async def list_org_tools(
     org_id: str,
     principal: PrincipalDep,
@@ -194,7 +211,9 @@ async def list_org_tools(
     return await _db(state, lambda s: _registry(state, s).list_org_tools(org_id, agent_id))
 
 
-@router.get("/agents/{agent_id}/tools", response_model=list[AgentToolPublic])
+@router.get(
+    "/agents/{agent_id}/tools", response_model=list[AgentToolPublic], openapi_extra=auth("viewer")
+)
 async def list_agent_tools(
     agent_id: str, principal: PrincipalDep, state: StateDep
 ) -> list[AgentToolPublic]:
@@ -205,7 +224,11 @@ async def list_agent_tools(
     return await _db(state, _list)
 
 
-@router.put("/agents/{agent_id}/tools/{ref:path}", response_model=AgentToolPublic)
+@router.put(
+    "/agents/{agent_id}/tools/{ref:path}",
+    response_model=AgentToolPublic,
+    openapi_extra=auth("release"),
+)
 async def enable_tool(
     agent_id: str, ref: str, body: ToolEnable, principal: PrincipalDep, state: StateDep
 ) -> AgentToolPublic:
@@ -223,7 +246,7 @@ async def enable_tool(
     return next(t for t in tools if t.name == name)
 
 
-@router.delete("/agents/{agent_id}/tools/{ref:path}")
+@router.delete("/agents/{agent_id}/tools/{ref:path}", openapi_extra=auth("release"))
 async def disable_tool(
     agent_id: str, ref: str, principal: PrincipalDep, state: StateDep
 ) -> dict[str, str]:
@@ -238,7 +261,11 @@ async def disable_tool(
     return disabled
 
 
-@router.post("/agents/{agent_id}/tools/{name}/call", response_model=ToolCallResponse)
+@router.post(
+    "/agents/{agent_id}/tools/{name}/call",
+    response_model=ToolCallResponse,
+    openapi_extra=auth("release"),
+)
 async def call_tool(
     agent_id: str, name: str, body: ToolCallRequest, principal: PrincipalDep, state: StateDep
 ) -> ToolCallResponse:
@@ -285,7 +312,7 @@ async def call_tool(
 # -- status and metrics ---------------------------------------------------------------------
 
 
-@router.get("/orgs/{org_id}/tools/status")
+@router.get("/orgs/{org_id}/tools/status", openapi_extra=auth("viewer"))
 async def tools_status(org_id: str, principal: PrincipalDep, state: StateDep) -> dict[str, Any]:
     """Per server: connection, breaker state, tool list, rate-limit headroom; per tool: calls
     by outcome and latency. Counted in this API process."""
@@ -293,7 +320,9 @@ async def tools_status(org_id: str, principal: PrincipalDep, state: StateDep) ->
     return await _gateway(state).status(org_id)
 
 
-@router.get("/orgs/{org_id}/tools/metrics", response_class=PlainTextResponse)
+@router.get(
+    "/orgs/{org_id}/tools/metrics", response_class=PlainTextResponse, openapi_extra=auth("viewer")
+)
 async def tools_metrics(org_id: str, principal: PrincipalDep, state: StateDep) -> str:
     """The same figures in Prometheus text format."""
     principal.require("viewer", org_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.deps import CallsDep, MemoryDep, PrincipalDep, StateDep, TenancyDep
+from api.deps import CallsDep, MemoryDep, PrincipalDep, StateDep, TenancyDep, auth
 from core.audit.service import record_audit
 from core.memory.schemas import CallerTimeline, MemoryHit
 from core.pii.phone import mask_number
@@ -32,7 +32,7 @@ class ForgetResult(BaseModel):
     rows_deleted: int
 
 
-@router.post("/lookup", response_model=CallerHandle)
+@router.post("/lookup", response_model=CallerHandle, openapi_extra=auth("viewer"))
 def lookup_caller(
     agent_id: str, body: CallerLookup, principal: PrincipalDep, tenancy: TenancyDep, calls: CallsDep
 ) -> CallerHandle:
@@ -42,7 +42,7 @@ def lookup_caller(
     return CallerHandle(caller_hash=digest, display=mask_number(body.number))
 
 
-@router.get("/{caller_hash}/memory", response_model=CallerTimeline)
+@router.get("/{caller_hash}/memory", response_model=CallerTimeline, openapi_extra=auth("viewer"))
 def caller_memory(
     agent_id: str, caller_hash: str, principal: PrincipalDep, tenancy: TenancyDep, memory: MemoryDep
 ) -> CallerTimeline:
@@ -51,7 +51,9 @@ def caller_memory(
     return memory.timeline(agent.org_id, agent_id, caller_hash)
 
 
-@router.post("/{caller_hash}/memory/search", response_model=list[MemoryHit])
+@router.post(
+    "/{caller_hash}/memory/search", response_model=list[MemoryHit], openapi_extra=auth("viewer")
+)
 def search_memory(
     agent_id: str,
     caller_hash: str,
@@ -65,7 +67,7 @@ def search_memory(
     return memory.search(agent.org_id, agent_id, caller_hash, body.query, k=body.k)
 
 
-@router.delete("/{caller_hash}", response_model=ForgetResult)
+@router.delete("/{caller_hash}", response_model=ForgetResult, openapi_extra=auth("admin"))
 def forget_caller(
     agent_id: str,
     caller_hash: str,

@@ -19,7 +19,7 @@ from temporalio.client import WorkflowHandle, WorkflowQueryFailedError, Workflow
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import PrincipalDep, SessionDep, StateDep, TenancyDep
+from api.deps import PrincipalDep, SessionDep, StateDep, TenancyDep, auth
 from core.errors import AppError, ConflictError, InvalidInputError, NotFoundError
 from core.prompts import repository as repo
 from core.prompts.schemas import (
@@ -78,7 +78,12 @@ def _agent(tenancy: TenancyDep, principal: Principal, agent_id: str, scope: str)
 # -- versions ------------------------------------------------------------------------------
 
 
-@router.post("/versions", status_code=status.HTTP_201_CREATED, response_model=PushResult)
+@router.post(
+    "/versions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PushResult,
+    openapi_extra=auth("content or release"),
+)
 def push_version(
     agent_id: str,
     body: PromptVersionCreate,
@@ -95,7 +100,7 @@ def push_version(
     return result
 
 
-@router.get("/versions", response_model=list[PromptVersionPublic])
+@router.get("/versions", response_model=list[PromptVersionPublic], openapi_extra=auth("viewer"))
 def list_versions(
     agent_id: str, principal: PrincipalDep, tenancy: TenancyDep, prompts: PromptsDep
 ) -> list[PromptVersionPublic]:
@@ -103,7 +108,7 @@ def list_versions(
     return prompts.list_versions(agent_id)
 
 
-@router.get("/versions/{version}", response_model=PromptVersionPublic)
+@router.get("/versions/{version}", response_model=PromptVersionPublic, openapi_extra=auth("viewer"))
 def get_version(
     agent_id: str, version: int, principal: PrincipalDep, tenancy: TenancyDep, prompts: PromptsDep
 ) -> PromptVersionPublic:
@@ -111,7 +116,7 @@ def get_version(
     return prompts.get_version(agent_id, version)
 
 
-@router.get("/diff", response_model=VersionDiff)
+@router.get("/diff", response_model=VersionDiff, openapi_extra=auth("viewer"))
 def diff_versions(
     agent_id: str,
     principal: PrincipalDep,
@@ -127,7 +132,7 @@ def diff_versions(
 # -- labels --------------------------------------------------------------------------------
 
 
-@router.get("/labels", response_model=list[LabelPublic])
+@router.get("/labels", response_model=list[LabelPublic], openapi_extra=auth("viewer"))
 def list_labels(
     agent_id: str, principal: PrincipalDep, tenancy: TenancyDep, prompts: PromptsDep
 ) -> list[LabelPublic]:
@@ -135,7 +140,7 @@ def list_labels(
     return prompts.list_labels(agent_id)
 
 
-@router.get("/labels/history", response_model=list[LabelMovePublic])
+@router.get("/labels/history", response_model=list[LabelMovePublic], openapi_extra=auth("viewer"))
 def label_history(
     agent_id: str,
     principal: PrincipalDep,
@@ -150,7 +155,9 @@ def label_history(
     ]
 
 
-@router.put("/labels/{label}", response_model=LabelMoveResult)
+@router.put(
+    "/labels/{label}", response_model=LabelMoveResult, openapi_extra=auth("content or release")
+)
 def move_label(
     agent_id: str,
     label: LabelPath,
@@ -165,7 +172,11 @@ def move_label(
     return prompts.move_label(agent, label, body.version, body.reason, principal)
 
 
-@router.post("/labels/{label}/rollback", response_model=LabelMoveResult)
+@router.post(
+    "/labels/{label}/rollback",
+    response_model=LabelMoveResult,
+    openapi_extra=auth("content or release"),
+)
 def rollback_label(
     agent_id: str,
     label: LabelPath,
@@ -179,7 +190,7 @@ def rollback_label(
     return prompts.rollback_label(agent, label, body.reason, principal, body.to_version)
 
 
-@router.put("/labels/{label}/policy", response_model=LabelPublic)
+@router.put("/labels/{label}/policy", response_model=LabelPublic, openapi_extra=auth("release"))
 def set_label_policy(
     agent_id: str,
     label: LabelPath,
@@ -203,7 +214,12 @@ def set_label_policy(
 # -- experiments ---------------------------------------------------------------------------
 
 
-@router.post("/experiments", status_code=status.HTTP_201_CREATED, response_model=ExperimentPublic)
+@router.post(
+    "/experiments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ExperimentPublic,
+    openapi_extra=auth("release"),
+)
 def create_experiment(
     agent_id: str,
     body: ExperimentCreate,
@@ -217,7 +233,7 @@ def create_experiment(
     return prompts.create_experiment(agent, body, principal)
 
 
-@router.get("/experiments", response_model=list[ExperimentPublic])
+@router.get("/experiments", response_model=list[ExperimentPublic], openapi_extra=auth("viewer"))
 def list_experiments(
     agent_id: str, principal: PrincipalDep, tenancy: TenancyDep, prompts: PromptsDep
 ) -> list[ExperimentPublic]:
@@ -225,7 +241,9 @@ def list_experiments(
     return [experiment_public(e) for e in repo.list_experiments(prompts.session, agent_id)]
 
 
-@router.get("/experiments/{experiment_id}", response_model=ExperimentResults)
+@router.get(
+    "/experiments/{experiment_id}", response_model=ExperimentResults, openapi_extra=auth("viewer")
+)
 def experiment_results(
     agent_id: str,
     experiment_id: int,
@@ -239,7 +257,11 @@ def experiment_results(
     return prompts.experiment_results(agent, experiment_id)
 
 
-@router.post("/experiments/{experiment_id}/stop", response_model=ExperimentPublic)
+@router.post(
+    "/experiments/{experiment_id}/stop",
+    response_model=ExperimentPublic,
+    openapi_extra=auth("release"),
+)
 def stop_experiment(
     agent_id: str,
     experiment_id: int,
@@ -265,7 +287,12 @@ def _handle(state: StateDep, agent_id: str) -> WorkflowHandle[PromptRolloutWorkf
     )
 
 
-@router.post("/rollouts", status_code=status.HTTP_202_ACCEPTED, response_model=RolloutStarted)
+@router.post(
+    "/rollouts",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=RolloutStarted,
+    openapi_extra=auth("release"),
+)
 async def start_rollout(
     agent_id: str,
     body: RolloutCreate,
@@ -345,7 +372,7 @@ def _rollout_input(
     return agent, data, production.version
 
 
-@router.get("/rollouts", response_model=list[RolloutPublic])
+@router.get("/rollouts", response_model=list[RolloutPublic], openapi_extra=auth("viewer"))
 def list_rollouts(
     agent_id: str, principal: PrincipalDep, tenancy: TenancyDep, prompts: PromptsDep
 ) -> list[RolloutPublic]:
@@ -357,7 +384,7 @@ def list_rollouts(
     ]
 
 
-@router.get("/rollouts/{rollout_id}/checks")
+@router.get("/rollouts/{rollout_id}/checks", openapi_extra=auth("viewer"))
 def rollout_checks(
     agent_id: str,
     rollout_id: int,
@@ -402,7 +429,7 @@ async def _live(state: StateDep, agent_id: str) -> dict[str, Any] | None:
     return asdict(live)
 
 
-@router.get("/rollouts/current")
+@router.get("/rollouts/current", openapi_extra=auth("viewer"))
 async def current_rollout(
     agent_id: str,
     principal: PrincipalDep,
@@ -443,7 +470,7 @@ def _current_rollout(
     }
 
 
-@router.post("/rollouts/current/{action}")
+@router.post("/rollouts/current/{action}", openapi_extra=auth("release"))
 async def signal_rollout(
     agent_id: str,
     action: Literal["pause", "resume", "abort", "promote"],
@@ -471,7 +498,7 @@ async def signal_rollout(
     return {"workflow_id": handle.id, "signal": action, "status": "sent"}
 
 
-@router.get("/status", response_model=PromptStatus)
+@router.get("/status", response_model=PromptStatus, openapi_extra=auth("viewer"))
 async def prompt_status(
     agent_id: str,
     principal: PrincipalDep,

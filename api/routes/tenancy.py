@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from api.deps import PrincipalDep, StateDep, TenancyDep
+from api.deps import PrincipalDep, StateDep, TenancyDep, auth
 from core.errors import PermissionDeniedError
 from core.tenancy import repository as repo
 from core.tenancy.schemas import (
@@ -29,20 +29,28 @@ def _operator_only(principal: PrincipalDep) -> None:
         )
 
 
-@router.post("/orgs", status_code=status.HTTP_201_CREATED, response_model=OrganizationPublic)
+@router.post(
+    "/orgs",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OrganizationPublic,
+    openapi_extra=auth("operator"),
+)
 def create_org(body: OrganizationCreate, principal: PrincipalDep, tenancy: TenancyDep) -> object:
     _operator_only(principal)
     return tenancy.create_org(body, principal.actor)
 
 
-@router.get("/orgs", response_model=list[OrganizationPublic])
+@router.get("/orgs", response_model=list[OrganizationPublic], openapi_extra=auth("operator"))
 def list_orgs(principal: PrincipalDep, tenancy: TenancyDep) -> object:
     _operator_only(principal)
     return repo.list_orgs(tenancy.session)
 
 
 @router.post(
-    "/orgs/{org_id}/keys", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated
+    "/orgs/{org_id}/keys",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApiKeyCreated,
+    openapi_extra=auth("admin"),
 )
 def create_key(
     org_id: str, body: ApiKeyCreate, principal: PrincipalDep, tenancy: TenancyDep
@@ -54,20 +62,25 @@ def create_key(
     )
 
 
-@router.get("/orgs/{org_id}/keys", response_model=list[ApiKeyPublic])
+@router.get("/orgs/{org_id}/keys", response_model=list[ApiKeyPublic], openapi_extra=auth("admin"))
 def list_keys(org_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> object:
     principal.require("admin", org_id)
     return repo.list_api_keys(tenancy.session, org_id)
 
 
-@router.delete("/orgs/{org_id}/keys/{key_id}", response_model=ApiKeyPublic)
+@router.delete(
+    "/orgs/{org_id}/keys/{key_id}", response_model=ApiKeyPublic, openapi_extra=auth("admin")
+)
 def revoke_key(org_id: str, key_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> object:
     principal.require("admin", org_id)
     return tenancy.revoke_api_key(org_id, key_id, principal.actor)
 
 
 @router.post(
-    "/orgs/{org_id}/agents", status_code=status.HTTP_201_CREATED, response_model=AgentPublic
+    "/orgs/{org_id}/agents",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AgentPublic,
+    openapi_extra=auth("admin"),
 )
 def create_agent(
     org_id: str, body: AgentCreate, principal: PrincipalDep, tenancy: TenancyDep
@@ -76,20 +89,24 @@ def create_agent(
     return tenancy.create_agent(org_id, body, principal.actor)
 
 
-@router.get("/orgs/{org_id}/agents", response_model=list[AgentPublic])
+@router.get("/orgs/{org_id}/agents", response_model=list[AgentPublic], openapi_extra=auth("viewer"))
 def list_agents(org_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> object:
     principal.require("viewer", org_id)
     return repo.list_agents(tenancy.session, org_id)
 
 
-@router.get("/agents/{agent_id}", response_model=AgentPublic)
+@router.get("/agents/{agent_id}", response_model=AgentPublic, openapi_extra=auth("viewer"))
 def get_agent(agent_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> object:
     agent = tenancy.require_agent(agent_id)
     principal.require("viewer", agent.org_id)
     return agent
 
 
-@router.put("/agents/{agent_id}/credentials/{platform}", response_model=CredentialPublic)
+@router.put(
+    "/agents/{agent_id}/credentials/{platform}",
+    response_model=CredentialPublic,
+    openapi_extra=auth("admin"),
+)
 def set_credential(
     agent_id: str,
     platform: str,
@@ -104,7 +121,11 @@ def set_credential(
     return cred
 
 
-@router.get("/agents/{agent_id}/credentials", response_model=list[CredentialPublic])
+@router.get(
+    "/agents/{agent_id}/credentials",
+    response_model=list[CredentialPublic],
+    openapi_extra=auth("admin"),
+)
 def list_credentials(agent_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> object:
     principal.require("admin", tenancy.require_agent(agent_id).org_id)
     return repo.list_credentials(tenancy.session, agent_id)

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import PrincipalDep, StateDep, TenancyDep
+from api.deps import PrincipalDep, StateDep, TenancyDep, auth
 from connectors.tool_export import EXPORTERS
 from core.errors import NotFoundError
 from core.tools.builtins import BUILTIN_TOOLS
@@ -15,7 +15,7 @@ from core.tools.service import ToolRegistryService
 router = APIRouter(prefix="/v1/agents/{agent_id}", tags=["tools"])
 
 
-@router.get("/platforms/{platform}/tools")
+@router.get("/platforms/{platform}/tools", openapi_extra=auth("viewer"))
 def export_tools(
     agent_id: str, platform: str, principal: PrincipalDep, tenancy: TenancyDep, state: StateDep
 ) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api import edge
-from api.deps import StateDep
+from api.deps import StateDep, auth
 from api.errors import error_body
 from api.state import AgentInfo, AppState
 from connectors.common import parse_json_body
@@ -67,7 +67,11 @@ async def _receive(
     return agent, raw, event
 
 
-@router.post("/retell/{agent_id}/events", summary="Retell agent event webhook")
+@router.post(
+    "/retell/{agent_id}/events",
+    summary="Retell agent event webhook",
+    openapi_extra=auth("platform"),
+)
 async def retell_events(agent_id: str, request: Request, state: StateDep) -> JSONResponse:
     received = await _receive(agent_id, request, state, parse_event)
     if isinstance(received, JSONResponse):
@@ -80,7 +84,11 @@ async def retell_events(agent_id: str, request: Request, state: StateDep) -> JSO
     return JSONResponse({"status": "recorded"})
 
 
-@router.post("/retell/{agent_id}/inbound", summary="Retell phone-number inbound webhook")
+@router.post(
+    "/retell/{agent_id}/inbound",
+    summary="Retell phone-number inbound webhook",
+    openapi_extra=auth("platform"),
+)
 async def retell_inbound(agent_id: str, request: Request, state: StateDep) -> JSONResponse:
     # Keyed with the deployment secret so a synthetic call id never reveals the caller's number.
     id_key = state.settings.secret_key.get_secret_value()
@@ -106,7 +114,9 @@ async def retell_inbound(agent_id: str, request: Request, state: StateDep) -> JS
 
 
 @router.post(
-    "/retell/{agent_id}/functions/{tool_name}", summary="Retell custom function (one per tool)"
+    "/retell/{agent_id}/functions/{tool_name}",
+    summary="Retell custom function (one per tool)",
+    openapi_extra=auth("platform"),
 )
 async def retell_function(
     agent_id: str, tool_name: str, request: Request, state: StateDep

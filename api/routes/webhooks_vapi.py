@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api import edge
-from api.deps import StateDep
+from api.deps import StateDep, auth
 from api.errors import error_body
 from connectors.common import parse_json_body
 from connectors.vapi import knowledge as vapi_knowledge
@@ -32,7 +32,7 @@ router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 PLATFORM = "vapi"
 
 
-@router.post("/vapi/{agent_id}", summary="VAPI server URL")
+@router.post("/vapi/{agent_id}", summary="VAPI server URL", openapi_extra=auth("platform"))
 async def vapi_webhook(agent_id: str, request: Request, state: StateDep) -> JSONResponse:
     raw = await request.body()
     agent = await run_in_threadpool(state.agents.get, agent_id)
