@@ -106,7 +106,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.resolved_database_url)
-        emb = embedder or shared_embedder(threads=1)
+        emb = embedder or shared_embedder(
+            threads=1, backend=settings.embedder, model_dir=settings.resolved_model_dir
+        )
         await run_in_threadpool(lambda: emb.embed(["warm up"]))
         state = AppState(
             settings=settings,

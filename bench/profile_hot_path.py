@@ -67,12 +67,13 @@ def _wrap(owner: Any, attr: str, step: str) -> None:
 def instrument() -> None:
     from sqlmodel import Session
 
-    from connectors.embedder import MiniLMEmbedder
+    from connectors.embedder import MiniLMEmbedder, OnnxMiniLMEmbedder
     from connectors.vectors.embedded import EmbeddedVectorStore
     from core.calls.service import CallsService
     from core.memory import repository as repo
 
-    _wrap(MiniLMEmbedder, "embed", "embed query (MiniLM)")
+    _wrap(MiniLMEmbedder, "embed", "embed query (MiniLM, torch)")
+    _wrap(OnnxMiniLMEmbedder, "embed", "embed query (MiniLM, onnxruntime)")
     _wrap(EmbeddedVectorStore, "query", "vector read + cosine (own session)")
     _wrap(repo, "get_profile", "profile read")
     _wrap(repo, "list_summaries", "summaries read (all of the caller's)")

@@ -22,6 +22,7 @@ import httpx
 
 from cli import ops
 from cli.kb import seed_demo as demo_knowledge
+from connectors.embedder import ensure_onnx_model, onnx_available, onnx_file
 from core.db import make_engine
 from core.settings import Settings
 
@@ -153,6 +154,11 @@ def run_stack(settings: Settings) -> int:
         elif ops.seed_demo(engine, s):
             _say("seeded the demo agent 'demo'")
         engine.dispose()
+        if s.embedder == "onnx" and onnx_available():
+            model = onnx_file(s.resolved_model_dir)
+            if not model.exists():
+                _say("exporting the embedding model to ONNX (first start only, ~10 s)")
+            ensure_onnx_model(s.resolved_model_dir)
 
         py = sys.executable
         stack.spawn("worker", [py, "-m", "orchestration.worker"], env)

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     temporal_ui_port: int = 8233
     task_queue: str = "backline"
     weaviate_url: str | None = None
+    # The MiniLM backend: onnx (exported once into model_dir, no torch in the process) or torch.
+    embedder: Literal["onnx", "torch"] = "onnx"
+    model_dir: Path | None = None
     public_url: str = "http://127.0.0.1:8000"
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
     admin_token: SecretStr = SecretStr(DEV_ADMIN_TOKEN)
@@ -98,6 +101,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'backline.db').resolve()}"
+
+    @property
+    def resolved_model_dir(self) -> Path:
+        return self.model_dir or self.data_dir / "models"
 
     @property
     def llm_configured(self) -> bool:

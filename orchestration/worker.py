@@ -46,7 +46,7 @@ def build_analyzer(settings: Settings) -> CallAnalyzer | None:
 
 
 def build_post_call_activities(settings: Settings, engine: Engine) -> PostCallActivities:
-    embedder = shared_embedder()
+    embedder = shared_embedder(backend=settings.embedder, model_dir=settings.resolved_model_dir)
     embedder.warm_up()
     return PostCallActivities(
         engine=engine,
@@ -58,7 +58,7 @@ def build_post_call_activities(settings: Settings, engine: Engine) -> PostCallAc
 
 
 def build_knowledge_activities(settings: Settings, engine: Engine) -> KnowledgeActivities:
-    embedder = shared_embedder()
+    embedder = shared_embedder(backend=settings.embedder, model_dir=settings.resolved_model_dir)
     return KnowledgeActivities(
         engine=engine,
         index=build_knowledge_index(settings.data_dir, settings.weaviate_url),

@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -33,6 +34,8 @@ from temporalio.worker import Worker
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DEEPEVAL_TELEMETRY_OPT_OUT", "1")
+# One ONNX export of MiniLM serves every test run and every process a test starts.
+os.environ.setdefault("BACKLINE_MODEL_DIR", str(Path(tempfile.gettempdir()) / "backline-models"))
 
 from activities.post_call import PostCallActivities
 from api.main import create_app
