@@ -25,7 +25,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -289,6 +289,7 @@ class Child:
     name: str
     proc: subprocess.Popen[bytes]
     log: Path
+    args: list[str] = field(default_factory=list)
 
 
 class Stack:
@@ -452,6 +453,7 @@ class Stack:
 
     def _spawn(self, name: str, args: list[str]) -> Child:
         log = self.workdir / f"{name}.log"
+        original = list(args)
         if name in self.profile and args[1:2] == ["-m"]:
             out = self.workdir / f"{name}.profile.txt"
             args = [args[0], "-m", "bench.sampled", "--out", str(out), "--", *args[1:]]
@@ -464,7 +466,7 @@ class Stack:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-        child = Child(name, proc, log)
+        child = Child(name, proc, log, original)
         self.children.append(child)
         say(f"started {name} (pid {proc.pid})")
         return child
@@ -532,6 +534,27 @@ class Stack:
                 pass
             time.sleep(0.5)
         raise RuntimeError(f"stack not ready within {timeout:.0f}s; last /healthz: {last}")
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to a child's process group and wait until it has exited."""
+        for c in self.children:
+            if c.name == name and c.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(c.proc.pid, sig)
+                c.proc.wait(timeout=30)
+
+    def respawn(self, name: str) -> Child:
+        """Start a child again with the arguments it was first started with."""
+        old = next(c for c in self.children if c.name == name)
+        if old.proc.poll() is None:
+            raise RuntimeError(f"{name} is still running")
+        self.children.remove(old)
+        child = self._spawn(name, old.args)
+        if name == "temporal":
+            deadline = time.monotonic() + 60
+            while not port_open(self.temporal_port) and time.monotonic() < deadline:
+                time.sleep(0.2)
+        return child
 
     def pid(self, name: str) -> int:
         for c in self.children:
