@@ -80,3 +80,48 @@ def test_filters_are_applied_and_unknown_ones_rejected(
     assert "BROKEN (edited)" in broken.output and f"row {row_id} " in broken.output
     for command in ("list", "verify"):
         assert runner.invoke(cli_app, ["audit", command, "--help"]).exit_code == 0
+
+
+def test_retention_windows_are_set_through_the_api_and_cli(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with stack.http() as http:
+        org = create_tenant(http).org_id
+        r = http.get(f"/v1/orgs/{org}/retention", headers=ADMIN)
+        assert r.status_code == 200, r.text
+        assert r.json()["raw_payload_days"] is None
+        assert r.json()["effective_raw_payload_days"] == stack.settings.raw_payload_retention_days
+        r = http.patch(
+            f"/v1/orgs/{org}/retention",
+            json={"transcript_days": 30, "memory_days": 90},
+            headers=ADMIN,
+        )
+        assert r.status_code == 200 and r.json()["memory_days"] == 90, r.text
+        r = http.patch(f"/v1/orgs/{org}/retention", json={"memory_days": -1}, headers=ADMIN)
+        assert r.status_code == 422 and "memory_days" in r.json()["detail"], r.text
+        assert http.get("/v1/orgs/no-such-org/retention", headers=ADMIN).status_code == 404
+        changes = http.get(
+            "/v1/audit", params={"org_id": org, "action": "org.retention.set"}, headers=ADMIN
+        ).json()
+        assert [c["detail"] for c in changes] == [{"memory_days": 90, "transcript_days": 30}]
+
+    runner = CliRunner()
+    monkeypatch.setenv("BACKLINE_API_URL", stack.api.url)
+    monkeypatch.setenv("BACKLINE_API_KEY", "test-admin-token")
+    out = runner.invoke(
+        cli_app,
+        ["retention", "set", org, "--raw-payload-days", "2", "--memory-days", "keep", "--json"],
+    )
+    assert out.exit_code == 0, out.output
+    policy = json.loads(out.output)
+    assert (policy["raw_payload_days"], policy["transcript_days"], policy["memory_days"]) == (
+        2,
+        30,
+        None,
+    )
+    shown = runner.invoke(cli_app, ["retention", "show", org])
+    assert shown.exit_code == 0 and "forever" in shown.output and "2 days" in shown.output
+    bad = runner.invoke(cli_app, ["retention", "set", org, "--memory-days", "a year"])
+    assert bad.exit_code == 2 and "--memory-days" in bad.output
+    for command in ("show", "set"):
+        assert runner.invoke(cli_app, ["retention", command, "--help"]).exit_code == 0

@@ -1,4 +1,5 @@
-"""audit: a hash chain per organization (seq, prev_hash, hash + chain heads), backfilled
+"""audit: a hash chain per organization (seq, prev_hash, hash + chain heads), backfilled;
+retention windows per organization
 
 Revision ID: 0007
 Revises: 0004
@@ -35,6 +36,10 @@ def upgrade() -> None:
         sa.Column("hash", S(length=64), nullable=False),
         sa.PrimaryKeyConstraint("chain"),
     )
+    with op.batch_alter_table("organization", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("raw_payload_days", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("transcript_days", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("memory_days", sa.Integer(), nullable=True))
     _backfill()
 
 
@@ -98,6 +103,10 @@ def _backfill() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("organization", schema=None) as batch_op:
+        batch_op.drop_column("memory_days")
+        batch_op.drop_column("transcript_days")
+        batch_op.drop_column("raw_payload_days")
     op.drop_table("auditchainhead")
     with op.batch_alter_table("auditevent", schema=None) as batch_op:
         batch_op.drop_index("ix_auditevent_chain")
