@@ -9,14 +9,11 @@ from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
     ScheduleState,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
 )
 
 from orchestration.retention import RetentionWorkflow
@@ -26,6 +23,7 @@ from orchestration.retention_types import (
     RETENTION_WORKFLOW_ID,
     RetentionInput,
 )
+from orchestration.schedules import upsert_schedule
 
 
 async def ensure_retention_schedule(
@@ -43,13 +41,4 @@ async def ensure_retention_schedule(
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
         state=ScheduleState(note="purges data past each organization's retention windows"),
     )
-    try:
-        await client.create_schedule(RETENTION_SCHEDULE_ID, schedule)
-        return "created"
-    except ScheduleAlreadyRunningError:
-
-        def _replace(_input: ScheduleUpdateInput) -> ScheduleUpdate:
-            return ScheduleUpdate(schedule=schedule)
-
-        await client.get_schedule_handle(RETENTION_SCHEDULE_ID).update(_replace)
-        return "updated"
+    return await upsert_schedule(client, RETENTION_SCHEDULE_ID, schedule)

@@ -124,26 +124,19 @@ class RetentionService:
         policy = self.get(org_id)
         s = self.session
         raw_before = now - timedelta(days=policy.effective_raw_payload_days)
-        raw = _rowcount(
-            s.execute(
-                update(WebhookInbox)
-                .where(
-                    col(WebhookInbox.org_id) == org_id,
-                    col(WebhookInbox.received_at) < raw_before,
-                    col(WebhookInbox.payload).is_not(None),
+        raw = sum(
+            _rowcount(
+                s.execute(
+                    update(model)
+                    .where(
+                        col(model.org_id) == org_id,
+                        col(model.received_at) < raw_before,
+                        col(model.payload).is_not(None),
+                    )
+                    .values(payload=None)
                 )
-                .values(payload=None)
             )
-        ) + _rowcount(
-            s.execute(
-                update(RejectedWebhook)
-                .where(
-                    col(RejectedWebhook.org_id) == org_id,
-                    col(RejectedWebhook.received_at) < raw_before,
-                    col(RejectedWebhook.payload).is_not(None),
-                )
-                .values(payload=None)
-            )
+            for model in (WebhookInbox, RejectedWebhook)
         )
         transcripts = 0
         if policy.transcript_days is not None:
