@@ -6,7 +6,7 @@ stored flag says is trusted. Unknown query parameters are rejected, never ignore
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -62,6 +62,11 @@ def _reject_unknown(request: Request, allowed: frozenset[str]) -> None:
         )
 
 
+def _utc(when: datetime | None) -> datetime | None:
+    """A time without an offset is UTC, like every stored timestamp."""
+    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
+
+
 def _org(principal: Principal, org_id: str | None) -> str:
     org = org_id or principal.org_id
     if org is None:
@@ -91,6 +96,7 @@ def list_events(
     if action is not None and kind is not None and action != kind:
         raise InvalidInputError("'action' and 'kind' name the same filter: give one of them")
     org = _org(principal, org_id)
+    since, until = _utc(since), _utc(until)
     if since is not None and until is not None and since >= until:
         raise InvalidInputError("'since' must be before 'until'")
     f = AuditFilter(

@@ -49,6 +49,8 @@ def test_filters_are_applied_and_unknown_ones_rejected(
         assert listed(limit=1) == everything[:1]
         later = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
         assert listed(since=later) == [] and len(listed(until=later)) == len(everything)
+        naive_later = later[:19]  # no offset: read as UTC
+        assert listed(since=naive_later) == [] and listed(until=naive_later) == everything
 
         bad = http.get("/v1/audit", params={"org_id": org, "agentid": "x"}, headers=ADMIN)
         assert bad.status_code == 422 and "agentid" in bad.json()["detail"], bad.text
