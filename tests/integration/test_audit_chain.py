@@ -4,10 +4,13 @@ that was edited, deleted or reordered directly in the database."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
+import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
@@ -18,6 +21,7 @@ from cli.ops import ROOT, migrate
 from core.audit.models import AuditEvent
 from core.audit.service import record_audit, verify_org_chain
 from core.db import make_engine, session_scope
+from tests.conftest import PG_ADMIN_URL, PG_HOST, PG_PORT
 
 
 def _append(engine: Engine, org: str, n: int, action: str = "test.action") -> list[int]:
@@ -131,8 +135,25 @@ def test_concurrent_appends_never_fork_the_chain(pg_engine: Engine) -> None:
     assert list(seqs) == list(range(1, 33))
 
 
-def test_the_migration_links_rows_written_before_the_chain(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+@pytest.fixture(params=["sqlite", "postgres"])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each kind, for running the migrations step by step."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    name = f"backline_mig_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def test_the_migration_links_rows_written_before_the_chain(fresh_url: str) -> None:
+    url = fresh_url
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(ROOT / "migrations"))
     cfg.set_main_option("sqlalchemy.url", url)
@@ -146,15 +167,17 @@ def test_the_migration_links_rows_written_before_the_chain(tmp_path: Path) -> No
                     "INSERT INTO auditevent (org_id, actor, action, target, detail, at) "
                     "VALUES (:o, 'admin', 'org.create', :t, :d, :at)"
                 ),
-                {"o": org, "t": f"t{i}", "d": '{"b": 2, "a": [1, "x"]}', "at": at},
+                {"o": org, "t": f"t{i}", "d": '{"b": 2.5, "a": [1, "x"], "é": null}', "at": at},
             )
     migrate(url)
     with Session(engine) as s:
         r1, r2 = verify_org_chain(s, "o1"), verify_org_chain(s, "o2")
         assert r1.ok and r1.checked == 3 and r2.ok and r2.checked == 1, (r1, r2)
-        with session_scope(engine) as w:  # new appends continue the backfilled chain
-            record_audit(w, actor="admin", action="x.after", target="t", org_id="o1")
-        assert verify_org_chain(s, "o1").head_seq == 4 and verify_org_chain(s, "o1").ok
+    with session_scope(engine) as w:  # new appends continue the backfilled chain
+        record_audit(w, actor="admin", action="x.after", target="t", org_id="o1")
+    with Session(engine) as s:
+        after = verify_org_chain(s, "o1")
+    assert after.ok and after.head_seq == 4, after
     engine.dispose()
 
 
