@@ -28,14 +28,14 @@ _RELATIVE = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
-def parse_when(value: str | None, flag: str) -> str | None:
+def parse_when(value: str | None, flag: str) -> datetime | None:
     """ISO 8601, or an age such as ``30m``, ``24h``, ``7d`` (that long ago)."""
     if value is None:
         return None
     m = _RELATIVE.match(value.strip())
     if m:
         ago = timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
-        return (datetime.now(UTC) - ago).isoformat()
+        return datetime.now(UTC) - ago
     try:
         when = datetime.fromisoformat(value)
     except ValueError as exc:
@@ -43,7 +43,7 @@ def parse_when(value: str | None, flag: str) -> str | None:
             f"'{value}' is not a time: use ISO 8601 (2026-12-01T09:00:00Z) or an age like 24h, 7d",
             param_hint=flag,
         ) from exc
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _table(events: list[dict[str, Any]]) -> None:
@@ -79,6 +79,9 @@ def list_events(
     as_json: JsonOpt = False,
 ) -> None:
     """List audit events, newest first, filtered."""
+    start, end = parse_when(since, "--since"), parse_when(until, "--until")
+    if start is not None and end is not None and start >= end:
+        raise typer.BadParameter("--since must be before --until", param_hint="--since")
     events = call(
         "GET",
         "/v1/audit",
@@ -86,8 +89,8 @@ def list_events(
         agent_id=agent_id,
         action=action,
         actor=actor,
-        since=parse_when(since, "--since"),
-        until=parse_when(until, "--until"),
+        since=start.isoformat() if start else None,
+        until=end.isoformat() if end else None,
         limit=limit,
     )
     if as_json:

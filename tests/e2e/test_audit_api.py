@@ -68,6 +68,10 @@ def test_filters_are_applied_and_unknown_ones_rejected(
     assert table.exit_code == 0 and "agent.create" in table.output, table.output
     wrong = runner.invoke(cli_app, ["audit", "list", "--org-id", org, "--since", "yesterday"])
     assert wrong.exit_code == 2 and "--since" in wrong.output
+    backwards = runner.invoke(
+        cli_app, ["audit", "list", "--org-id", org, "--since", "1h", "--until", "2d"]
+    )
+    assert backwards.exit_code == 2 and "--since must be before --until" in backwards.output
     ok = runner.invoke(cli_app, ["audit", "verify", "--org-id", org])
     assert ok.exit_code == 0 and "intact" in ok.output, ok.output
 
