@@ -155,7 +155,8 @@ def verify_chain(rows: Iterable[ChainRow], head_seq: int, head_hash: str) -> Cha
                 ),
             )
         expected_prev, expected_seq, last_id = r.hash, expected_seq + 1, r.id
-    if expected_seq - 1 != head_seq or expected_prev != head_hash:
+    last = expected_seq - 1
+    if last < head_seq:
         return _broken(
             expected_seq,
             head_seq,
@@ -164,8 +165,21 @@ def verify_chain(rows: Iterable[ChainRow], head_seq: int, head_hash: str) -> Cha
                 "deleted",
                 None,
                 expected_seq,
-                f"the chain ends at #{expected_seq - 1} but its head records #{head_seq}: "
+                f"the chain ends at #{last} but its head records #{head_seq}: "
                 "the last rows were deleted",
+            ),
+        )
+    if last != head_seq or expected_prev != head_hash:
+        return _broken(
+            expected_seq,
+            head_seq,
+            head_hash,
+            ChainBreak(
+                "edited",
+                None,
+                last,
+                f"the chain head (#{head_seq}) does not match the last row (#{last}): "
+                "the head was edited or removed",
             ),
         )
     return ChainReport(True, len(ordered), head_seq, head_hash, None)

@@ -103,6 +103,17 @@ def test_deleting_the_newest_row_is_caught_by_the_head(any_engine: Engine) -> No
     assert report.first_bad.seq == 3 and "last rows were deleted" in report.first_bad.detail
 
 
+def test_a_removed_chain_head_is_named(any_engine: Engine) -> None:
+    org = _org()
+    _append(any_engine, org, 2)
+    with any_engine.begin() as c:
+        c.execute(text("DELETE FROM auditchainhead WHERE chain = :o"), {"o": org})
+    with Session(any_engine) as s:
+        report = verify_org_chain(s, org)
+    assert report.first_bad is not None and report.first_bad.problem == "edited"
+    assert "head was edited or removed" in report.first_bad.detail
+
+
 def test_reordered_rows_are_named(any_engine: Engine) -> None:
     org = _org()
     ids = _append(any_engine, org, 4)
