@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
+from orchestration.policies import DB_ACTIVITY_TIMEOUT, DB_RETRY
 from orchestration.retention_types import (
     ACT_LIST_ORGS,
     ACT_PURGE_ORG,
@@ -28,14 +28,7 @@ from orchestration.retention_types import (
     RetentionResult,
 )
 
-PURGE_TIMEOUT = timedelta(minutes=10)
-DB_TIMEOUT = timedelta(seconds=30)
-DB_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=60),
-    maximum_attempts=10,
-    non_retryable_error_types=["NotFound"],
-)
+PURGE_TIMEOUT = timedelta(minutes=10)  # one organization's purge: bulk updates and deletes
 
 
 @workflow.defn(name="RetentionWorkflow")
@@ -48,7 +41,7 @@ class RetentionWorkflow:
                 ACT_LIST_ORGS,
                 ListOrgsInput(),
                 result_type=OrgList,
-                start_to_close_timeout=DB_TIMEOUT,
+                start_to_close_timeout=DB_ACTIVITY_TIMEOUT,
                 retry_policy=DB_RETRY,
             )
             org_ids = listed.org_ids
