@@ -32,6 +32,7 @@ from core.db import session_scope, utcnow
 from core.memory.models import CallerProfile, Fact, Memory
 from core.memory.service import NAMESPACE, CallMemoryInput, MemoryService, partition_key
 from core.tenancy.models import Organization
+from core.tenancy.retention import RetentionService
 from orchestration.retention import RetentionWorkflow
 from orchestration.retention_starters import ensure_retention_schedule
 from orchestration.retention_types import RETENTION_SCHEDULE_ID, RetentionInput, RetentionResult
@@ -218,3 +219,27 @@ async def test_the_schedule_is_created_once_and_updated_after(env: Env) -> None:
         assert described.schedule.spec.intervals[0].every == timedelta(hours=1)
     finally:
         await handle.delete()
+
+
+def test_payloads_no_org_owns_follow_the_default_window(pg_engine: Engine) -> None:
+    ids = []
+    with session_scope(pg_engine) as s:
+        for age in (10, 1):
+            row = RejectedWebhook(
+                org_id=None,
+                platform="vapi",
+                reason="unknown_agent",
+                detail="x",
+                status_code=404,
+                payload='{"raw": 3}',
+                received_at=utcnow() - timedelta(days=age),
+            )
+            s.add(row)
+            s.flush()
+            ids.append(row.id)
+    with session_scope(pg_engine) as s:
+        assert RetentionService(s, default_raw_payload_days=7).purge_unowned(utcnow()) >= 1
+    with Session(pg_engine) as s:
+        old, recent = (s.get(RejectedWebhook, i) for i in ids)
+    assert old is not None and old.payload is None
+    assert recent is not None and recent.payload == '{"raw": 3}'
