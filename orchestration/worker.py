@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 from activities.knowledge import KnowledgeActivities
 from activities.post_call import PostCallActivities
 from activities.prompts import PromptActivities
+from activities.retention import RetentionActivities
 from connectors.embedder import shared_embedder
 from connectors.knowledge import build_fetcher, build_ingestor, build_knowledge_index
 from connectors.llm import OpenAICompatibleAnalyzer
@@ -32,6 +33,8 @@ from orchestration.knowledge_refresh import (
 from orchestration.knowledge_starters import ensure_sweep_schedule
 from orchestration.post_call import PostCallWorkflow
 from orchestration.prompt_rollout import PromptRolloutWorkflow
+from orchestration.retention import RetentionWorkflow
+from orchestration.retention_starters import ensure_retention_schedule
 
 log = logging.getLogger("backline.worker")
 
@@ -68,6 +71,15 @@ def build_knowledge_activities(settings: Settings, engine: Engine) -> KnowledgeA
     )
 
 
+def build_retention_activities(settings: Settings, engine: Engine) -> RetentionActivities:
+    return RetentionActivities(
+        engine=engine,
+        embedder=shared_embedder(),
+        vectors=EmbeddedVectorStore(engine),
+        default_raw_payload_days=settings.raw_payload_retention_days,
+    )
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -75,9 +87,13 @@ def build_worker(
     executor: ThreadPoolExecutor,
     prompt_activities: PromptActivities | None = None,
     knowledge_activities: KnowledgeActivities | None = None,
+    retention_activities: RetentionActivities | None = None,
 ) -> Worker:
     prompts = prompt_activities or PromptActivities(make_engine(settings.resolved_database_url))
     knowledge = knowledge_activities or build_knowledge_activities(
+        settings, make_engine(settings.resolved_database_url)
+    )
+    retention = retention_activities or build_retention_activities(
         settings, make_engine(settings.resolved_database_url)
     )
     return Worker(
@@ -89,8 +105,9 @@ def build_worker(
             KnowledgeRefreshWorkflow,
             KnowledgeScheduledRefreshWorkflow,
             KnowledgeFreshnessSweepWorkflow,
+            RetentionWorkflow,
         ],
-        activities=[*activities.all(), *prompts.all(), *knowledge.all()],  # type: ignore[list-item]
+        activities=[*activities.all(), *prompts.all(), *knowledge.all(), *retention.all()],  # type: ignore[list-item]
         activity_executor=executor,
         max_concurrent_activities=16,
     )
@@ -117,11 +134,16 @@ async def run_worker(settings: Settings) -> None:
             executor,
             PromptActivities(engine),
             build_knowledge_activities(settings, engine),
+            build_retention_activities(settings, engine),
         )
         try:
             await ensure_sweep_schedule(client, task_queue=settings.task_queue)
         except Exception as exc:  # the worker still serves; the next start retries
             log.warning("could not create the knowledge freshness sweep schedule: %s", exc)
+        try:
+            await ensure_retention_schedule(client, task_queue=settings.task_queue)
+        except Exception as exc:  # the worker still serves; the next start retries
+            log.warning("could not create the retention schedule: %s", exc)
         log.info("worker polling task queue %s", settings.task_queue)
         async with worker:
             await stop.wait()

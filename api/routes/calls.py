@@ -1,11 +1,10 @@
-"""Calls, their traces, rejected webhooks and the audit trail (read-only)."""
+"""Calls, their traces and rejected webhooks (read-only)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
 from api.deps import PrincipalDep, TenancyDep, auth
-from core.audit.service import list_audit
 from core.calls import repository as repo
 from core.calls.schemas import CallDetail, CallEventPublic, CallPublic, RejectedWebhookPublic
 from core.errors import InvalidInputError, NotFoundError
@@ -65,17 +64,3 @@ def rejected_webhooks(
         return repo.list_rejected(tenancy.session, org_id, limit)
     principal.require("viewer", principal.org_id)
     return repo.list_rejected(tenancy.session, principal.org_id, limit)
-
-
-@router.get("/audit", openapi_extra=auth("admin"))
-def audit(
-    principal: PrincipalDep,
-    tenancy: TenancyDep,
-    org_id: str | None = None,
-    limit: int = Query(default=100, ge=1, le=1000),
-) -> list[dict[str, object]]:
-    org = org_id or principal.org_id
-    if org is None:
-        raise InvalidInputError("the operator must name an org: add ?org_id=<org>")
-    principal.require("admin", org)
-    return [e.model_dump(mode="json") for e in list_audit(tenancy.session, org, limit)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
@@ -86,6 +87,17 @@ def memories_by_source(
     )
     wanted = set(keys)
     return [m for m in session.exec(stmt) if (m.platform, m.source_call_id) in wanted]
+
+
+def rows_before(session: Session, org_id: str, before: datetime) -> tuple[list[Memory], list[Fact]]:
+    """An organization's summaries and facts derived from calls before ``before``."""
+    memories = session.exec(
+        select(Memory).where(Memory.org_id == org_id, col(Memory.created_at) < before)
+    ).all()
+    facts = session.exec(
+        select(Fact).where(Fact.org_id == org_id, col(Fact.recorded_at) < before)
+    ).all()
+    return list(memories), list(facts)
 
 
 def delete_caller_rows(session: Session, org_id: str, agent_id: str, caller_hash: str) -> int:

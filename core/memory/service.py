@@ -283,9 +283,14 @@ class MemoryService:
         )
 
     def _refresh_profile(self, data: CallMemoryInput) -> None:
+        self._rebuild_profile(data.org_id, data.agent_id, data.caller_hash, data.caller_display)
+
+    def _rebuild_profile(
+        self, org_id: str, agent_id: str, caller_hash: str, caller_display: str | None
+    ) -> None:
         s = self.session
-        summaries = repo.list_summaries(s, data.org_id, data.agent_id, data.caller_hash)
-        facts = repo.list_facts(s, data.org_id, data.agent_id, data.caller_hash, current_only=True)
+        summaries = repo.list_summaries(s, org_id, agent_id, caller_hash)
+        facts = repo.list_facts(s, org_id, agent_id, caller_hash, current_only=True)
         recent = list(reversed(summaries[:CONTEXT_SUMMARIES]))
         context = CallerContext(
             known=bool(summaries or facts),
@@ -294,17 +299,41 @@ class MemoryService:
             call_count=len(summaries),
             last_call_at=summaries[0].created_at if summaries else None,
         )
-        profile = repo.get_profile(s, data.org_id, data.agent_id, data.caller_hash)
+        profile = repo.get_profile(s, org_id, agent_id, caller_hash)
         if profile is None:
-            profile = CallerProfile(
-                org_id=data.org_id, agent_id=data.agent_id, caller_hash=data.caller_hash
-            )
-        profile.caller_display = data.caller_display or profile.caller_display
+            profile = CallerProfile(org_id=org_id, agent_id=agent_id, caller_hash=caller_hash)
+        profile.caller_display = caller_display or profile.caller_display
         profile.call_count = context.call_count
         profile.last_call_at = context.last_call_at
         profile.context = context.model_dump(mode="json")
         profile.updated_at = utcnow()
         s.add(profile)
+
+    def expire_before(self, org_id: str, before: datetime) -> int:
+        """Retention: drop summaries and facts derived from calls before ``before`` (rows and
+        vectors), then rebuild the affected callers' profiles from what is left."""
+        memories, facts = repo.rows_before(self.session, org_id, before)
+        stale: dict[tuple[str, str], list[str]] = {}
+        for m in memories:
+            stale.setdefault((m.agent_id, m.caller_hash), []).append(
+                summary_item_id(m.platform, m.source_call_id)
+            )
+            self.session.delete(m)
+        for f in facts:
+            if f.id is not None:
+                stale.setdefault((f.agent_id, f.caller_hash), []).append(fact_item_id(f.id))
+            self.session.delete(f)
+        self.session.flush()
+        for (agent_id, caller_hash), items in stale.items():
+            self._rebuild_profile(org_id, agent_id, caller_hash, None)
+            self.pending.append(
+                _VectorOps(
+                    partition=partition_key(org_id, agent_id, caller_hash),
+                    upserts=[],
+                    deletes=items,
+                )
+            )
+        return len(memories) + len(facts)
 
     # -- reading and forgetting -----------------------------------------------------------
     def timeline(self, org_id: str, agent_id: str, caller_hash: str) -> CallerTimeline:

@@ -26,6 +26,10 @@ class Organization(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     name: str
     created_at: datetime = Field(default_factory=utcnow)
+    # Retention in days; None: raw payloads follow the deployment default, the rest is kept.
+    raw_payload_days: int | None = None
+    transcript_days: int | None = None
+    memory_days: int | None = None
 
 
 class Agent(SQLModel, table=True):

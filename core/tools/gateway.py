@@ -272,6 +272,7 @@ class ToolGateway:
                     attempts=attempts,
                     breaker=breaker.state if breaker is not None else None,
                     duplicate=duplicate,
+                    read_only=cfg.tool.read_only is True,
                 ),
             )
 

@@ -202,6 +202,7 @@ class ToolCallRecord:
     attempts: int
     breaker: str | None
     duplicate: bool
+    read_only: bool = False  # the tool declares it changes nothing (MCP ``readOnlyHint``)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ from core.audit.service import record_audit
 from core.calls.service import CallsService
 from core.db import utcnow
 from core.errors import ConflictError, NotFoundError, PermissionDeniedError
-from core.pii.redact import redact, redact_json
 from core.tenancy.models import Agent
 from core.tenancy.security import SecretBox
 from core.tools import repository as repo
@@ -552,8 +551,8 @@ class ToolRegistryService:
 
 
 def record_tool_call(session: Session, secret_key: str, record: ToolCallRecord) -> None:
-    """Append one gateway call to its call's trace (a ``tool_call`` event) and the audit log,
-    with arguments and outcome redacted."""
+    """Append one gateway call to its call's trace (a ``tool_call`` event, arguments and outcome
+    redacted) and, when the tool may change something, to the audit trail (ids only)."""
     outcome = record.outcome
     text = outcome.error if outcome.error is not None else (outcome.result or "")
     data: dict[str, Any] = {
@@ -582,12 +581,21 @@ def record_tool_call(session: Session, secret_key: str, record: ToolCallRecord) 
         )
         # The edge hashed the caller already; the raw number never reaches the gateway.
         event.caller_hash = record.caller_hash
-    detail = dict(data)
-    redacted_args = redact_json(record.arguments)
-    detail["arguments"] = redacted_args if isinstance(redacted_args, dict) else {}
-    detail["outcome"] = redact(detail["outcome"])[:200]
-    detail["call_id"] = record.call_id
-    detail["platform"] = record.platform
+    if record.read_only:
+        return  # read-only calls stay on the call's trace; the audit keeps what changed things
+    # The audit chain is kept forever, so it names ids only: no argument values, no outcome.
+    detail = {
+        "tool": record.tool,
+        "server": record.server,
+        "server_tool": record.server_tool,
+        "arguments": sorted(record.arguments),
+        "status": record.status,
+        "ok": outcome.error is None,
+        "attempts": record.attempts,
+        "duplicate": record.duplicate,
+        "call_id": record.call_id,
+        "platform": record.platform,
+    }
     record_audit(
         session,
         actor=record.actor,

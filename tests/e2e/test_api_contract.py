@@ -131,6 +131,9 @@ async def test_forgetting_a_caller_through_the_api_erases_their_memory(stack: St
         audit = http.get("/v1/audit", params={"org_id": tenant.org_id}, headers=ADMIN).json()
         assert any(e["action"] == "caller.forget" for e in audit)
         assert DANA not in str(audit) and "4155550123" not in str(audit)
+        # Erasure never touches the audit chain: it still verifies.
+        chain = http.get("/v1/audit/verify", params={"org_id": tenant.org_id}, headers=ADMIN)
+        assert chain.json()["ok"] is True, chain.text
 
 
 def test_admin_token_constant_is_the_one_tests_configure() -> None:

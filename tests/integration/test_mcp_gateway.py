@@ -120,9 +120,24 @@ async def test_tools_are_discovered_and_called_over_stdio_and_http(
     assert event.data["tool"] == "book_slot" and event.data["status"] == "ok"
     assert event.data["attempts"] == 1 and event.data["breaker"] == "closed"
     assert event.data["latency_ms"] > 0
-    for stored in (json.dumps(event.data), json.dumps(audit.detail if audit else {})):
-        assert "555 0123" not in stored and "5550123" not in stored  # the phone is masked
-        assert "Dana" in stored  # names stay: memory and bookings need them
+    stored = json.dumps(event.data)
+    assert "555 0123" not in stored and "5550123" not in stored  # the phone is masked
+    assert "Dana" in stored  # names stay on the trace: memory and bookings need them
+    # The audit chain is kept forever, so it holds ids and argument names, never values.
+    assert audit is not None and audit.detail["call_id"] == call_id
+    assert audit.detail["arguments"] == ["customer_name", "phone_number", "slot_id"]
+    assert "Dana" not in json.dumps(audit.detail) and "0123" not in json.dumps(audit.detail)
+
+    harness.record(slots)  # read-only: on the trace (none here: no call id), not in the audit
+    with Session(harness.engine) as s:
+        listed = s.exec(
+            select(AuditEvent).where(
+                AuditEvent.org_id == harness.org_id,
+                AuditEvent.action == "tool.call",
+                AuditEvent.target == f"agent:{harness.agent_id}/tool:list_slots",
+            )
+        ).all()
+    assert slots.record.read_only and not booking.record.read_only and listed == []
 
 
 async def test_a_name_clash_needs_a_prefix(harness: Harness, appointments_http: HttpServer) -> None:
