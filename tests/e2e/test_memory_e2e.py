@@ -53,7 +53,7 @@ async def test_second_call_remembers_the_first_and_no_one_else_sees_it(stack: St
             headers=tenant.vapi_headers,
         )
         assert r.status_code == 200, r.text
-        assert r.json()["workflow_id"] == f"post-call-vapi-{call_id}"
+        assert r.json()["workflow_id"] == f"post-call-{tenant.agent_id}-vapi-{call_id}"
 
         known = await async_wait_for(
             lambda: _variables(http, tenant, DANA)["backline_caller_known"] == "yes", timeout=30
