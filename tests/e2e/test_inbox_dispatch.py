@@ -1,5 +1,6 @@
-"""The dispatcher never starves: inbox rows whose workflow can never start back off, end
-``failed`` after bounded retries with one alert and one log line, and later calls still run."""
+"""A call is never accepted and then lost: an id that cannot key a call is refused at the edge;
+inbox rows whose workflow can never start back off, end ``failed`` after bounded retries with
+one alert and one log line, and later calls still run."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from core.db import utcnow
 from core.monitoring.models import Alert
 from orchestration.types import PostCallResult
 from tests.conftest import Stack, async_wait_for, make_settings, temporal_address
-from tests.helpers import DANA_CALL_1, create_tenant, end_of_call, raw
+from tests.helpers import ADMIN, DANA_CALL_1, create_tenant, end_of_call, raw
 
 pytestmark = [pytest.mark.postgres, pytest.mark.temporal]
 DANA = "+14155550123"
@@ -154,3 +155,28 @@ async def test_unstartable_row_fails_after_bounded_retries_with_one_alert(
     loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(loud) == 1 and "gave up" in loud[0].getMessage()
     assert len(loud[0].getMessage()) < 1000  # the 1,100-character id is clipped
+
+
+@pytest.mark.parametrize(
+    "call_id", ["c" * 1000, "call-1\nforged"], ids=["1000 characters", "newline"]
+)
+async def test_unstorable_call_id_is_rejected_and_recorded_never_accepted(
+    stack: Stack, call_id: str
+) -> None:
+    with stack.http() as http:
+        tenant = create_tenant(http)
+        r = http.post(
+            tenant.webhook,
+            content=raw(end_of_call(call_id, DANA, DANA_CALL_1)),
+            headers=tenant.vapi_headers,
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["error"] == "MalformedWebhookError"
+        assert "'message.call.id'" in r.json()["detail"]
+        rejected = http.get(
+            "/v1/rejected-webhooks", params={"org_id": tenant.org_id}, headers=ADMIN
+        ).json()
+    assert [(x["reason"], x["status_code"]) for x in rejected] == [("MalformedWebhookError", 422)]
+    with Session(stack.engine) as s:
+        inbox = s.exec(select(WebhookInbox).where(WebhookInbox.agent_id == tenant.agent_id)).all()
+    assert inbox == []
