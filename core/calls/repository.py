@@ -103,7 +103,7 @@ def charge_dispatch_attempt(
         )
         .values(dispatch_attempts=seen_attempts + 1, **values)
     )
-    return _deleted(session, stmt) == 1
+    return _affected(session, stmt) == 1
 
 
 def get_call(session: Session, agent_id: str, platform: str, call_id: str) -> Call | None:
@@ -158,7 +158,7 @@ def purge_raw_payloads(session: Session, before: datetime) -> int:
     return int(getattr(inbox, "rowcount", 0) or 0) + int(getattr(rejected, "rowcount", 0) or 0)
 
 
-def _deleted(session: Session, stmt: Any) -> int:
+def _affected(session: Session, stmt: Any) -> int:
     """Rows a DELETE or UPDATE touched."""
     return int(getattr(session.execute(stmt), "rowcount", 0) or 0)
 
@@ -181,7 +181,7 @@ def delete_caller_calls(session: Session, org_id: str, agent_id: str, caller_has
     for platform, call_id in call_ids:
         # Rows recorded before the caller's number was known still belong to their calls.
         for model, agent_col, platform_col, call_col in by_call:
-            total += _deleted(
+            total += _affected(
                 session,
                 delete(model).where(
                     col(agent_col) == agent_id,
@@ -190,7 +190,7 @@ def delete_caller_calls(session: Session, org_id: str, agent_id: str, caller_has
                 ),
             )
     for model in (Call, CallEvent, WebhookInbox):
-        total += _deleted(
+        total += _affected(
             session,
             delete(model).where(
                 col(model.org_id) == org_id,
@@ -198,7 +198,7 @@ def delete_caller_calls(session: Session, org_id: str, agent_id: str, caller_has
                 col(model.caller_hash) == caller_hash,
             ),
         )
-    total += _deleted(
+    total += _affected(
         session,
         delete(RejectedWebhook).where(
             col(RejectedWebhook.agent_id) == agent_id,

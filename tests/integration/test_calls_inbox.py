@@ -6,12 +6,22 @@ from __future__ import annotations
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from core.calls import repository as repo
 from core.calls.models import WebhookInbox
-from core.calls.service import CallsService, InboxReceipt
+from core.calls.service import (
+    DISPATCH_BACKOFF,
+    DISPATCH_BACKOFF_CAP,
+    DISPATCH_MAX_ATTEMPTS,
+    CallsService,
+    InboxReceipt,
+)
+from core.db import utcnow
+from core.monitoring.models import Alert
 
 SECRET = "s" * 32
 
@@ -89,3 +99,43 @@ def test_different_bodies_at_once_get_distinct_revisions(any_engine: Engine) -> 
             receipts = list(pool.map(deliver, range(4)))
             assert sorted(r.revision for r in receipts) == [1, 2, 3, 4]
             assert len({r.workflow_id for r in receipts}) == 4
+
+
+def test_failed_starts_back_off_then_give_up_once_with_one_alert(any_engine: Engine) -> None:
+    agent = f"agent-{uuid.uuid4().hex[:8]}"
+    receipt = _receive(any_engine, agent, "call-1", b"{}", org=f"org-{agent}")
+    now = utcnow()
+    gave_up = []
+    for attempt in range(1, DISPATCH_MAX_ATTEMPTS + 3):
+        with Session(any_engine, expire_on_commit=False) as s:
+            row = CallsService(s, SECRET).record_dispatch_failure(receipt.inbox_id, "boom", now)
+            s.commit()
+        gave_up.append(row is not None)
+        with Session(any_engine) as s:
+            stored = s.get(WebhookInbox, receipt.inbox_id)
+            assert stored is not None
+        if attempt < DISPATCH_MAX_ATTEMPTS:
+            assert stored.next_dispatch_at is not None
+            assert stored.next_dispatch_at.replace(tzinfo=now.tzinfo) - now == min(
+                DISPATCH_BACKOFF * 2 ** (attempt - 1), DISPATCH_BACKOFF_CAP
+            )
+        now += timedelta(hours=1)
+    assert gave_up.count(True) == 1 and gave_up[DISPATCH_MAX_ATTEMPTS - 1]
+    assert stored.dispatch_attempts == DISPATCH_MAX_ATTEMPTS
+    assert stored.dispatch_failed_at is not None and stored.dispatch_error == "boom"
+    with Session(any_engine) as s:
+        alerts = s.exec(select(Alert).where(Alert.agent_id == agent)).all()
+        due = repo.undispatched_inbox(s, now, now, limit=1000)
+    assert [a.kind for a in alerts] == ["post_call_not_started"]
+    assert receipt.inbox_id not in [r.id for r in due]
+
+
+def test_two_dispatchers_charging_the_same_attempt_count_it_once(any_engine: Engine) -> None:
+    agent = f"agent-{uuid.uuid4().hex[:8]}"
+    receipt = _receive(any_engine, agent, "call-1", b"{}")
+    with Session(any_engine) as s:
+        assert repo.charge_dispatch_attempt(s, receipt.inbox_id, 0, {"dispatch_error": "a"})
+        assert not repo.charge_dispatch_attempt(s, receipt.inbox_id, 0, {"dispatch_error": "b"})
+        s.commit()
+        stored = s.get(WebhookInbox, receipt.inbox_id)
+        assert stored is not None and (stored.dispatch_attempts, stored.dispatch_error) == (1, "a")
