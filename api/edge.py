@@ -290,21 +290,29 @@ async def accept_call_ended(
 async def dispatch_post_call(
     state: AppState, inbox_id: int, platform: str, call_id: str, revision: int, workflow_id: str
 ) -> bool | None:
-    """Start the workflow (once); None when Temporal is unreachable (the dispatcher retries)."""
+    """Start the workflow (once); None when it could not start now (the dispatcher retries)."""
     if state.temporal is None:
         return None
     try:
-        started = await start_post_call(
-            state.temporal,
-            workflow_id=workflow_id,
-            data=PostCallInput(
-                inbox_id=inbox_id, platform=platform, call_id=call_id, revision=revision
-            ),
-            task_queue=state.settings.task_queue,
-        )
+        return await start_inbox_workflow(state, inbox_id, platform, call_id, revision, workflow_id)
     except Exception as exc:
-        log.warning("could not start %s yet: %s", workflow_id, exc)
+        log.warning("could not start %s yet: %s", clip(workflow_id), clip(str(exc)))
         return None
+
+
+async def start_inbox_workflow(
+    state: AppState, inbox_id: int, platform: str, call_id: str, revision: int, workflow_id: str
+) -> bool:
+    """Start the inbox row's workflow and mark the row dispatched; raises when it cannot."""
+    assert state.temporal is not None
+    started = await start_post_call(
+        state.temporal,
+        workflow_id=workflow_id,
+        data=PostCallInput(
+            inbox_id=inbox_id, platform=platform, call_id=call_id, revision=revision
+        ),
+        task_queue=state.settings.task_queue,
+    )
 
     def _mark() -> None:
         with Session(state.engine) as session:
@@ -313,3 +321,8 @@ async def dispatch_post_call(
 
     await run_in_threadpool(_mark)
     return started
+
+
+def clip(text: str, limit: int = 160) -> str:
+    """A log-sized excerpt: ids and errors can be as long as whatever a caller sent."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"

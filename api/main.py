@@ -13,13 +13,14 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from api import edge, knowledge_runtime, tool_gateway
 from api.errors import install_error_handlers
@@ -43,12 +44,20 @@ from api.state import AgentDirectory, AppState
 from connectors.embedder import shared_embedder
 from connectors.vectors.embedded import EmbeddedVectorStore
 from core.calls import repository as calls_repo
+from core.calls.models import WebhookInbox
+from core.calls.service import CallsService
 from core.db import make_engine, utcnow
 from core.ports import Embedder
 from core.settings import Settings
 
 log = logging.getLogger("backline.api")
 DISPATCH_GRACE = timedelta(seconds=3)
+DISPATCH_BATCH = 100
+_OUTAGE = (
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+)
 
 
 async def _connect_temporal(state: AppState) -> None:
@@ -67,23 +76,60 @@ async def _connect_temporal(state: AppState) -> None:
             delay = min(delay * 2, 5.0)
 
 
-async def dispatch_pending(state: AppState) -> int:
-    """Start workflows for inbox rows accepted while Temporal was unreachable."""
+def temporal_unavailable(exc: BaseException) -> bool:
+    """Temporal itself is down or overloaded: no row is to blame."""
+    return isinstance(exc, RPCError) and exc.status in _OUTAGE
+
+
+async def dispatch_pending(state: AppState, now: datetime | None = None) -> int:
+    """Start workflows for inbox rows whose start failed or never happened (Temporal was down).
+
+    One batch of due rows, fewest tries first. A row whose start fails is charged one attempt
+    and backs off (after the last attempt: marked failed, one alert, one log line); a Temporal
+    outage charges nobody and ends the tick.
+    """
     if state.temporal is None:
         return 0
+    now = now or utcnow()
 
     def _pending() -> list[tuple[int, str, str, int, str]]:
         with Session(state.engine) as session:
-            rows = calls_repo.undispatched_inbox(session, utcnow() - DISPATCH_GRACE)
+            rows = calls_repo.undispatched_inbox(
+                session, now - DISPATCH_GRACE, now, limit=DISPATCH_BATCH
+            )
             return [
                 (r.id or 0, r.platform, r.call_id, r.revision, r.workflow_id or "") for r in rows
             ]
 
+    def _charge(inbox_id: int, error: str) -> WebhookInbox | None:
+        with Session(state.engine, expire_on_commit=False) as session:
+            failed = CallsService(session, state.settings.secret_key.get_secret_value())
+            row = failed.record_dispatch_failure(inbox_id, error, now)
+            session.commit()
+            return row
+
     started = 0
     for inbox_id, platform, call_id, revision, workflow_id in await run_in_threadpool(_pending):
-        ok = await edge.dispatch_post_call(
-            state, inbox_id, platform, call_id, revision, workflow_id
-        )
+        try:
+            ok = await edge.start_inbox_workflow(
+                state, inbox_id, platform, call_id, revision, workflow_id
+            )
+        except Exception as exc:
+            if temporal_unavailable(exc):
+                log.debug("Temporal unavailable, dispatching later: %s", exc)
+                break
+            error = f"{type(exc).__name__}: {exc}"
+            log.debug("could not start %s: %s", edge.clip(workflow_id), edge.clip(error))
+            gave_up = await run_in_threadpool(_charge, inbox_id, error)
+            if gave_up is not None:
+                log.error(
+                    "gave up starting %s (inbox row %s) after %s attempts: %s",
+                    edge.clip(workflow_id),
+                    inbox_id,
+                    gave_up.dispatch_attempts,
+                    edge.clip(error),
+                )
+            continue
         started += 1 if ok else 0
     return started
 

@@ -31,6 +31,7 @@ from core.calls.events import (
     ToolCallBatch,
     Turn,
     canonical_end_reason,
+    check_call_id,
 )
 from core.errors import ConflictError, MalformedWebhookError, WebhookSignatureError
 
@@ -194,7 +195,7 @@ def require_call_id(body: Mapping[str, Any], hint: str = "") -> str:
     call_id = _filled(body.get("call_id"))
     if call_id is None:
         raise MalformedWebhookError(f"required field 'call_id' is missing{hint}")
-    return call_id
+    return check_call_id(call_id, "call_id")
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

@@ -31,6 +31,7 @@ from core.calls.events import (
     TranscriptUpdate,
     Turn,
     canonical_end_reason,
+    check_call_id,
 )
 from core.errors import MalformedWebhookError, WebhookSignatureError
 
@@ -140,6 +141,7 @@ def call_ref(call: Mapping[str, Any], prefix: str = "call", strict: bool = True)
         if strict:
             raise MalformedWebhookError(f"required field '{prefix}.call_id' is missing")
         return None
+    call_id = check_call_id(str(call_id), f"{prefix}.call_id")
     if call.get("call_type") == "web_call":
         # Web calls have no numbers; without one there is no caller to remember.
         return CallRef(platform=PLATFORM, call_id=str(call_id), direction="web")
@@ -306,7 +308,7 @@ def inbound_call_id(inbound: Mapping[str, Any], id_key: str, now_ms: int | None 
     """
     real = inbound.get("call_id")
     if isinstance(real, str) and real:
-        return real
+        return check_call_id(real, "call_inbound.call_id")
     stamp = inbound.get("event_timestamp")
     if not isinstance(stamp, int):
         now = int(time.time() * 1000) if now_ms is None else now_ms

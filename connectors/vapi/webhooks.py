@@ -30,6 +30,7 @@ from core.calls.events import (
     TransferRequest,
     Turn,
     canonical_end_reason,
+    check_call_id,
 )
 from core.errors import MalformedWebhookError, WebhookSignatureError
 
@@ -117,7 +118,12 @@ def call_ref(message: Mapping[str, Any], required: bool = True) -> CallRef | Non
     direction = {"inboundPhoneCall": "inbound", "outboundPhoneCall": "outbound"}.get(
         call_type, "web" if "web" in call_type.lower() else None
     )
-    return CallRef(platform="vapi", call_id=str(call_id), caller_number=number, direction=direction)
+    return CallRef(
+        platform="vapi",
+        call_id=check_call_id(str(call_id), "message.call.id"),
+        caller_number=number,
+        direction=direction,
+    )
 
 
 def parse_arguments(item: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,13 +8,39 @@ one conversation delivered through VAPI, Retell or Bland yields equal events.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from core.errors import MalformedWebhookError
 
 Platform = Literal["vapi", "retell", "bland"]
 Role = Literal["agent", "caller"]
+
+# The width of every call-id column (inbox, calls, events, memories); the PostCallWorkflow id
+# built from it stays far below Temporal's 1,000-character limit.
+MAX_CALL_ID_LENGTH = 128
+
+
+def check_call_id(call_id: str, field: str = "call id") -> str:
+    """``call_id`` when it can key a call, else a MalformedWebhookError naming ``field``.
+
+    An id that could never be stored or start its workflow is refused at the edge, so nothing
+    is answered ``accepted`` and then lost.
+    """
+    if len(call_id) > MAX_CALL_ID_LENGTH:
+        raise MalformedWebhookError(
+            f"field '{field}' is {len(call_id)} characters long; a call id has at most "
+            f"{MAX_CALL_ID_LENGTH} characters: send the platform's own call id"
+        )
+    if any(unicodedata.category(ch) == "Cc" for ch in call_id):
+        raise MalformedWebhookError(
+            f"field '{field}' contains control characters (newline, tab, NUL...); "
+            "a call id is printable text: send the platform's own call id"
+        )
+    return call_id
 
 
 class Turn(BaseModel):
@@ -32,6 +58,12 @@ class CallRef(BaseModel):
     call_id: str
     caller_number: str | None = None
     direction: Literal["inbound", "outbound", "web"] | None = None
+
+    @field_validator("call_id")
+    @classmethod
+    def _storable_call_id(cls, value: str) -> str:
+        # MalformedWebhookError is not a ValueError: it leaves pydantic as itself, a 422.
+        return check_call_id(value)
 
 
 class CallStarted(BaseModel):

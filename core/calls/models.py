@@ -17,9 +17,16 @@ from core.db import utcnow
 
 class WebhookInbox(SQLModel, table=True):
     __table_args__ = (
+        # Agent ids are global, so the agent scopes the organization too.
         UniqueConstraint(
-            "platform", "event_type", "call_id", "payload_hash", name="uq_inbox_event"
+            "agent_id",
+            "platform",
+            "event_type",
+            "call_id",
+            "payload_hash",
+            name="uq_inbox_agent_event",
         ),
+        UniqueConstraint("workflow_id", name="uq_inbox_workflow"),
         Index("ix_inbox_call", "platform", "call_id"),
     )
 
@@ -35,6 +42,12 @@ class WebhookInbox(SQLModel, table=True):
     revision: int = 1
     workflow_id: str | None = None
     dispatched_at: datetime | None = None
+    # The dispatcher's bookkeeping for a row whose workflow could not start: tries so far, when
+    # to try again (backoff), and when it gave up (with the last error).
+    dispatch_attempts: int = 0
+    next_dispatch_at: datetime | None = None
+    dispatch_failed_at: datetime | None = None
+    dispatch_error: str | None = Field(default=None, max_length=500)
     received_at: datetime = Field(default_factory=utcnow, index=True)
 
 

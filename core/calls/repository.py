@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import delete, func, or_, update
 from sqlmodel import Session, col, select
 
 from core.calls.models import Call, CallEvent, RejectedWebhook, WebhookInbox
@@ -13,9 +13,15 @@ from core.monitoring.models import CallScore
 
 
 def find_inbox(
-    session: Session, platform: str, event_type: str, call_id: str, payload_hash: str
+    session: Session,
+    agent_id: str,
+    platform: str,
+    event_type: str,
+    call_id: str,
+    payload_hash: str,
 ) -> WebhookInbox | None:
     stmt = select(WebhookInbox).where(
+        WebhookInbox.agent_id == agent_id,
         WebhookInbox.platform == platform,
         WebhookInbox.event_type == event_type,
         WebhookInbox.call_id == call_id,
@@ -42,32 +48,62 @@ def inbox_payloads_for_call(
     return [p for p in session.exec(stmt) if p is not None]
 
 
-def count_inbox_up_to(
-    session: Session, platform: str, event_type: str, call_id: str, inbox_id: int
+def count_inbox(
+    session: Session, agent_id: str, platform: str, event_type: str, call_id: str
 ) -> int:
+    """How many payloads (revisions) one agent's call has in the inbox."""
     stmt = select(func.count()).where(
+        WebhookInbox.agent_id == agent_id,
         WebhookInbox.platform == platform,
         WebhookInbox.event_type == event_type,
         WebhookInbox.call_id == call_id,
-        col(WebhookInbox.id) <= inbox_id,
     )
     return int(session.exec(stmt).one())
 
 
 def undispatched_inbox(
-    session: Session, older_than: datetime, limit: int = 100
+    session: Session, older_than: datetime, now: datetime, limit: int = 100
 ) -> list[WebhookInbox]:
+    """Rows whose workflow has not started and that are due, fewest tries first.
+
+    Rows backing off (``next_dispatch_at`` ahead) and rows given up on are skipped, and a
+    row tried before comes after every row not tried yet, so rows that cannot start never
+    fill the batch ahead of new ones.
+    """
     stmt = (
         select(WebhookInbox)
         .where(
             col(WebhookInbox.dispatched_at).is_(None),
+            col(WebhookInbox.dispatch_failed_at).is_(None),
             col(WebhookInbox.workflow_id).is_not(None),
             col(WebhookInbox.received_at) < older_than,
+            or_(
+                col(WebhookInbox.next_dispatch_at).is_(None),
+                col(WebhookInbox.next_dispatch_at) <= now,
+            ),
         )
-        .order_by(col(WebhookInbox.id))
+        .order_by(col(WebhookInbox.dispatch_attempts), col(WebhookInbox.id))
         .limit(limit)
     )
     return list(session.exec(stmt))
+
+
+def charge_dispatch_attempt(
+    session: Session, inbox_id: int, seen_attempts: int, values: dict[str, Any]
+) -> bool:
+    """Record one failed start, only if nobody recorded it first (several API processes may
+    dispatch the same row): False when the row moved on meanwhile."""
+    stmt = (
+        update(WebhookInbox)
+        .where(
+            col(WebhookInbox.id) == inbox_id,
+            col(WebhookInbox.dispatch_attempts) == seen_attempts,
+            col(WebhookInbox.dispatched_at).is_(None),
+            col(WebhookInbox.dispatch_failed_at).is_(None),
+        )
+        .values(dispatch_attempts=seen_attempts + 1, **values)
+    )
+    return _affected(session, stmt) == 1
 
 
 def get_call(session: Session, agent_id: str, platform: str, call_id: str) -> Call | None:
@@ -122,7 +158,8 @@ def purge_raw_payloads(session: Session, before: datetime) -> int:
     return int(getattr(inbox, "rowcount", 0) or 0) + int(getattr(rejected, "rowcount", 0) or 0)
 
 
-def _deleted(session: Session, stmt: Any) -> int:
+def _affected(session: Session, stmt: Any) -> int:
+    """Rows a DELETE or UPDATE touched."""
     return int(getattr(session.execute(stmt), "rowcount", 0) or 0)
 
 
@@ -144,7 +181,7 @@ def delete_caller_calls(session: Session, org_id: str, agent_id: str, caller_has
     for platform, call_id in call_ids:
         # Rows recorded before the caller's number was known still belong to their calls.
         for model, agent_col, platform_col, call_col in by_call:
-            total += _deleted(
+            total += _affected(
                 session,
                 delete(model).where(
                     col(agent_col) == agent_id,
@@ -153,7 +190,7 @@ def delete_caller_calls(session: Session, org_id: str, agent_id: str, caller_has
                 ),
             )
     for model in (Call, CallEvent, WebhookInbox):
-        total += _deleted(
+        total += _affected(
             session,
             delete(model).where(
                 col(model.org_id) == org_id,
@@ -161,7 +198,7 @@ def delete_caller_calls(session: Session, org_id: str, agent_id: str, caller_has
                 col(model.caller_hash) == caller_hash,
             ),
         )
-    total += _deleted(
+    total += _affected(
         session,
         delete(RejectedWebhook).where(
             col(RejectedWebhook.agent_id) == agent_id,

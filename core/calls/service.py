@@ -1,7 +1,7 @@
 """Calls: the webhook inbox, rejected webhooks, call events and the stored call record.
 
 Nothing a platform sent is silently dropped: accepted end-of-call payloads go to the inbox
-(idempotent on platform, event, call id and payload hash), rejected ones to rejected webhooks
+(idempotent on agent, platform, event, call id and payload hash), rejected ones to rejected webhooks
 with the reason. Everything derived (events, transcripts) is stored redacted.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +19,8 @@ from core.calls import repository as repo
 from core.calls.events import CallAnalyzed, CallEnded, CallRef, Turn, canonical_end_reason
 from core.calls.models import Call, CallEvent, RejectedWebhook, WebhookInbox
 from core.db import utcnow
+from core.errors import ConflictError
+from core.monitoring.alerts import raise_alert
 from core.pii.phone import caller_hash as hash_caller
 from core.pii.phone import mask_number
 from core.pii.redact import redact, redact_json
@@ -32,8 +34,22 @@ class InboxReceipt:
     workflow_id: str
 
 
-def post_call_workflow_id(platform: str, call_id: str, revision: int) -> str:
-    base = f"post-call-{platform}-{call_id}"
+# A row whose workflow cannot start is tried this many times, waiting 5 s, 10 s, 20 s...
+# (at most 10 minutes) in between, then marked failed with one alert: about 10 minutes in all.
+DISPATCH_MAX_ATTEMPTS = 8
+DISPATCH_BACKOFF = timedelta(seconds=5)
+DISPATCH_BACKOFF_CAP = timedelta(minutes=10)
+
+# How often an insert that lost a race looks again before giving up (each loss means another
+# delivery for the same call committed meanwhile).
+_INSERT_ATTEMPTS = 5
+
+
+def post_call_workflow_id(agent_id: str, platform: str, call_id: str, revision: int) -> str:
+    """``post-call-{agent}-{platform}-{call id}`` (``-rN`` from revision 2): agent ids are
+    global, so two organizations' calls never share an id. Rows stored before the agent was
+    part of the id keep their old ``post-call-{platform}-{call id}`` ids."""
+    base = f"post-call-{agent_id}-{platform}-{call_id}"
     return base if revision <= 1 else f"{base}-r{revision}"
 
 
@@ -61,10 +77,23 @@ class CallsService:
         caller_number: str | None,
         event_type: str = "call_ended",
     ) -> InboxReceipt:
+        """Insert the payload once per (agent, platform, event, call id, payload hash).
+
+        Insert-or-get: the row is written whole (revision and workflow id included) in one
+        statement, so a concurrent delivery never sees it half-made; the unique constraints
+        decide races. The same bytes seen again answer the stored row; a different body for the
+        agent's call becomes the next revision (two at once: the loser of the workflow-id
+        constraint counts again).
+        """
         digest = payload_hash(raw)
         s = self.session
-        existing = repo.find_inbox(s, platform, event_type, call_id, digest)
-        if existing is None:
+        key = (agent_id, platform, event_type, call_id)
+        for _ in range(_INSERT_ATTEMPTS):
+            existing = repo.find_inbox(s, *key, digest)
+            if existing is not None:
+                assert existing.id is not None and existing.workflow_id is not None
+                return InboxReceipt(existing.id, False, existing.revision, existing.workflow_id)
+            revision = repo.count_inbox(s, *key) + 1
             row = WebhookInbox(
                 org_id=org_id,
                 agent_id=agent_id,
@@ -74,24 +103,61 @@ class CallsService:
                 payload_hash=digest,
                 payload=raw.decode("utf-8", errors="replace"),
                 caller_hash=self.caller_hash(caller_number),
+                revision=revision,
+                workflow_id=post_call_workflow_id(agent_id, platform, call_id, revision),
             )
             try:
                 with s.begin_nested():
                     s.add(row)
                     s.flush()
             except IntegrityError:
-                existing = repo.find_inbox(s, platform, event_type, call_id, digest)
-                if existing is None:
-                    raise
-            else:
-                assert row.id is not None
-                row.revision = repo.count_inbox_up_to(s, platform, event_type, call_id, row.id)
-                row.workflow_id = post_call_workflow_id(platform, call_id, row.revision)
-                s.add(row)
-                s.flush()
-                return InboxReceipt(row.id, True, row.revision, row.workflow_id)
-        assert existing.id is not None and existing.workflow_id is not None
-        return InboxReceipt(existing.id, False, existing.revision, existing.workflow_id)
+                continue  # a concurrent delivery won this key: look again
+            assert row.id is not None and row.workflow_id is not None
+            return InboxReceipt(row.id, True, row.revision, row.workflow_id)
+        raise ConflictError(
+            f"call '{call_id}' kept changing while it was stored; deliver the report again"
+        )
+
+    def record_dispatch_failure(
+        self, inbox_id: int, error: str, now: datetime
+    ) -> WebhookInbox | None:
+        """Count one failed workflow start: back off, and after ``DISPATCH_MAX_ATTEMPTS`` give
+        up on the row and raise one alert. Answers the row when this call gave up on it."""
+        row = self.session.get(WebhookInbox, inbox_id)
+        if row is None or row.dispatched_at is not None or row.dispatch_failed_at is not None:
+            return None
+        attempts = row.dispatch_attempts + 1
+        gave_up = attempts >= DISPATCH_MAX_ATTEMPTS
+        delay = min(DISPATCH_BACKOFF * 2 ** (attempts - 1), DISPATCH_BACKOFF_CAP)
+        values: dict[str, Any] = {
+            "dispatch_error": error[:500],
+            "next_dispatch_at": None if gave_up else now + delay,
+            "dispatch_failed_at": now if gave_up else None,
+        }
+        if not repo.charge_dispatch_attempt(self.session, inbox_id, row.dispatch_attempts, values):
+            return None
+        if not gave_up:
+            return None
+        self.session.refresh(row)
+        raise_alert(
+            self.session,
+            org_id=row.org_id,
+            agent_id=row.agent_id,
+            kind="post_call_not_started",
+            severity="critical",
+            message=(
+                f"The post-call workflow of a {row.platform} call could not start after "
+                f"{attempts} attempts; its report stays in the inbox (row {row.id}) and was "
+                "not processed."
+            ),
+            detail={
+                "inbox_id": row.id,
+                "platform": row.platform,
+                "call_id": row.call_id[:128],
+                "error": error[:300],
+            },
+        )
+        return row
 
     def mark_dispatched(self, inbox_id: int) -> None:
         row = self.session.get(WebhookInbox, inbox_id)

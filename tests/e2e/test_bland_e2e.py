@@ -80,7 +80,7 @@ async def test_unknown_caller_gets_empty_context_then_the_post_call_is_remembere
         call_id = f"bland-{uuid.uuid4().hex[:8]}"
         r = tenant.post_call(http, post_call(call_id, DANA, DANA_CALL_1))
         assert r.status_code == 200, r.text
-        assert r.json()["workflow_id"] == f"post-call-bland-{call_id}"
+        assert r.json()["workflow_id"] == f"post-call-{tenant.agent_id}-bland-{call_id}"
         assert r.json()["duplicate"] is False
 
         await async_wait_for(
@@ -128,7 +128,7 @@ async def test_post_call_delivered_three_times_makes_one_inbox_row_and_one_workf
         )
     assert [r.status_code for r in replies] == [200, 200, 200], [r.text for r in replies]
     assert sorted(r.json()["duplicate"] for r in replies) == [False, True, True]
-    workflow_id = f"post-call-bland-{call_id}"
+    workflow_id = f"post-call-{tenant.agent_id}-bland-{call_id}"
     assert {r.json()["workflow_id"] for r in replies} == {workflow_id}
 
     assert (await _finished(stack, workflow_id)).status == "processed"
@@ -164,14 +164,14 @@ async def test_corrected_transcript_delivery_updates_the_call_and_its_memories(
         assert second.status_code == 200, second.text
         assert second.json()["duplicate"] is False
         assert second.json()["revision"] == 2
-        assert second.json()["workflow_id"] == f"post-call-bland-{call_id}-r2"
+        assert second.json()["workflow_id"] == f"post-call-{tenant.agent_id}-bland-{call_id}-r2"
         assert (await _finished(stack, second.json()["workflow_id"])).status == "processed"
 
         # Bland re-sends the same correction: the merge is deterministic, so it is a duplicate.
         again = tenant.post_call(http, corrected_transcript(call_id, corrected))
         assert again.status_code == 200, again.text
         assert again.json()["duplicate"] is True
-        assert again.json()["workflow_id"] == f"post-call-bland-{call_id}-r2"
+        assert again.json()["workflow_id"] == f"post-call-{tenant.agent_id}-bland-{call_id}-r2"
 
         with Session(stack.engine) as s:
             memories = s.exec(select(Memory).where(Memory.source_call_id == call_id)).all()

@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import httpx
 import pytest
 from sqlmodel import Session, select
 
 from core.memory.models import Fact, Memory
+from orchestration.types import PostCallResult
 from tests.conftest import Stack, async_wait_for
 from tests.helpers import (
     DANA_CALL_1,
     DANA_CALL_2,
+    Tenant,
     assistant_request,
     create_tenant,
     end_of_call,
@@ -53,7 +56,7 @@ async def test_second_call_remembers_the_first_and_no_one_else_sees_it(stack: St
             headers=tenant.vapi_headers,
         )
         assert r.status_code == 200, r.text
-        assert r.json()["workflow_id"] == f"post-call-vapi-{call_id}"
+        assert r.json()["workflow_id"] == f"post-call-{tenant.agent_id}-vapi-{call_id}"
 
         known = await async_wait_for(
             lambda: _variables(http, tenant, DANA)["backline_caller_known"] == "yes", timeout=30
@@ -151,3 +154,57 @@ async def test_healthz_reports_db_temporal_and_worker(stack: Stack) -> None:
         assert (
             r.json()["db"] == "ok" and r.json()["temporal"] == "ok" and r.json()["worker"] == "ok"
         )
+
+
+async def _processed_memory(
+    stack: Stack, tenant: Tenant, reply: httpx.Response, call_id: str
+) -> Memory:
+    """The one memory the reply's workflow wrote for the tenant's agent, once it finished."""
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["duplicate"] is False and body["revision"] == 1
+    assert body["workflow_id"].startswith(f"post-call-{tenant.agent_id}-vapi-")
+    result = await stack.client.get_workflow_handle(
+        body["workflow_id"], result_type=PostCallResult
+    ).result()
+    assert result.status == "processed"
+    with Session(stack.engine) as s:
+        memories = s.exec(
+            select(Memory).where(
+                Memory.agent_id == tenant.agent_id, Memory.source_call_id == call_id
+            )
+        ).all()
+    assert len(memories) == 1 and memories[0].org_id == tenant.org_id
+    return memories[0]
+
+
+async def test_same_report_bytes_to_two_orgs_agents_are_two_calls_both_remembered(
+    stack: Stack,
+) -> None:
+    call_id = f"call-{uuid.uuid4().hex[:8]}"
+    body = raw(end_of_call(call_id, DANA, DANA_CALL_1))
+    with stack.http() as http:
+        a, b = create_tenant(http), create_tenant(http)
+        reply_a = http.post(a.webhook, content=body, headers=a.vapi_headers)
+        reply_b = http.post(b.webhook, content=body, headers=b.vapi_headers)
+    memory_a = await _processed_memory(stack, a, reply_a, call_id)
+    memory_b = await _processed_memory(stack, b, reply_b, call_id)
+    assert memory_a.id != memory_b.id and memory_a.text == memory_b.text
+
+
+async def test_another_orgs_call_id_with_a_new_body_is_a_new_call_not_its_revision(
+    stack: Stack,
+) -> None:
+    call_id = f"call-{uuid.uuid4().hex[:8]}"
+    with stack.http() as http:
+        a, b = create_tenant(http), create_tenant(http)
+        reply_a = http.post(
+            a.webhook, content=raw(end_of_call(call_id, DANA, DANA_CALL_1)), headers=a.vapi_headers
+        )
+        reply_b = http.post(
+            b.webhook, content=raw(end_of_call(call_id, BOB, DANA_CALL_2)), headers=b.vapi_headers
+        )
+    memory_a = await _processed_memory(stack, a, reply_a, call_id)
+    memory_b = await _processed_memory(stack, b, reply_b, call_id)
+    assert memory_a.revision == 1 and memory_b.revision == 1
+    assert memory_a.caller_hash != memory_b.caller_hash  # each call kept its own caller

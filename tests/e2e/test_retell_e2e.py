@@ -5,6 +5,7 @@ Retell itself is replaced by requests in its wire format, signed over the raw by
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from typing import Any
 
@@ -65,11 +66,10 @@ def _has_memory(stack: Stack, call_id: str) -> bool:
 
 async def _post_call_runs(stack: Stack, call_id: str) -> list[str]:
     """Every PostCallWorkflow run for this call, any revision."""
-    prefix = f"post-call-retell-{call_id}"
     return [
         w.id
         async for w in stack.client.list_workflows("WorkflowType = 'PostCallWorkflow'")
-        if w.id.startswith(prefix)
+        if re.fullmatch(rf"post-call-agent-\w+-retell-{call_id}(-r\d+)?", w.id)
     ]
 
 
@@ -78,9 +78,9 @@ async def _ingested_call(stack: Stack, http: httpx.Client, tenant: RetellTenant)
     call_id = _new_call_id()
     r = tenant.post(http, "events", call_ended(call_id, DANA, DANA_CALL_1))
     assert r.status_code == 200, r.text
-    assert r.json()["workflow_id"] == f"post-call-retell-{call_id}"
+    assert r.json()["workflow_id"] == f"post-call-{tenant.agent_id}-retell-{call_id}"
     result = await stack.client.get_workflow_handle(
-        f"post-call-retell-{call_id}", result_type=PostCallResult
+        f"post-call-{tenant.agent_id}-retell-{call_id}", result_type=PostCallResult
     ).result()
     assert result.status == "processed"
     return call_id
@@ -119,7 +119,7 @@ async def test_call_ended_builds_memory_that_the_next_call_inbound_carries(stack
         call_id = _new_call_id()
         r = tenant.post(http, "events", call_ended(call_id, DANA, DANA_CALL_1))
         assert r.status_code == 200, r.text
-        assert r.json()["workflow_id"] == f"post-call-retell-{call_id}"
+        assert r.json()["workflow_id"] == f"post-call-{tenant.agent_id}-retell-{call_id}"
         await async_wait_for(lambda: _has_memory(stack, call_id), timeout=30)
 
         after = _inbound_variables(http, tenant, DANA)
@@ -209,7 +209,9 @@ async def test_call_analyzed_enriches_the_call_and_starts_no_second_workflow(
         assert detail["status"] == "processed"  # the workflow's result is kept
         assert [e["type"] for e in detail["events"]].count("call_analyzed") == 2
     assert _inbox_rows(stack, call_id) == 1
-    assert await _post_call_runs(stack, call_id) == [f"post-call-retell-{call_id}"]
+    assert await _post_call_runs(stack, call_id) == [
+        f"post-call-{tenant.agent_id}-retell-{call_id}"
+    ]
 
 
 async def test_call_analyzed_before_the_workflow_keeps_its_sentiment(stack: Stack) -> None:
@@ -221,7 +223,7 @@ async def test_call_analyzed_before_the_workflow_keeps_its_sentiment(stack: Stac
         r = tenant.post(http, "events", call_ended(call_id, DANA, DANA_CALL_1))
         assert r.status_code == 200, r.text
         await stack.client.get_workflow_handle(
-            f"post-call-retell-{call_id}", result_type=PostCallResult
+            f"post-call-{tenant.agent_id}-retell-{call_id}", result_type=PostCallResult
         ).result()
         detail = _call_detail(http, tenant, call_id)
     assert detail["status"] == "processed"
@@ -236,7 +238,7 @@ async def test_call_analyzed_before_the_workflow_keeps_its_summary(stack: Stack)
         assert tenant.post(http, "events", call_analyzed(call_id, DANA, DANA_CALL_1)).is_success
         assert tenant.post(http, "events", call_ended(call_id, DANA, DANA_CALL_1)).is_success
         await stack.client.get_workflow_handle(
-            f"post-call-retell-{call_id}", result_type=PostCallResult
+            f"post-call-{tenant.agent_id}-retell-{call_id}", result_type=PostCallResult
         ).result()
         detail = _call_detail(http, tenant, call_id)
     assert detail["platform_summary"] == "Caller asked about order 1042; told it was delivered."
@@ -263,14 +265,18 @@ async def test_call_ended_delivered_three_times_runs_one_workflow(stack: Stack) 
         replies = await asyncio.gather(*[deliver(client) for _ in range(3)])
     assert [r.status_code for r in replies] == [200, 200, 200]
     assert sorted(r.json()["duplicate"] for r in replies) == [False, True, True]
-    assert {r.json()["workflow_id"] for r in replies} == {f"post-call-retell-{call_id}"}
+    assert {r.json()["workflow_id"] for r in replies} == {
+        f"post-call-{tenant.agent_id}-retell-{call_id}"
+    }
 
     result = await stack.client.get_workflow_handle(
-        f"post-call-retell-{call_id}", result_type=PostCallResult
+        f"post-call-{tenant.agent_id}-retell-{call_id}", result_type=PostCallResult
     ).result()
     assert result.status == "processed"
     assert _inbox_rows(stack, call_id) == 1
-    assert await _post_call_runs(stack, call_id) == [f"post-call-retell-{call_id}"]
+    assert await _post_call_runs(stack, call_id) == [
+        f"post-call-{tenant.agent_id}-retell-{call_id}"
+    ]
     with Session(stack.engine) as s:
         memories = s.exec(
             select(func.count()).select_from(Memory).where(col(Memory.source_call_id) == call_id)

@@ -197,7 +197,7 @@ def test_inbox_accepts_a_payload_once_and_numbers_corrections(any_engine: Engine
         s.commit()
     assert first.created and not again.created and first.inbox_id == again.inbox_id
     assert corrected.created and corrected.revision == 2
-    assert corrected.workflow_id == f"post-call-vapi-{call_id}-r2"
+    assert corrected.workflow_id == f"post-call-a-vapi-{call_id}-r2"
 
 
 def test_forgetting_a_caller_erases_rows_vectors_inbox_and_rejections(
