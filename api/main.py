@@ -30,6 +30,7 @@ from api.routes import (
     mcp,
     memory,
     prompts,
+    temporal_codec,
     tenancy,
     tools,
     webhooks_bland,
@@ -44,6 +45,7 @@ from core.calls.service import CallsService
 from core.db import make_engine, utcnow
 from core.ports import Embedder
 from core.settings import Settings
+from orchestration.codec import connect_temporal
 
 log = logging.getLogger("backline.api")
 DISPATCH_GRACE = timedelta(seconds=3)
@@ -54,9 +56,7 @@ async def _connect_temporal(state: AppState) -> None:
     delay = 0.5
     while state.temporal is None:
         try:
-            state.temporal = await Client.connect(
-                address, namespace=state.settings.temporal_namespace
-            )
+            state.temporal = await connect_temporal(state.settings)
             state.temporal_error = None
             log.info("connected to Temporal at %s", address)
         except Exception as exc:
@@ -165,7 +165,9 @@ def create_app(
         prompts,
         mcp,
         knowledge,
+        temporal_codec,
     ):
         app.include_router(module.router)
+    temporal_codec.install_cors(app, settings.temporal_ui_origins)
     mcp.mount_endpoint(app)
     return app
