@@ -1,0 +1,164 @@
+"""Temporal holds nothing personal: a real post-call run on the dev server leaves only
+ciphertext in history, and what the ciphertext holds is ids and counts; the operator-only codec
+endpoint decodes it for the Temporal UI and refuses everyone else."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.client import Client, WorkflowHistory
+from temporalio.testing import WorkflowEnvironment
+
+from orchestration.codec import ENCODING, codec_for
+from orchestration.types import PostCallResult
+from tests.conftest import SECRET_KEY, Stack, temporal_address
+from tests.helpers import (
+    ADMIN,
+    DistinctiveCaller,
+    create_tenant,
+    end_of_call,
+    raw,
+)
+
+pytestmark = [pytest.mark.postgres, pytest.mark.temporal]
+LOCAL_ACTIVITY_BOOKKEEPING = {
+    "seq",
+    "attempt",
+    "activity_id",
+    "activity_type",
+    "complete_time",
+    "backoff",
+    "original_schedule_time",
+    "activation_index",
+}
+
+
+def payloads_in(message: Message) -> list[Payload]:
+    """Every Payload anywhere inside a protobuf message (inputs, results, failures, memos)."""
+    found: list[Payload] = []
+    for field, value in message.ListFields():
+        if field.message_type is None:
+            continue
+        if field.message_type.GetOptions().map_entry:
+            items = list(value.values())
+        elif field.is_repeated:
+            items = list(value)
+        else:
+            items = [value]
+        for item in items:
+            if isinstance(item, Payload):
+                found.append(item)
+            elif isinstance(item, Message):
+                found.extend(payloads_in(item))
+    return found
+
+
+async def run_post_call(stack: Stack, caller: DistinctiveCaller) -> tuple[Any, str]:
+    with stack.http() as http:
+        tenant = create_tenant(http)
+        call_id = f"call-{uuid.uuid4().hex[:8]}"
+        r = http.post(
+            tenant.webhook,
+            content=raw(end_of_call(call_id, caller.number, caller.turns)),
+            headers=tenant.vapi_headers,
+        )
+        assert r.status_code == 200, r.text
+        workflow_id: str = r.json()["workflow_id"]
+    handle = stack.client.get_workflow_handle(workflow_id, result_type=PostCallResult)
+    result = await handle.result()
+    assert result.status == "processed" and result.memories >= 1 and result.facts_added >= 2
+    return tenant, workflow_id
+
+
+async def raw_history(env: WorkflowEnvironment, workflow_id: str) -> WorkflowHistory:
+    """The history as anyone reaching the Temporal server (or its UI's API) reads it."""
+    plain = await Client.connect(temporal_address(env), namespace="default")
+    return await plain.get_workflow_handle(workflow_id).fetch_history()
+
+
+async def test_post_call_history_holds_only_ciphertext_and_only_ids(
+    stack: Stack, temporal_env: WorkflowEnvironment
+) -> None:
+    caller = DistinctiveCaller.new()
+    _tenant, workflow_id = await run_post_call(stack, caller)
+    history = await raw_history(temporal_env, workflow_id)
+
+    blob = b"".join(e.SerializeToString() for e in history.events).lower()
+    for marker in caller.markers(SECRET_KEY):
+        assert marker not in blob, marker
+    # Local activities leave a marker whose "data" detail is the SDK's own bookkeeping
+    # (sequence, attempt, activity type, times), written in clear by design; all else is sealed.
+    bookkeeping = [
+        e.marker_recorded_event_attributes.details["data"].payloads[0]
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+    ]
+    assert bookkeeping
+    for p in bookkeeping:
+        assert set(json.loads(p.data)) <= LOCAL_ACTIVITY_BOOKKEEPING, p.data
+    sealed = [p for e in history.events for p in payloads_in(e) if p not in bookkeeping]
+    assert len(sealed) >= 8  # start input, activity inputs and results, the workflow result
+    assert [p for p in sealed if p.metadata["encoding"] != ENCODING] == []
+
+    # Decrypted (as the worker sees them), the payloads are still only ids, counts and methods.
+    opened = await codec_for(stack.settings).decode(sealed)
+    text = b"".join(p.data for p in opened).lower()
+    assert b'"call_pk"' in text and b"extractive+rules" in text
+    for marker in caller.markers(SECRET_KEY):
+        assert marker not in text, marker
+
+
+async def test_codec_endpoint_decodes_for_the_operator_only(
+    stack: Stack, temporal_env: WorkflowEnvironment
+) -> None:
+    caller = DistinctiveCaller.new()
+    tenant, workflow_id = await run_post_call(stack, caller)
+    history = await raw_history(temporal_env, workflow_id)
+    started = history.events[0].workflow_execution_started_event_attributes.input
+    body = json_format.MessageToJson(started)
+    with stack.http() as http:
+        org_admin = http.post(
+            f"/v1/orgs/{tenant.org_id}/keys", json={"name": "v", "scopes": ["admin"]}, headers=ADMIN
+        ).json()["token"]
+        url = "/v1/temporal/codec/decode"
+        headers = {"content-type": "application/json", "x-namespace": "default"}
+        r = http.post(url, content=body, headers=headers)
+        assert r.status_code == 401 and r.json()["error"] == "AuthenticationError"
+        as_org_admin = {**headers, "Authorization": f"Bearer {org_admin}"}
+        r = http.post(url, content=body, headers=as_org_admin)
+        assert r.status_code == 403 and r.json()["error"] == "PermissionDeniedError"
+        assert caller.name not in r.text
+
+        r = http.post(url, content=body, headers={**headers, **ADMIN})
+        assert r.status_code == 200, r.text
+        [decoded] = json_format.Parse(r.text, Payloads()).payloads
+        assert decoded.metadata["encoding"] == b"json/plain"
+        assert b'"inbox_id"' in decoded.data and b'"vapi"' in decoded.data
+
+        # Encode is the inverse, for the CLI and UI round trips.
+        r = http.post(
+            "/v1/temporal/codec/encode",
+            content=json_format.MessageToJson(Payloads(payloads=[decoded])),
+            headers={**headers, **ADMIN},
+        )
+        assert r.status_code == 200
+        [again] = json_format.Parse(r.text, Payloads()).payloads
+        assert again.metadata["encoding"] == ENCODING and again.data != decoded.data
+
+        r = http.post(url, content=b"{not json", headers={**headers, **ADMIN})
+        assert r.status_code == 422 and r.json()["error"] == "InvalidInputError"
+
+        # The Temporal UI's origin may call it from the browser; another origin gets no CORS.
+        ui = f"http://127.0.0.1:{stack.settings.temporal_ui_port}"
+        pre = {"Origin": ui, "Access-Control-Request-Method": "POST"}
+        r = http.options(url, headers=pre)
+        assert r.status_code == 204 and r.headers["access-control-allow-origin"] == ui
+        assert "authorization" in r.headers["access-control-allow-headers"].lower()
+        r = http.options(url, headers={**pre, "Origin": "http://evil.example"})
+        assert "access-control-allow-origin" not in r.headers
