@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     # tool lists of registered MCP servers are re-read.
     tools_org_calls_per_minute: int = Field(default=3000, ge=1)
     tools_refresh_interval_s: float = Field(default=300.0, ge=5.0)
+    # After a forget on Postgres, rewrite the touched tables (VACUUM FULL, an exclusive lock)
+    # instead of a plain VACUUM, so the erased bytes leave the data files too.
+    forget_vacuum_full: bool = False
     api_url: str = "http://127.0.0.1:8000"
     api_key: SecretStr | None = None
     demo_vapi_token: SecretStr = SecretStr(DEV_DEMO_VAPI_TOKEN)

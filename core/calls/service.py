@@ -309,3 +309,8 @@ class CallsService:
 
     def forget_caller(self, org_id: str, agent_id: str, caller_hash: str) -> int:
         return repo.delete_caller_calls(self.session, org_id, agent_id, caller_hash)
+
+    @staticmethod
+    def forget_tables() -> tuple[str, ...]:
+        """The tables ``forget_caller`` deletes from."""
+        return repo.CALLER_TABLES

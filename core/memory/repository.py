@@ -88,6 +88,10 @@ def memories_by_source(
     return [m for m in session.exec(stmt) if (m.platform, m.source_call_id) in wanted]
 
 
+# Tables ``delete_caller_rows`` deletes from.
+CALLER_TABLES: tuple[str, ...] = tuple(str(m.__tablename__) for m in (Memory, Fact, CallerProfile))
+
+
 def delete_caller_rows(session: Session, org_id: str, agent_id: str, caller_hash: str) -> int:
     total = 0
     for model in (Memory, Fact, CallerProfile):
