@@ -15,9 +15,10 @@ from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
+from api.routes.temporal_codec import session_cookie
 from orchestration.codec import ENCODING, codec_for
 from orchestration.types import PostCallResult
-from tests.conftest import SECRET_KEY, Stack, temporal_address
+from tests.conftest import ADMIN_TOKEN, SECRET_KEY, Stack, temporal_address
 from tests.helpers import (
     ADMIN,
     DistinctiveCaller,
@@ -162,3 +163,38 @@ async def test_codec_endpoint_decodes_for_the_operator_only(
         assert "authorization" in r.headers["access-control-allow-headers"].lower()
         r = http.options(url, headers={**pre, "Origin": "http://evil.example"})
         assert "access-control-allow-origin" not in r.headers
+
+
+async def test_the_ui_decodes_with_the_operator_browser_session_and_nothing_else(
+    stack: Stack, temporal_env: WorkflowEnvironment
+) -> None:
+    """The Temporal UI cannot send a bearer: the operator signs the browser in, and the UI's
+    requests (credentials included) carry the session cookie."""
+    caller = DistinctiveCaller.new()
+    _tenant, workflow_id = await run_post_call(stack, caller)
+    history = await raw_history(temporal_env, workflow_id)
+    body = json_format.MessageToJson(
+        history.events[0].workflow_execution_started_event_attributes.input
+    )
+    url = "/v1/temporal/codec/decode"
+    headers = {"content-type": "application/json", "x-namespace": "default"}
+    with stack.http() as browser:
+        assert browser.get("/v1/temporal/codec/login").status_code == 200
+        r = browser.post("/v1/temporal/codec/login", data={"token": "not-the-operator-token"})
+        assert r.status_code == 401 and "backline_codec_session" not in browser.cookies
+        assert browser.post(url, content=body, headers=headers).status_code == 401
+
+        r = browser.post("/v1/temporal/codec/login", data={"token": ADMIN_TOKEN})
+        assert r.status_code == 200
+        cookie = r.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        r = browser.post(url, content=body, headers=headers)
+        assert r.status_code == 200, r.text
+        [decoded] = json_format.Parse(r.text, Payloads()).payloads
+        assert b'"inbox_id"' in decoded.data
+
+    # A forged or expired session is refused like no credential at all.
+    with stack.http() as other:
+        for value in ("9999999999.forged", session_cookie(stack.settings, now=0)):
+            other.cookies.set("backline_codec_session", value)
+            assert other.post(url, content=body, headers=headers).status_code == 401
