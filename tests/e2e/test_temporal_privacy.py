@@ -4,21 +4,39 @@ endpoint decodes it for the Temporal UI and refuses everyone else."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+from temporalio import activity
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer, Worker
 
 from api.routes.temporal_codec import session_cookie
-from orchestration.codec import ENCODING, codec_for
-from orchestration.types import PostCallResult
-from tests.conftest import ADMIN_TOKEN, SECRET_KEY, Stack, temporal_address
+from connectors.embedder import MiniLMEmbedder
+from core.memory.models import Memory
+from orchestration.codec import ENCODING, codec_for, data_converter_for
+from orchestration.post_call import ACT_ANALYZE_RULES, PostCallWorkflow
+from orchestration.types import AnalysisResult, CallInput, PostCallResult
+from tests.conftest import (
+    ADMIN_TOKEN,
+    SECRET_KEY,
+    ApiServer,
+    Stack,
+    build_activities,
+    make_settings,
+    temporal_address,
+)
 from tests.helpers import (
     ADMIN,
     DistinctiveCaller,
@@ -198,3 +216,57 @@ async def test_the_ui_decodes_with_the_operator_browser_session_and_nothing_else
         for value in ("9999999999.forged", session_cookie(stack.settings, now=0)):
             other.cookies.set("backline_codec_session", value)
             assert other.post(url, content=body, headers=headers).status_code == 401
+
+
+async def test_a_history_recorded_before_ids_only_payloads_still_completes_and_replays(
+    pg_url: str,
+    pg_engine: Engine,
+    temporal_env: WorkflowEnvironment,
+    embedder: MiniLMEmbedder,
+    tmp_path: Path,
+) -> None:
+    """Workflows in flight at upgrade carry the analysis text in their history: the memory
+    write still uses it, and the current workflow code replays such a history."""
+
+    @activity.defn(name=ACT_ANALYZE_RULES)
+    def analysis_as_it_was_sent(data: CallInput) -> AnalysisResult:
+        return AnalysisResult(
+            summary="Legacy summary: the caller asked about a flux capacitor.",
+            facts=[["contact_preference", "phone"], ["name", "Marty"]],
+            method="extractive+rules",
+        )
+
+    settings = make_settings(pg_url, tmp_path, temporal_address=temporal_address(temporal_env))
+    api = await asyncio.to_thread(lambda: ApiServer(settings, embedder).start())
+    real = build_activities(settings, pg_engine, embedder, analyzer=None)
+    try:
+        with ThreadPoolExecutor(max_workers=4) as executor:
+            worker = Worker(
+                temporal_env.client,
+                task_queue=settings.task_queue,
+                workflows=[PostCallWorkflow],
+                activities=[
+                    real.ingest_call,
+                    real.analyze_call_llm,
+                    analysis_as_it_was_sent,
+                    real.write_memories,
+                    real.score_call,
+                    real.record_audit,
+                ],
+                activity_executor=executor,
+            )
+            async with worker:
+                stack = Stack(settings, pg_engine, api, temporal_env.client)
+                _tenant, workflow_id = await run_post_call(stack, DistinctiveCaller.new())
+    finally:
+        await asyncio.to_thread(api.stop)
+
+    with Session(pg_engine) as session:
+        call_id = workflow_id.removeprefix("post-call-vapi-")
+        summary = session.exec(select(Memory).where(Memory.source_call_id == call_id)).one()
+        assert summary.text.startswith("Legacy summary: the caller asked about a flux capacitor")
+
+    history = await temporal_env.client.get_workflow_handle(workflow_id).fetch_history()
+    await Replayer(
+        workflows=[PostCallWorkflow], data_converter=data_converter_for(settings)
+    ).replay_workflow(history)
