@@ -113,9 +113,10 @@ class PostCallActivities:
             raise ApplicationError(str(exc), type="LLMUnavailable", non_retryable=True) from exc
         except AnalyzerError as exc:
             # A schema error may quote the LLM's output (call text): history gets the reason's
-            # head only; the whole message stays in this worker's log.
+            # head only, and not the chained cause (the failure converter would record it);
+            # the whole message stays in this worker's log.
             activity.logger.warning("LLM analysis of call %s failed: %s", data.call_pk, exc)
-            raise ApplicationError(str(exc).split(":", 1)[0], type="LLMError") from exc
+            raise ApplicationError(str(exc).split(":", 1)[0], type="LLMError") from None
         return self._store_analysis(data.call_pk, result)
 
     @activity.defn(name=ACT_ANALYZE_RULES)
