@@ -18,7 +18,7 @@ from core.calls.models import Call
 from core.calls.service import CallsService
 from core.db import session_scope, utcnow
 from core.errors import AppError
-from core.memory.analysis import analyze_call_rules
+from core.memory.analysis import CallAnalysis, analyze_call_rules
 from core.memory.ports import AnalyzerError, AnalyzerUnavailableError, CallAnalyzer
 from core.memory.service import CallMemoryInput, MemoryService
 from core.monitoring.service import MonitoringService
@@ -89,11 +89,9 @@ class PostCallActivities:
             llm = self._analyzer is not None
             if call is None:
                 return IngestResult(
-                    None, inbox.org_id, inbox.agent_id, inbox.caller_hash, True, llm_available=llm
+                    None, inbox.org_id, inbox.agent_id, superseded=True, llm_available=llm
                 )
-            return IngestResult(
-                call.id, inbox.org_id, inbox.agent_id, call.caller_hash, False, llm_available=llm
-            )
+            return IngestResult(call.id, inbox.org_id, inbox.agent_id, llm_available=llm)
 
     @activity.defn(name=ACT_ANALYZE_LLM)
     def analyze_call_llm(self, data: CallInput) -> AnalysisResult:
@@ -114,12 +112,12 @@ class PostCallActivities:
         except AnalyzerUnavailableError as exc:
             raise ApplicationError(str(exc), type="LLMUnavailable", non_retryable=True) from exc
         except AnalyzerError as exc:
-            raise ApplicationError(str(exc), type="LLMError") from exc
-        return AnalysisResult(
-            summary=result.summary,
-            facts=[[f.key, f.value] for f in result.facts],
-            method=result.method,
-        )
+            # A schema error may quote the LLM's output (call text): history gets the reason's
+            # head only, and not the chained cause (the failure converter would record it);
+            # the whole message stays in this worker's log.
+            activity.logger.warning("LLM analysis of call %s failed: %s", data.call_pk, exc)
+            raise ApplicationError(str(exc).split(":", 1)[0], type="LLMError") from None
+        return self._store_analysis(data.call_pk, result)
 
     @activity.defn(name=ACT_ANALYZE_RULES)
     def analyze_call_rules(self, data: CallInput) -> AnalysisResult:
@@ -127,18 +125,40 @@ class PostCallActivities:
             ended = CallsService(session, self._secret_key).ended_event(
                 self._load_call(session, data.call_pk)
             )
-        result = analyze_call_rules(ended.turns)
-        return AnalysisResult(
-            summary=result.summary,
-            facts=[[f.key, f.value] for f in result.facts],
-            method=result.method,
-        )
+        return self._store_analysis(data.call_pk, analyze_call_rules(ended.turns))
+
+    def _store_analysis(self, call_pk: int, result: CallAnalysis) -> AnalysisResult:
+        """Keep the analysis on the call; the workflow learns only its method and size."""
+        with session_scope(self._engine) as session:
+            call = self._load_call(session, call_pk)
+            facts = [(f.key, f.value) for f in result.facts]
+            CallsService(session, self._secret_key).save_analysis(
+                call, result.summary, facts, result.method
+            )
+            return AnalysisResult(
+                method=result.method,
+                call_pk=call_pk,
+                revision=call.revision,
+                fact_count=len(facts),
+            )
 
     @activity.defn(name=ACT_WRITE_MEMORIES)
     def write_memories(self, data: WriteMemoryInput) -> WriteMemoryResult:
         with session_scope(self._engine) as session:
             call = self._load_call(session, data.call_pk)
-            CallsService(session, self._secret_key).save_summary(call, data.summary, data.method)
+            calls = CallsService(session, self._secret_key)
+            if data.summary or data.facts:
+                # Histories recorded before analyses were stored still carry the text.
+                summary, facts, method = data.summary, [(k, v) for k, v in data.facts], data.method
+            else:
+                stored = calls.stored_analysis(call)
+                if stored is None:
+                    # An older history whose analysis found nothing to carry: redo it here.
+                    fallback = analyze_call_rules(calls.ended_event(call).turns)
+                    facts = [(f.key, f.value) for f in fallback.facts]
+                    stored = (fallback.summary, facts, fallback.method)
+                summary, facts, method = stored
+            calls.save_summary(call, summary, method)
             if call.caller_hash is None:
                 return WriteMemoryResult(0, 0, 0, skipped_reason="call has no caller number")
             memory = MemoryService(session, self._embedder, self._vectors)
@@ -152,9 +172,9 @@ class PostCallActivities:
                     call_id=call.platform_call_id,
                     revision=call.revision,
                     ended_at=call.ended_at or utcnow(),
-                    summary=data.summary,
-                    facts=[(k, v) for k, v in data.facts],
-                    method=data.method,
+                    summary=summary,
+                    facts=facts,
+                    method=method,
                 )
             )
         memory.apply_pending_vectors()

@@ -34,6 +34,7 @@ from api.routes import (
     memory,
     prompts,
     retention,
+    temporal_codec,
     tenancy,
     tools,
     webhooks_bland,
@@ -49,6 +50,7 @@ from core.calls.service import CallsService
 from core.db import make_engine, utcnow
 from core.ports import Embedder
 from core.settings import Settings
+from orchestration.codec import connect_temporal
 
 log = logging.getLogger("backline.api")
 DISPATCH_GRACE = timedelta(seconds=3)
@@ -65,9 +67,7 @@ async def _connect_temporal(state: AppState) -> None:
     delay = 0.5
     while state.temporal is None:
         try:
-            state.temporal = await Client.connect(
-                address, namespace=state.settings.temporal_namespace
-            )
+            state.temporal = await connect_temporal(state.settings)
             state.temporal_error = None
             log.info("connected to Temporal at %s", address)
         except Exception as exc:
@@ -205,7 +205,9 @@ def create_app(
         knowledge,
         audit,
         retention,
+        temporal_codec,
     ):
         app.include_router(module.router)
+    temporal_codec.install_cors(app, settings.temporal_ui_origins)
     mcp.mount_endpoint(app)
     return app

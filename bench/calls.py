@@ -113,11 +113,8 @@ def progress_counts(engine: Any, org_id: str, agent_id: str) -> tuple[int, int]:
     return int(done), int(memories)
 
 
-async def count_workflows(address: str, task_queue: str) -> dict[str, int]:
+async def count_workflows(client: Any, task_queue: str) -> dict[str, int]:
     """Workflow executions on our task queue by status (Temporal visibility)."""
-    from temporalio.client import Client
-
-    client = await Client.connect(address)
     out = {}
     for status in ("Running", "Completed", "Failed", "TimedOut", "Terminated"):
         resp = await client.count_workflows(
@@ -128,12 +125,9 @@ async def count_workflows(address: str, task_queue: str) -> dict[str, int]:
 
 
 async def unexpected_workflows(
-    address: str, task_queue: str, known_ids: Iterable[str]
+    client: Any, task_queue: str, known_ids: Iterable[str]
 ) -> list[dict[str, str]]:
     """Workflow executions on our task queue that no webhook reply announced (should be none)."""
-    from temporalio.client import Client
-
-    client = await Client.connect(address)
     known = set(known_ids)
     out = []
     async for wf in client.list_workflows(f"TaskQueue = '{task_queue}'"):

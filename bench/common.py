@@ -562,6 +562,20 @@ class Stack:
                 return c.proc.pid
         raise KeyError(name)
 
+    async def temporal_client(self) -> Any:
+        """A client with the stack's payload codec (the keys the API and worker derive)."""
+        from core.settings import Settings
+        from orchestration.codec import connect_temporal
+
+        keys = self.extra_env.get("BACKLINE_TEMPORAL_CODEC_KEYS")
+        return await connect_temporal(
+            Settings(
+                secret_key=self.secret_key,
+                temporal_address=self.temporal_address,
+                temporal_codec_keys=keys,
+            )
+        )
+
     def cpu_meter(self) -> CpuMeter:
         pids = {f"{c.name} process": c.proc.pid for c in self.children}
         return CpuMeter(pids, self.db_name)
@@ -582,14 +596,12 @@ class Stack:
 
 
 async def workflow_breakdown(
-    address: str, workflow_ids: Sequence[str], send_wall: dict[str, float] | None = None
+    client: Any, workflow_ids: Sequence[str], send_wall: dict[str, float] | None = None
 ) -> dict[str, Any]:
     """Per step of PostCallWorkflow, queue wait (scheduled->started) and run time
     (started->closed) from the workflow histories, in ms; also total workflow time."""
     from temporalio.api.enums.v1 import EventType as E
-    from temporalio.client import Client
 
-    client = await Client.connect(address)
     waits: dict[str, list[float]] = {}
     totals: list[float] = []
 

@@ -126,12 +126,11 @@ async def drive(args: argparse.Namespace, stack: Stack, tenant: Any) -> dict[str
     step = max(len(ready) // max(args.history, 1), 1)
     sample = [c.workflow_id for c in ready if c.workflow_id][::step][: args.history]
     say(f"reading {len(sample)} workflow histories ...")
-    bd = await workflow_breakdown(
-        stack.temporal_address, sample, {c.workflow_id: c.send_wall for c in calls}
-    )
-    statuses = await count_workflows(stack.temporal_address, stack.task_queue)
+    client = await stack.temporal_client()
+    bd = await workflow_breakdown(client, sample, {c.workflow_id: c.send_wall for c in calls})
+    statuses = await count_workflows(client, stack.task_queue)
     extra = await unexpected_workflows(
-        stack.temporal_address, stack.task_queue, [c.workflow_id for c in calls if c.workflow_id]
+        client, stack.task_queue, [c.workflow_id for c in calls if c.workflow_id]
     )
     return {
         "calls": len(calls),

@@ -135,10 +135,11 @@ async def drive(args: argparse.Namespace, stack: Stack, tenant: Any) -> dict[str
     sent_ids = [c.workflow_id for c in calls if c.workflow_id]
     mid = sent_ids[sent0 : sent1 : max((sent1 - sent0) // args.history, 1)][: args.history]
     say(f"reading {len(mid)} workflow histories ...")
-    bd = await workflow_breakdown(stack.temporal_address, mid)
-    statuses = await count_workflows(stack.temporal_address, stack.task_queue)
+    client = await stack.temporal_client()
+    bd = await workflow_breakdown(client, mid)
+    statuses = await count_workflows(client, stack.task_queue)
     extra = await unexpected_workflows(
-        stack.temporal_address, stack.task_queue, [c.workflow_id for c in calls if c.workflow_id]
+        client, stack.task_queue, [c.workflow_id for c in calls if c.workflow_id]
     )
     return {
         "window_s": window,

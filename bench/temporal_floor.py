@@ -49,7 +49,7 @@ def fail() -> None:
 
 
 async def drive(args: argparse.Namespace, stack: Stack) -> dict[str, Any]:
-    client = await Client.connect(stack.temporal_address)
+    client: Client = await stack.temporal_client()
     queue = f"floor-{uuid.uuid4().hex[:8]}"
     loop = asyncio.get_running_loop()
     done = 0

@@ -217,6 +217,9 @@ def run_stack(settings: Settings) -> int:
                     str(s.temporal_port),
                     "--ui-port",
                     str(s.temporal_ui_port),
+                    # The UI asks the API's operator-only codec endpoint to decrypt payloads.
+                    "--ui-codec-endpoint",
+                    f"{s.public_url.rstrip('/')}/v1/temporal/codec",
                     "--db-filename",
                     str((s.data_dir / "temporal.db").resolve()),
                     "--namespace",

@@ -6,12 +6,13 @@ request dependency, the activity wrapper, the CLI command.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
@@ -34,6 +35,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # Deleted rows are overwritten with zeros, not left in free pages (forget, purges).
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         return engine
@@ -41,6 +44,34 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+log = logging.getLogger("backline.db")
+
+
+def scrub_deleted(engine: Engine, tables: Sequence[str], *, full: bool = False) -> None:
+    """Make rows already deleted and committed unreadable where the database keeps old copies.
+
+    SQLite (``secure_delete`` is on for every connection) still holds the old page images in
+    its write-ahead log until a checkpoint: a TRUNCATE checkpoint copies the zeroed pages home
+    and empties the -wal file. Postgres keeps dead tuples in the table's pages until VACUUM
+    removes them (and their index entries); their bytes stay in the page's free space until it
+    is reused, unless ``full`` rewrites the tables (VACUUM FULL: an exclusive lock while it
+    runs). VACUUM cannot run in a transaction, hence the autocommit connection.
+    """
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
+        if busy is not None and busy[0]:
+            # A reader held the log; the next checkpoint (automatic or ours) finishes the job.
+            log.warning("WAL checkpoint after a deletion was blocked by a reader")
+        return
+    if engine.dialect.name == "postgresql":
+        preparer = engine.dialect.identifier_preparer
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for table in tables:
+                verb = "VACUUM FULL" if full else "VACUUM"
+                conn.execute(text(f"{verb} {preparer.quote(table)}"))
 
 
 @contextmanager

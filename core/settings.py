@@ -6,6 +6,10 @@ receives the clients built from them. Secrets are ``SecretStr`` and are never lo
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import hmac
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -36,6 +40,12 @@ class Settings(BaseSettings):
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
     task_queue: str = "backline"
+    # Keyring of the Temporal payload codec: "id:base64key,id:base64key" (32-byte AES keys);
+    # the first encrypts, every one decrypts. Unset: one key derived from SECRET_KEY
+    # (development only).
+    temporal_codec_keys: SecretStr | None = None
+    # The Temporal UI's origin, allowed by CORS on the codec endpoint. Unset: the dev server's UI.
+    temporal_ui_origin: str | None = None
     weaviate_url: str | None = None
     # The MiniLM backend: onnx (exported once into model_dir, no torch in the process) or torch.
     embedder: Literal["onnx", "torch"] = "onnx"
@@ -56,6 +66,9 @@ class Settings(BaseSettings):
     # tool lists of registered MCP servers are re-read.
     tools_org_calls_per_minute: int = Field(default=3000, ge=1)
     tools_refresh_interval_s: float = Field(default=300.0, ge=5.0)
+    # After a forget on Postgres, rewrite the touched tables (VACUUM FULL, an exclusive lock)
+    # instead of a plain VACUUM, so the erased bytes leave the data files too.
+    forget_vacuum_full: bool = False
     api_url: str = "http://127.0.0.1:8000"
     api_key: SecretStr | None = None
     demo_vapi_token: SecretStr = SecretStr(DEV_DEMO_VAPI_TOKEN)
@@ -83,7 +96,54 @@ class Settings(BaseSettings):
                 "value (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`) "
                 "before running with BACKLINE_ENV=production"
             )
+        if self.temporal_codec_keys is None:
+            raise InsecureSettingsError(
+                "BACKLINE_TEMPORAL_CODEC_KEYS is unset: production refuses the development key "
+                "derived from BACKLINE_SECRET_KEY; set it to 'id:<base64 of 32 random bytes>' "
+                '(e.g. `python -c \'import base64,os; print("k1:" + '
+                "base64.b64encode(os.urandom(32)).decode())'`)"
+            )
         return self
+
+    @model_validator(mode="after")
+    def _check_codec_keys(self) -> Settings:
+        self.temporal_codec_keyring()  # a malformed keyring fails at start, not mid-workflow
+        return self
+
+    def temporal_codec_keyring(self) -> list[tuple[str, bytes]]:
+        """The payload codec's keys, newest first: ``[(key id, 32-byte key), ...]``."""
+        if self.temporal_codec_keys is None:
+            derived = hmac.new(
+                self.secret_key.get_secret_value().encode(),
+                b"backline temporal payload codec",
+                hashlib.sha256,
+            ).digest()
+            # The id names the derived key, so rotating SECRET_KEY is visible in old payloads.
+            return [(f"derived-{hashlib.sha256(derived).hexdigest()[:8]}", derived)]
+        keys: list[tuple[str, bytes]] = []
+        for entry in self.temporal_codec_keys.get_secret_value().split(","):
+            key_id, sep, encoded = entry.strip().partition(":")
+            try:
+                key = base64.b64decode(encoded.strip(), validate=True) if sep else b""
+            except binascii.Error:
+                key = b""
+            if not key_id.strip() or len(key) != 32:
+                raise ValueError(
+                    "BACKLINE_TEMPORAL_CODEC_KEYS must be a comma-separated list of "
+                    "'id:<base64 of 32 bytes>' entries, newest first; an entry is malformed"
+                )
+            keys.append((key_id.strip(), key))
+        if len({k for k, _ in keys}) != len(keys):
+            raise ValueError("BACKLINE_TEMPORAL_CODEC_KEYS repeats a key id; give each key its own")
+        return keys
+
+    @property
+    def temporal_ui_origins(self) -> list[str]:
+        """Origins allowed to call the codec endpoint from a browser (the Temporal UI)."""
+        if self.temporal_ui_origin:
+            return [self.temporal_ui_origin.rstrip("/")]
+        port = self.temporal_ui_port
+        return [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
 
     @property
     def demo_uses_default_credentials(self) -> bool:

@@ -1,7 +1,10 @@
 """Workflow and activity I/O dataclasses: one in, one out, ids rather than transcripts.
 
 Fields may be added (with defaults) safely; never renamed or removed once shipped, because
-they live in workflow histories.
+they live in workflow histories. Nothing personal travels here: no transcript, summary, fact,
+number or caller hash; activities load what they need by id and store what they derive, so a
+history holds ids, counts and method names only. Fields that once carried text keep their
+defaults and stay empty (histories recorded before may still hold them).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ class IngestResult:
     call_pk: int | None
     org_id: str
     agent_id: str
-    caller_hash: str | None
+    caller_hash: str | None = None  # no longer sent: the hash identifies the caller
     superseded: bool = False
     # Reported by the worker that ran ingest: whether its deployment has an LLM configured.
     llm_available: bool = True
@@ -35,17 +38,22 @@ class CallInput:
 
 @dataclass
 class AnalysisResult:
-    summary: str
-    facts: list[list[str]] = field(default_factory=list)
+    """The analysis is stored on the call (by id); only its shape travels."""
+
+    summary: str = ""  # legacy: filled only in histories recorded before analyses were stored
+    facts: list[list[str]] = field(default_factory=list)  # legacy, as above
     method: str = "extractive+rules"
+    call_pk: int | None = None
+    revision: int | None = None
+    fact_count: int = 0
 
 
 @dataclass
 class WriteMemoryInput:
     call_pk: int
-    summary: str
-    facts: list[list[str]]
-    method: str
+    summary: str = ""  # legacy: empty means "read the analysis stored on the call"
+    facts: list[list[str]] = field(default_factory=list)  # legacy, as above
+    method: str = ""
 
 
 @dataclass

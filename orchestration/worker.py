@@ -25,6 +25,7 @@ from connectors.vectors.embedded import EmbeddedVectorStore
 from core.db import make_engine
 from core.memory.ports import CallAnalyzer
 from core.settings import Settings
+from orchestration.codec import connect_temporal
 from orchestration.knowledge_refresh import (
     KnowledgeFreshnessSweepWorkflow,
     KnowledgeRefreshWorkflow,
@@ -114,8 +115,7 @@ def build_worker(
 
 
 async def connect(settings: Settings) -> Client:
-    address = settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
-    return await Client.connect(address, namespace=settings.temporal_namespace)
+    return await connect_temporal(settings)
 
 
 async def run_worker(settings: Settings) -> None:

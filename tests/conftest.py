@@ -45,6 +45,7 @@ from connectors.vectors.embedded import EmbeddedVectorStore
 from core.db import make_engine
 from core.memory.ports import CallAnalyzer
 from core.settings import Settings
+from orchestration.codec import data_converter_for
 from orchestration.post_call import PostCallWorkflow
 
 PG_HOST = os.environ.get("BACKLINE_TEST_PG_HOST", "127.0.0.1")
@@ -157,7 +158,9 @@ def temporal_binary() -> str:
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    # The same codec the API and worker derive from the test settings' SECRET_KEY.
     env = await WorkflowEnvironment.start_local(
+        data_converter=data_converter_for(Settings(secret_key=SECRET_KEY)),
         dev_server_existing_path=temporal_binary(),
         port=free_port(),
         dev_server_extra_args=["--dynamic-config-value", "frontend.enableServerVersionCheck=false"],

@@ -115,3 +115,52 @@ DANA_CALL_2 = [
     ("caller", "No, it's fixed. But please text me instead of email from now on."),
     ("agent", "Understood, I switched your updates to text messages."),
 ]
+
+
+@dataclass
+class DistinctiveCaller:
+    """A caller whose number, name, appliance and order reference exist nowhere else, so a test
+    can search storage for any trace of them."""
+
+    number: str
+    name: str
+    appliance: str
+    order: str
+
+    @classmethod
+    def new(cls) -> DistinctiveCaller:
+        tag = uuid.uuid4().hex
+        letters = "".join(chr(ord("a") + int(c, 16) % 26) for c in tag[:8])
+        return cls(
+            number=f"+1415555{int(tag[8:12], 16) % 10000:04d}",
+            name=f"Q{letters}",
+            appliance=f"zorbatron {letters[::-1]}",
+            order=f"QX-{int(tag[12:17], 16) % 100000:05d}",
+        )
+
+    @property
+    def turns(self) -> list[tuple[str, str]]:
+        return [
+            ("agent", "Hi, thanks for calling. How can I help?"),
+            ("caller", f"Hi, my name is {self.name}. My {self.appliance} is rattling again."),
+            ("agent", f"I can book a technician for Friday. Your work order is {self.order}."),
+            ("caller", "Great. I prefer email for the confirmation, please."),
+            ("agent", "Done, the confirmation is on its way by email."),
+        ]
+
+    def markers(self, secret_key: str) -> list[bytes]:
+        """Lower-case byte strings that would identify the caller or repeat what they said."""
+        from core.pii.phone import caller_hash
+
+        digits = self.number.lstrip("+")
+        return [
+            m.lower().encode()
+            for m in (
+                self.number,
+                digits,
+                caller_hash(secret_key, self.number),
+                self.name,
+                self.appliance,
+                self.order,
+            )
+        ]

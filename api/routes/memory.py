@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.deps import CallsDep, MemoryDep, PrincipalDep, StateDep, TenancyDep, auth
+from connectors.vectors.embedded import VectorEntry
 from core.audit.service import record_audit
+from core.db import scrub_deleted
 from core.memory.schemas import CallerTimeline, MemoryHit
 from core.pii.phone import mask_number
 
@@ -30,6 +34,9 @@ class MemorySearch(BaseModel):
 class ForgetResult(BaseModel):
     caller_hash: str
     rows_deleted: int
+    receipt: str = Field(
+        description="Names this erasure in the audit trail, which keeps no trace of the caller"
+    )
 
 
 @router.post("/lookup", response_model=CallerHandle, openapi_extra=auth("viewer"))
@@ -82,14 +89,23 @@ def forget_caller(
     principal.require("admin", agent.org_id)
     removed = memory.forget(agent.org_id, agent_id, caller_hash)
     removed += calls.forget_caller(agent.org_id, agent_id, caller_hash)
+    # The audit names the erasure by a receipt, not the caller's hash: after a forget, nothing
+    # stored may still single the caller out.
+    receipt = uuid.uuid4().hex
     record_audit(
         tenancy.session,
         actor=principal.actor,
         action="caller.forget",
-        target=f"agent:{agent_id}/caller:{caller_hash}",
+        target=f"agent:{agent_id}/forget:{receipt}",
         org_id=agent.org_id,
         detail={"rows_deleted": removed},
     )
     tenancy.session.commit()
     memory.apply_pending_vectors()
-    return ForgetResult(caller_hash=caller_hash, rows_deleted=removed)
+    # Deleted is not yet unreadable: old copies linger in free pages, the WAL, dead tuples.
+    scrub_deleted(
+        state.engine,
+        (*memory.forget_tables(), *calls.forget_tables(), str(VectorEntry.__tablename__)),
+        full=state.settings.forget_vacuum_full,
+    )
+    return ForgetResult(caller_hash=caller_hash, rows_deleted=removed, receipt=receipt)

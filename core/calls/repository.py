@@ -163,6 +163,12 @@ def _affected(session: Session, stmt: Any) -> int:
     return int(getattr(session.execute(stmt), "rowcount", 0) or 0)
 
 
+# Tables ``delete_caller_calls`` deletes from (their freed space is scrubbed after a forget).
+CALLER_TABLES: tuple[str, ...] = tuple(
+    str(m.__tablename__) for m in (CallScore, CallEvent, WebhookInbox, Call, RejectedWebhook)
+)
+
+
 def delete_caller_calls(session: Session, org_id: str, agent_id: str, caller_hash: str) -> int:
     """Every call-side row of a caller: scores, events, inbox payloads, calls, rejections."""
     call_ids = list(

@@ -25,6 +25,9 @@ from core.pii.phone import caller_hash as hash_caller
 from core.pii.phone import mask_number
 from core.pii.redact import redact, redact_json
 
+# Key in ``Call.analysis`` holding the facts the post-call analysis extracted (redacted text).
+DERIVED_FACTS = "derived_facts"
+
 
 @dataclass(frozen=True)
 class InboxReceipt:
@@ -323,6 +326,26 @@ class CallsService:
         self.session.add(call)
         return call
 
+    def save_analysis(
+        self, call: Call, summary: str, facts: list[tuple[str, str]], method: str
+    ) -> None:
+        """Keep the post-call analysis on the call, so workflows pass its id, not its text."""
+        call.summary = summary
+        call.summary_method = method
+        analysis = dict(call.analysis or {})
+        analysis[DERIVED_FACTS] = [[k, v] for k, v in facts]
+        call.analysis = analysis
+        call.updated_at = utcnow()
+        self.session.add(call)
+
+    @staticmethod
+    def stored_analysis(call: Call) -> tuple[str, list[tuple[str, str]], str] | None:
+        """The analysis ``save_analysis`` kept: (summary, facts, method), or None."""
+        facts = (call.analysis or {}).get(DERIVED_FACTS)
+        if call.summary_method is None or facts is None:
+            return None
+        return call.summary or "", [(str(k), str(v)) for k, v in facts], call.summary_method
+
     def save_summary(self, call: Call, summary: str, method: str) -> None:
         call.summary = summary
         call.summary_method = method
@@ -352,3 +375,8 @@ class CallsService:
 
     def forget_caller(self, org_id: str, agent_id: str, caller_hash: str) -> int:
         return repo.delete_caller_calls(self.session, org_id, agent_id, caller_hash)
+
+    @staticmethod
+    def forget_tables() -> tuple[str, ...]:
+        """The tables ``forget_caller`` deletes from."""
+        return repo.CALLER_TABLES

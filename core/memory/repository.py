@@ -100,6 +100,10 @@ def rows_before(session: Session, org_id: str, before: datetime) -> tuple[list[M
     return list(memories), list(facts)
 
 
+# Tables ``delete_caller_rows`` deletes from.
+CALLER_TABLES: tuple[str, ...] = tuple(str(m.__tablename__) for m in (Memory, Fact, CallerProfile))
+
+
 def delete_caller_rows(session: Session, org_id: str, agent_id: str, caller_hash: str) -> int:
     total = 0
     for model in (Memory, Fact, CallerProfile):

@@ -353,6 +353,11 @@ class MemoryService:
             ],
         )
 
+    @staticmethod
+    def forget_tables() -> tuple[str, ...]:
+        """The tables ``forget`` deletes from (the vector store's own storage aside)."""
+        return repo.CALLER_TABLES
+
     def forget(self, org_id: str, agent_id: str, caller_hash: str) -> int:
         removed = repo.delete_caller_rows(self.session, org_id, agent_id, caller_hash)
         self.pending.append(

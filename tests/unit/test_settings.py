@@ -14,7 +14,13 @@ def test_production_refuses_default_secrets() -> None:
 
 
 def test_production_accepts_strong_secrets_and_sqlite_default_lives_in_data_dir(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    s = Settings(env="production", secret_key="x" * 40, admin_token="y" * 40, data_dir=tmp_path)
+    s = Settings(
+        env="production",
+        secret_key="x" * 40,
+        admin_token="y" * 40,
+        temporal_codec_keys="k1:" + "A" * 43 + "=",
+        data_dir=tmp_path,
+    )
     assert s.resolved_database_url == f"sqlite:///{tmp_path.resolve() / 'backline.db'}"
 
 
