@@ -42,7 +42,7 @@ from orchestration.knowledge_types import (
     SweepResult,
     refresh_schedule_id,
 )
-from tests.conftest import async_wait_for
+from tests.conftest import async_wait_for, loopback_policy
 from tests.knowledge_helpers import Page, SiteServer, add_source, make_tenant
 
 pytestmark = [pytest.mark.postgres, pytest.mark.temporal]
@@ -89,7 +89,7 @@ async def env(
         index=index,
         embedder=embedder,
         ingestor=LlamaIndexIngestor(embedder),
-        fetcher=HttpSourceFetcher(),
+        fetcher=HttpSourceFetcher(loopback_policy()),
     )
     org_id, agent_id = make_tenant(pg_engine)
     with SiteServer() as site, ThreadPoolExecutor(max_workers=4) as executor:
