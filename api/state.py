@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -12,6 +13,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from connectors.vapi.webhooks import VapiCredential
+from core.egress import EgressPolicy, egress_policy
 from core.ports import Embedder, VectorStore
 from core.prompts.cache import PromptCache
 from core.prompts.ports import EvalGate, NoEvalSuiteGate
@@ -97,3 +99,8 @@ class AppState:
     eval_gate: EvalGate = field(default_factory=NoEvalSuiteGate)
     # MCP tool gateway (built in the lifespan by api.tool_gateway.start).
     gateway: ToolGateway | None = None
+
+    @cached_property
+    def egress(self) -> EgressPolicy:
+        """The policy for every request a tenant aims (operator settings only)."""
+        return egress_policy(self.settings)

@@ -60,7 +60,7 @@ async def start(state: AppState, scheduler: AsyncIOScheduler) -> AsyncExitStack:
     stack = AsyncExitStack()
     gateway = ToolGateway(
         state.engine,
-        McpClientPool(),
+        McpClientPool(state.egress),
         _secret(state),
         org_calls_per_minute=state.settings.tools_org_calls_per_minute,
     )

@@ -464,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
         worker=False,
         label="gateway",
         keep=args.keep,
-        extra_env=parse_env(args.env),
+        # The example MCP servers listen on loopback: the operator allow-list admits them.
+        extra_env={"BACKLINE_EGRESS_ALLOW": "127.0.0.1", **parse_env(args.env)},
         profile=args.profile,
     ) as stack:
         tenant = stack.create_tenant()

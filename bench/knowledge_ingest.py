@@ -65,6 +65,7 @@ class Pipeline:
         from connectors.embedder import shared_embedder
         from connectors.knowledge import build_fetcher, build_ingestor, build_knowledge_index
         from core.db import make_engine, session_scope
+        from core.egress import EgressPolicy
         from core.tenancy.schemas import AgentCreate, OrganizationCreate
         from core.tenancy.service import TenancyService
 
@@ -75,7 +76,7 @@ class Pipeline:
         self.embedder.warm_up()
         self.index = build_knowledge_index(workdir)
         self.ingestor = build_ingestor(self.embedder)
-        self.fetcher = build_fetcher()
+        self.fetcher = build_fetcher(EgressPolicy())
         with session_scope(self.engine) as session:
             tenancy = TenancyService(session, "bench-secret", "bench-admin")
             tenancy.create_org(OrganizationCreate(id="bench", name="Bench"), "bench")

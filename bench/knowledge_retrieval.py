@@ -96,6 +96,7 @@ def build_demo_base(workdir: Path) -> tuple[Any, Any, str]:
     from connectors.embedder import shared_embedder
     from connectors.knowledge import build_fetcher, build_ingestor, build_knowledge_index
     from core.db import make_engine, session_scope, utcnow
+    from core.egress import EgressPolicy
     from core.knowledge.retrieval import KnowledgeRetriever
     from core.knowledge.schemas import SourceCreate
     from core.knowledge.service import KnowledgeService
@@ -109,7 +110,7 @@ def build_demo_base(workdir: Path) -> tuple[Any, Any, str]:
     embedder.warm_up()
     index = build_knowledge_index(workdir)
     ingestor = build_ingestor(embedder)
-    fetcher = build_fetcher()
+    fetcher = build_fetcher(EgressPolicy())
     with session_scope(engine) as session:
         tenancy = TenancyService(session, "bench-secret", "bench-admin")
         tenancy.create_org(OrganizationCreate(id="bench", name="Bench"), "bench")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from connectors.sources.url import HttpSourceFetcher
 from connectors.vectors.knowledge_embedded import EmbeddedKnowledgeIndex
+from core.egress import EgressPolicy
 from core.knowledge.ports import Ingestor, KnowledgeIndex
 from core.ports import Embedder
 
@@ -22,8 +23,9 @@ def build_knowledge_index(data_dir: Path, weaviate_url: str | None = None) -> Kn
     return EmbeddedKnowledgeIndex(Path(data_dir) / "knowledge")
 
 
-def build_fetcher() -> HttpSourceFetcher:
-    return HttpSourceFetcher()
+def build_fetcher(policy: EgressPolicy) -> HttpSourceFetcher:
+    """The URL fetcher, guarded by ``policy`` (``core.egress.egress_policy(settings)``)."""
+    return HttpSourceFetcher(policy)
 
 
 def build_ingestor(embedder: Embedder) -> Ingestor:

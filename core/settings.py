@@ -14,8 +14,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.egress import AllowList
 
 DEV_SECRET_KEY = "dev-secret-key-change-me"
 DEV_ADMIN_TOKEN = "dev-admin-token"
@@ -69,12 +71,22 @@ class Settings(BaseSettings):
     # After a forget on Postgres, rewrite the touched tables (VACUUM FULL, an exclusive lock)
     # instead of a plain VACUUM, so the erased bytes leave the data files too.
     forget_vacuum_full: bool = False
+    # Operator-only: intranet hosts and networks (comma-separated host names, *.domain
+    # suffixes, addresses or CIDRs) that tenant-aimed requests (URL sources, HTTP MCP servers,
+    # alert webhooks) may reach although they are not public. No API field widens it.
+    egress_allow: str = ""
     api_url: str = "http://127.0.0.1:8000"
     api_key: SecretStr | None = None
     demo_vapi_token: SecretStr = SecretStr(DEV_DEMO_VAPI_TOKEN)
     demo_retell_api_key: SecretStr = SecretStr(DEV_DEMO_RETELL_API_KEY)
     demo_bland_secret: SecretStr = SecretStr(DEV_DEMO_BLAND_SECRET)
     demo_bland_tool_token: SecretStr = SecretStr(DEV_DEMO_BLAND_TOOL_TOKEN)
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _valid_egress_allow(cls, value: str) -> str:
+        AllowList.parse(value)  # a malformed entry fails at startup, naming it
+        return value
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:

@@ -23,6 +23,7 @@ from connectors.knowledge import build_fetcher, build_ingestor, build_knowledge_
 from connectors.llm import OpenAICompatibleAnalyzer
 from connectors.vectors.embedded import EmbeddedVectorStore
 from core.db import make_engine
+from core.egress import egress_policy
 from core.memory.ports import CallAnalyzer
 from core.settings import Settings
 from orchestration.codec import connect_temporal
@@ -68,7 +69,7 @@ def build_knowledge_activities(settings: Settings, engine: Engine) -> KnowledgeA
         index=build_knowledge_index(settings.data_dir, settings.weaviate_url),
         embedder=embedder,
         ingestor=build_ingestor(embedder),
-        fetcher=build_fetcher(),
+        fetcher=build_fetcher(egress_policy(settings)),
     )
 
 

@@ -43,6 +43,7 @@ from cli.ops import migrate
 from connectors.embedder import MiniLMEmbedder, shared_embedder
 from connectors.vectors.embedded import EmbeddedVectorStore
 from core.db import make_engine
+from core.egress import EgressPolicy, egress_policy
 from core.memory.ports import CallAnalyzer
 from core.settings import Settings
 from orchestration.codec import data_converter_for
@@ -53,6 +54,8 @@ PG_PORT = int(os.environ.get("BACKLINE_TEST_PG_PORT", "5432"))
 PG_ADMIN_URL = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
 FIXTURES = Path(__file__).parent / "fixtures"
 SECRET_KEY = "test-secret-key"
+# The operator allow-list tests set when their own servers (MCP, web pages) listen on loopback.
+LOOPBACK_ALLOWED = "127.0.0.1"
 ADMIN_TOKEN = "test-admin-token"
 
 
@@ -176,6 +179,11 @@ def temporal_address(env: WorkflowEnvironment) -> str:
 # -- settings, API and worker --------------------------------------------------------------
 
 
+def loopback_policy() -> EgressPolicy:
+    """The egress policy of an operator who set ``BACKLINE_EGRESS_ALLOW=127.0.0.1``."""
+    return egress_policy(Settings(egress_allow=LOOPBACK_ALLOWED))
+
+
 def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url,
@@ -256,6 +264,13 @@ def make_worker(
     )
 
 
+@pytest.fixture
+def stack_settings() -> dict[str, Any]:
+    """Settings overrides for ``stack``; a test module overrides this fixture to change them
+    (e.g. ``egress_allow`` when its servers listen on loopback)."""
+    return {}
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def stack(
     pg_url: str,
@@ -263,9 +278,12 @@ async def stack(
     temporal_env: WorkflowEnvironment,
     embedder: MiniLMEmbedder,
     tmp_path: Path,
+    stack_settings: dict[str, Any],
 ) -> AsyncIterator[Stack]:
     """API over HTTP + a worker on a fresh task queue, on Postgres and the Temporal dev server."""
-    settings = make_settings(pg_url, tmp_path, temporal_address=temporal_address(temporal_env))
+    settings = make_settings(
+        pg_url, tmp_path, temporal_address=temporal_address(temporal_env), **stack_settings
+    )
     api = await asyncio.to_thread(lambda: ApiServer(settings, embedder).start())
     activities = build_activities(settings, pg_engine, embedder, analyzer=None)
     with ThreadPoolExecutor(max_workers=8) as executor:

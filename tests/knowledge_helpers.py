@@ -51,10 +51,13 @@ class ServerLog:
 
 
 class SiteServer:
-    """Serves ``pages`` on 127.0.0.1 with validators; ``fail`` makes every GET answer 503."""
+    """Serves ``pages`` on ``host`` (127.0.0.1) with validators; ``fail`` makes every GET answer
+    503; ``redirects`` maps a path to the Location a 302 sends."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.pages: dict[str, Page] = {}
+        self.redirects: dict[str, str] = {}
         self.fail = False
         self.delay_s = 0.0  # a slow origin, to keep a refresh running
         self.log = ServerLog()
@@ -65,8 +68,14 @@ class SiteServer:
                 inm = self.headers.get("If-None-Match")
                 ims = self.headers.get("If-Modified-Since")
                 outer.log.requests.append(
-                    {"path": self.path, "if_none_match": inm, "if_modified_since": ims}
-                )
+                    {"path": self.path, "if_none_match": inm, "if_modified_since": ims,
+                     "host": self.headers.get("Host")}
+                )  # fmt: skip
+                if self.path in outer.redirects:
+                    self.send_response(302)
+                    self.send_header("Location", outer.redirects[self.path])
+                    self.end_headers()
+                    return
                 page = outer.pages.get(self.path)
                 if outer.delay_s:
                     time.sleep(outer.delay_s)
@@ -95,12 +104,12 @@ class SiteServer:
             def log_message(self, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((host, 0), Handler)
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     def __enter__(self) -> SiteServer:
         self._thread.start()

@@ -25,7 +25,7 @@ from core.tools import repository as tools_repo
 from core.tools.gateway import ToolGateway, ToolInvocationRequest
 from core.tools.schemas import GatewayResult, McpServerCreate, ToolEnable
 from core.tools.service import ToolRegistryService, record_tool_call
-from tests.conftest import ADMIN_TOKEN, SECRET_KEY, free_port, wait_for
+from tests.conftest import ADMIN_TOKEN, SECRET_KEY, free_port, loopback_policy, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 APPOINTMENTS = str(ROOT / "examples" / "mcp_servers" / "appointments.py")
@@ -114,7 +114,10 @@ class Harness:
         self.engine = engine
         self.org_id = f"org-{suffix}"
         self.agent_id = f"agent-{suffix}"
-        self.pool = McpClientPool(max_reconnect_backoff_s=0.1, connect_timeout_s=10)
+        # The servers under test listen on loopback: the operator allow-list admits them.
+        self.pool = McpClientPool(
+            loopback_policy(), max_reconnect_backoff_s=0.1, connect_timeout_s=10
+        )
         self.gateway = ToolGateway(
             engine, self.pool, SECRET_KEY, org_calls_per_minute=org_calls_per_minute
         )

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from api import knowledge_runtime as kr
 from api.deps import PrincipalDep, SessionDep, StateDep, TenancyDep, auth
 from api.state import AgentInfo, AppState
+from connectors.egress import check_url
 from core.audit.service import record_audit
 from core.calls.events import CallRef
 from core.calls.service import CallsService
@@ -141,12 +142,15 @@ async def add_source(
     agent_id: str, body: SourceCreate, principal: PrincipalDep, state: StateDep
 ) -> SourceChange:
     """Add a file (base64 upload: md, txt, html, pdf), url or text source and start its first
-    refresh. URL sources refresh hourly unless ``refresh_interval_s`` says otherwise."""
+    refresh. URL sources refresh hourly unless ``refresh_interval_s`` says otherwise; a URL
+    whose host is not public answers 422 ``EgressDeniedError`` (see docs/knowledge.md)."""
 
     def _create() -> str:
         with session_scope(state.engine) as session:
             agent = _require_agent(session, agent_id)
             principal.require("content", agent.org_id)
+            if body.kind == "url" and body.url:
+                check_url(body.url, state.egress, allow_unresolved=True)
             source = KnowledgeService(session).add_source(
                 agent.org_id, agent_id, body, principal.actor
             )
@@ -193,6 +197,8 @@ async def update_source(
         with session_scope(state.engine) as session:
             svc = KnowledgeService(session)
             principal.require("content", svc.require_source(source_id).org_id)
+            if body.url is not None:
+                check_url(body.url, state.egress, allow_unresolved=True)
             _source, content_changed, _schedule_changed = svc.update_source(
                 source_id, body, principal.actor
             )

@@ -26,6 +26,7 @@ from api.deps import PrincipalDep, StateDep, auth
 from api.errors import error_body
 from api.state import AppState
 from api.tool_gateway import ENDPOINT_KEY, record_results
+from connectors.egress import acheck_url
 from connectors.mcp.endpoint import McpEndpoint
 from core.db import session_scope
 from core.errors import AppError, AuthenticationError, InvalidInputError, NotFoundError
@@ -104,6 +105,9 @@ async def add_server(
     org_id: str, body: McpServerCreate, principal: PrincipalDep, state: StateDep
 ) -> McpServerPublic:
     principal.require("admin", org_id)
+    if body.transport == "http" and body.url:
+        # Refused up front when the target is known; the pool checks again at every connect.
+        await acheck_url(body.url, state.egress, allow_unresolved=True)
 
     def _add(session: Session) -> int:
         if tenancy_repo.get_org(session, org_id) is None:

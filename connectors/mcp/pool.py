@@ -28,6 +28,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
+from connectors.egress import mcp_http_client
+from core.egress import EgressPolicy
 from core.tools.ports import (
     DiscoveredTool,
     McpCallTimeoutError,
@@ -99,9 +101,15 @@ class _Session:
     """
 
     def __init__(
-        self, spec: ServerSpec, errlog: TextIO, connect_timeout_s: float, max_backoff_s: float
+        self,
+        spec: ServerSpec,
+        errlog: TextIO,
+        connect_timeout_s: float,
+        max_backoff_s: float,
+        policy: EgressPolicy,
     ) -> None:
         self.spec = spec
+        self._policy = policy
         self.fingerprint = spec.fingerprint()
         self._errlog = errlog
         self._connect_timeout_s = connect_timeout_s
@@ -133,7 +141,10 @@ class _Session:
                 raise McpUnavailableError(f"server '{spec.name}' has no url")
             # Short connect timeout: a dead host must fail inside a tool's deadline. The read
             # timeout stays long because every call carries its own deadline.
-            http = httpx2.AsyncClient(
+            # Through the egress guard: every connection's resolved address is checked, so a
+            # server URL cannot reach loopback, the intranet or Backline's own services.
+            http = mcp_http_client(
+                self._policy,
                 headers=dict(spec.headers),
                 timeout=httpx2.Timeout(30.0, connect=self._connect_timeout_s, read=300.0),
             )
@@ -253,15 +264,18 @@ class _Session:
 
 
 class McpClientPool:
-    """Pooled MCP sessions keyed by server id (a changed server config replaces its session)."""
+    """Pooled MCP sessions keyed by server id (a changed server config replaces its session).
+    HTTP servers are reached through the egress guard with ``policy``."""
 
     def __init__(
         self,
+        policy: EgressPolicy,
         *,
         errlog: TextIO | None = None,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
         max_reconnect_backoff_s: float = MAX_RECONNECT_BACKOFF_S,
     ) -> None:
+        self._policy = policy
         self._errlog = errlog or sys.stderr
         self._connect_timeout_s = connect_timeout_s
         self._max_backoff_s = max_reconnect_backoff_s
@@ -277,7 +291,9 @@ class McpClientPool:
             task.add_done_callback(self._retired.discard)
             session = None
         if session is None:
-            session = _Session(spec, self._errlog, self._connect_timeout_s, self._max_backoff_s)
+            session = _Session(
+                spec, self._errlog, self._connect_timeout_s, self._max_backoff_s, self._policy
+            )
             self._sessions[spec.server_id] = session
         return session
 

@@ -3,18 +3,17 @@
 A 304 answers "not modified" without a body; a 200 returns the bytes and the new validators.
 Every failure raises ``FetchFailedError`` saying whether a retry may help (timeouts, 5xx, 429:
 yes; 4xx, oversized or non-text content: no). HTTP-client retries are off: Temporal's retry
-policy is the only retry owner. Never returns partial content, and never fetches link-local
-addresses (cloud metadata endpoints live there).
+policy is the only retry owner. Never returns partial content, and never fetches an address the
+egress policy refuses (loopback, private, link-local...: ``core.egress``), on the first request or
+on any redirect; a refusal is a non-retryable failure naming the address class.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import socket
-from urllib.parse import urlsplit
-
 import httpx
 
+from connectors.egress import MAX_REDIRECTS, egress_client
+from core.egress import EgressDeniedError, EgressPolicy, UnresolvableHostError
 from core.knowledge.ports import FetchFailedError, FetchRequest, FetchResult
 
 USER_AGENT = "Backline-Knowledge/0.1 (+https://github.com/backline)"
@@ -22,29 +21,15 @@ MAX_BYTES = 20 * 1024 * 1024
 TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 
 
-def _check_host(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FetchFailedError(f"not an http(s) URL: {url}", retryable=False)
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 80, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as exc:
-        raise FetchFailedError(f"cannot resolve {parts.hostname}: {exc}", retryable=True) from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if address.is_link_local or address.is_multicast or address.is_unspecified:
-            raise FetchFailedError(
-                f"{parts.hostname} resolves to {address}, which knowledge sources may not reach",
-                retryable=False,
-            )
-
-
 class HttpSourceFetcher:
-    def __init__(self, transport: httpx.BaseTransport | None = None) -> None:
-        self._transport = transport
+    """Fetches through the egress guard (``connectors.egress``): a URL a tenant gave never
+    reaches a loopback, private or other non-public address, nor one of Backline's services,
+    unless the operator admitted it."""
+
+    def __init__(self, policy: EgressPolicy) -> None:
+        self._policy = policy
 
     def fetch(self, request: FetchRequest) -> FetchResult:
-        _check_host(request.url)
         headers = {"User-Agent": USER_AGENT, "Accept": "text/html, text/markdown, text/plain, "
                    "application/pdf;q=0.9, */*;q=0.5"}  # fmt: skip
         if request.etag:
@@ -53,11 +38,11 @@ class HttpSourceFetcher:
             headers["If-Modified-Since"] = request.last_modified
         try:
             with (
-                httpx.Client(
+                egress_client(
+                    self._policy,
                     timeout=TIMEOUT,
                     follow_redirects=True,
-                    max_redirects=5,
-                    transport=self._transport,
+                    max_redirects=MAX_REDIRECTS,
                 ) as client,
                 client.stream("GET", request.url, headers=headers) as resp,
             ):
@@ -94,6 +79,10 @@ class HttpSourceFetcher:
                     last_modified=resp.headers.get("last-modified"),
                     status_code=200,
                 )
+        except EgressDeniedError as exc:
+            raise FetchFailedError(exc.detail, retryable=False) from exc
+        except UnresolvableHostError as exc:
+            raise FetchFailedError(exc.detail, retryable=True) from exc
         except httpx.TimeoutException as exc:
             raise FetchFailedError(f"GET {request.url} timed out: {exc}", retryable=True) from exc
         except httpx.TransportError as exc:

@@ -29,16 +29,17 @@ from activities.knowledge import KnowledgeActivities
 from activities.prompts import PromptActivities
 from cli.kb import app as kb_app
 from connectors.embedder import MiniLMEmbedder
-from connectors.knowledge import build_knowledge_index
+from connectors.knowledge import build_fetcher, build_knowledge_index
 from connectors.llamaindex import LlamaIndexIngestor
-from connectors.sources.url import HttpSourceFetcher
 from core.calls.models import CallEvent
 from core.db import session_scope, utcnow
+from core.egress import egress_policy
 from core.knowledge import repository as repo
 from orchestration.knowledge_types import refresh_schedule_id
 from orchestration.worker import build_worker
 from tests.conftest import (
     ADMIN_TOKEN,
+    LOOPBACK_ALLOWED,
     ApiServer,
     Stack,
     build_activities,
@@ -62,14 +63,20 @@ async def kb_stack(
     tmp_path: Path,
 ) -> AsyncIterator[Stack]:
     """The API over HTTP and the production worker (every workflow registered) on one data dir."""
-    settings = make_settings(pg_url, tmp_path, temporal_address=temporal_address(temporal_env))
+    # The test's web pages are served on loopback: the operator allow-list admits them.
+    settings = make_settings(
+        pg_url,
+        tmp_path,
+        temporal_address=temporal_address(temporal_env),
+        egress_allow=LOOPBACK_ALLOWED,
+    )
     api = await asyncio.to_thread(lambda: ApiServer(settings, embedder).start())
     knowledge = KnowledgeActivities(
         engine=pg_engine,
         index=build_knowledge_index(settings.data_dir),
         embedder=embedder,
         ingestor=LlamaIndexIngestor(embedder),
-        fetcher=HttpSourceFetcher(),
+        fetcher=build_fetcher(egress_policy(settings)),
     )
     with ThreadPoolExecutor(max_workers=16) as executor:
         worker = build_worker(

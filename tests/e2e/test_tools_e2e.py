@@ -21,7 +21,7 @@ from cli.main import app as cli_app
 from core.audit.models import AuditEvent
 from core.calls.models import CallEvent
 from core.tools.models import McpServer
-from tests.conftest import ADMIN_TOKEN, Stack
+from tests.conftest import ADMIN_TOKEN, LOOPBACK_ALLOWED, Stack
 from tests.helpers import ADMIN, create_tenant, raw, tool_call
 from tests.mcp_helpers import ORDERS, HttpServer
 
@@ -35,6 +35,12 @@ def orders_server() -> Iterator[HttpServer]:
     server = HttpServer(ORDERS, "--refund-delay", "0", "--api-key", ORDERS_KEY).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def stack_settings() -> dict[str, Any]:
+    # The example orders server listens on loopback: the operator allow-list admits it.
+    return {"egress_allow": LOOPBACK_ALLOWED}
 
 
 def _register_orders(http: httpx.Client, org_id: str, url: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from core.knowledge.ports import FetchFailedError
 from core.knowledge.retrieval import KnowledgeRetriever
 from core.knowledge.schemas import SourceCreate, SourceUpdate
 from core.knowledge.service import KnowledgeService
+from tests.conftest import loopback_policy
 from tests.knowledge_helpers import (
     DEMO,
     Page,
@@ -59,7 +60,7 @@ def refresher(
     any_engine: Engine, tmp_path: Path, embedder: MiniLMEmbedder, ingestor: LlamaIndexIngestor
 ) -> Iterator[Refresher]:
     index = EmbeddedKnowledgeIndex(tmp_path / "knowledge")
-    yield Refresher(any_engine, index, embedder, ingestor, HttpSourceFetcher())
+    yield Refresher(any_engine, index, embedder, ingestor, HttpSourceFetcher(loopback_policy()))
     index.close()
 
 

@@ -42,7 +42,7 @@ from orchestration.knowledge_types import (
     SweepResult,
     refresh_schedule_id,
 )
-from tests.conftest import async_wait_for
+from tests.conftest import async_wait_for, loopback_policy
 from tests.knowledge_helpers import Page, SiteServer, add_source, make_tenant
 
 pytestmark = [pytest.mark.postgres, pytest.mark.temporal]
@@ -89,7 +89,7 @@ async def env(
         index=index,
         embedder=embedder,
         ingestor=LlamaIndexIngestor(embedder),
-        fetcher=HttpSourceFetcher(),
+        fetcher=HttpSourceFetcher(loopback_policy()),
     )
     org_id, agent_id = make_tenant(pg_engine)
     with SiteServer() as site, ThreadPoolExecutor(max_workers=4) as executor:
@@ -269,3 +269,20 @@ def test_refresh_ids_and_schedule_ids_are_per_source() -> None:
 
     assert refresh_workflow_id("src_1") == "kb-refresh-src_1"
     assert refresh_schedule_id("src_1") != refresh_workflow_id("src_1")
+
+
+async def test_a_source_redirected_into_a_refused_address_fails_with_the_reason(env: Env) -> None:
+    """The operator admits the test site (127.0.0.1) only; its page redirects to a loopback
+    service on 127.0.0.2: the refresh marks the source failing, naming the address class."""
+    with SiteServer("127.0.0.2") as internal:
+        internal.pages["/history"] = Page(b"another organization's data", "text/plain")
+        env.site.redirects["/moved"] = internal.url("/history")
+        sid = env.url_source("/moved")
+        failed = await env.refresh(sid)
+    assert failed.status == "failing"
+    assert "127.0.0.2 is a loopback address" in (failed.error or "")
+    assert "BACKLINE_EGRESS_ALLOW" in (failed.error or "")
+    source = _source(env.engine, sid)
+    assert source.status == "failing" and "loopback" in (source.last_error or "")  # type: ignore[attr-defined]
+    assert source.chunk_count == 0  # type: ignore[attr-defined]
+    assert internal.log.requests == []
