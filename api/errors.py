@@ -29,7 +29,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        names = {404: "NotFoundError", 405: "MethodNotAllowedError"}
+        names = {
+            404: "NotFoundError",
+            405: "MethodNotAllowedError",
+            413: "PayloadTooLargeError",
+            429: "RateLimitedError",
+        }
         name = names.get(exc.status_code, "HTTPError")
         return JSONResponse(
             error_body(name, str(exc.detail)), status_code=exc.status_code, headers=exc.headers

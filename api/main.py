@@ -22,6 +22,7 @@ from temporalio.client import Client
 
 from api import edge, knowledge_runtime, tool_gateway
 from api.errors import install_error_handlers
+from api.limits import EdgeLimits
 from api.prompt_sync import initial_refresh, poll_prompts
 from api.routes import (
     calls,
@@ -153,6 +154,11 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(
+        EdgeLimits,
+        max_body_bytes=settings.max_body_bytes,
+        auth_failures_per_minute=settings.auth_failures_per_minute,
+    )
     for module in (
         health,
         tenancy,

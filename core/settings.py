@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     # tool lists of registered MCP servers are re-read.
     tools_org_calls_per_minute: int = Field(default=3000, ge=1)
     tools_refresh_interval_s: float = Field(default=300.0, ge=5.0)
+    # The edge: the largest request body accepted (long transcripts fit in a few MB), and
+    # failed authentications allowed per source address per minute before answering 429.
+    max_body_bytes: int = Field(default=5_000_000, ge=64 * 1024)
+    auth_failures_per_minute: int = Field(default=60, ge=1)
     api_url: str = "http://127.0.0.1:8000"
     api_key: SecretStr | None = None
     demo_vapi_token: SecretStr = SecretStr(DEV_DEMO_VAPI_TOKEN)

@@ -87,15 +87,19 @@ async def _receive(
 ) -> tuple[AgentInfo, bytes, T] | JSONResponse:
     """Authenticate and parse, or record the rejection and answer its 4xx."""
     # Signatures cover the exact bytes Bland sent; they are read once and never re-encoded.
-    raw = await request.body()
+    raw, authenticated = b"", False
     agent = await run_in_threadpool(state.agents.get, agent_id)
     try:
+        raw = await edge.read_body(request)
         if agent is None:
             raise NotFoundError(f"agent '{agent_id}' does not exist; check the URL set in Bland")
         check(agent, request, raw)
+        authenticated = True
         parsed = await parse(agent, parse_json_body(raw))
     except AppError as exc:
-        await edge.record_rejection(state, PLATFORM, agent, agent_id, exc, raw)
+        await edge.record_rejection(
+            state, PLATFORM, agent, agent_id, exc, raw, authenticated=authenticated
+        )
         return JSONResponse(error_body(type(exc).__name__, exc.detail), status_code=exc.status_code)
     return agent, raw, parsed
 

@@ -52,17 +52,21 @@ async def _receive(
 ) -> tuple[AgentInfo, bytes, E] | JSONResponse:
     """Authenticate and parse, or record the rejection and answer its 4xx."""
     # The signature covers the exact bytes Retell sent; they are read once and never re-encoded.
-    raw = await request.body()
+    raw, authenticated = b"", False
     agent = await run_in_threadpool(state.agents.get, agent_id)
     try:
+        raw = await edge.read_body(request)
         if agent is None:
             raise NotFoundError(f"agent '{agent_id}' does not exist; check the webhook URL")
         verify_request(
             raw, request.headers.get(SIGNATURE_HEADER), _api_keys(agent), agent_id=agent_id
         )
+        authenticated = True
         event = parse(parse_json_body(raw))
     except AppError as exc:
-        await edge.record_rejection(state, PLATFORM, agent, agent_id, exc, raw)
+        await edge.record_rejection(
+            state, PLATFORM, agent, agent_id, exc, raw, authenticated=authenticated
+        )
         return JSONResponse(error_body(type(exc).__name__, exc.detail), status_code=exc.status_code)
     return agent, raw, event
 

@@ -34,15 +34,19 @@ PLATFORM = "vapi"
 
 @router.post("/vapi/{agent_id}", summary="VAPI server URL")
 async def vapi_webhook(agent_id: str, request: Request, state: StateDep) -> JSONResponse:
-    raw = await request.body()
+    raw, authenticated = b"", False
     agent = await run_in_threadpool(state.agents.get, agent_id)
     try:
+        raw = await edge.read_body(request)
         if agent is None:
             raise NotFoundError(f"agent '{agent_id}' does not exist; check the server URL")
         verify_request(dict(request.headers), raw, agent.credentials.get(PLATFORM, []))
+        authenticated = True
         event = parse_event(parse_json_body(raw))
     except AppError as exc:
-        await edge.record_rejection(state, PLATFORM, agent, agent_id, exc, raw)
+        await edge.record_rejection(
+            state, PLATFORM, agent, agent_id, exc, raw, authenticated=authenticated
+        )
         return JSONResponse(error_body(type(exc).__name__, exc.detail), status_code=exc.status_code)
 
     if isinstance(event, CallEnded):
