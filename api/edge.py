@@ -49,6 +49,7 @@ from orchestration.types import PostCallInput
 
 log = logging.getLogger("backline.edge")
 _EXCERPT_BYTES = 160
+AGENT_ID_MAX = 64  # the column's width; longer ids never name an agent
 _DIGITS = re.compile(r"\d{3,}")
 _NUMBER_IN_PAYLOAD = re.compile(rb'"(?:number|from_number|from|caller)"\s*:\s*"([^"]{3,40})"')
 
@@ -149,7 +150,7 @@ async def record_rejection(
         with Session(state.engine) as session:
             CallsService(session, _secret(state)).reject(
                 platform=platform,
-                agent_id=agent_id,
+                agent_id=agent_id[:AGENT_ID_MAX],  # an id from the URL, as long as anyone sent
                 org_id=agent.org_id if agent else None,
                 reason=type(exc).__name__,
                 detail=exc.detail,

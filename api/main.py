@@ -21,7 +21,8 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
 from api import edge, knowledge_runtime, tool_gateway
-from api.errors import install_error_handlers
+from api.deps import TenantGuard, TextGuard
+from api.errors import error_responses, install_error_handlers, install_openapi_errors
 from api.limits import EdgeLimits
 from api.prompt_sync import initial_refresh, poll_prompts
 from api.routes import (
@@ -159,19 +160,15 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         auth_failures_per_minute=settings.auth_failures_per_minute,
     )
-    for module in (
-        health,
-        tenancy,
-        memory,
-        calls,
-        tools,
-        webhooks_vapi,
-        webhooks_retell,
-        webhooks_bland,
-        prompts,
-        mcp,
-        knowledge,
-    ):
+    for module in (health, webhooks_vapi, webhooks_retell, webhooks_bland):
         app.include_router(module.router)
+    # The API's own routes: a key, then tenant isolation, before anything else runs.
+    for module in (tenancy, memory, calls, tools, prompts, mcp, knowledge):
+        app.include_router(
+            module.router,
+            dependencies=[TenantGuard, TextGuard],
+            responses=error_responses(401, 403, 429),
+        )
     mcp.mount_endpoint(app)
+    install_openapi_errors(app)
     return app

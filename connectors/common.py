@@ -51,7 +51,7 @@ def parse_json_body(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def _bad_text(text: str) -> str | None:
+def text_problem(text: str) -> str | None:
     if "\x00" in text:
         return "contains a NUL character"
     try:
@@ -71,7 +71,7 @@ def check_json_values(body: Any) -> None:
                 f"body is nested too deeply at '{path}' (more than {MAX_JSON_DEPTH} levels)"
             )
         if isinstance(value, str):
-            problem = _bad_text(value)
+            problem = text_problem(value)
             if problem:
                 raise MalformedWebhookError(f"field '{path or 'body'}' {problem}")
         elif isinstance(value, bool):
@@ -85,7 +85,7 @@ def check_json_values(body: Any) -> None:
         elif isinstance(value, dict):
             for key, item in value.items():
                 child = f"{path}.{key}" if path else str(key)
-                problem = _bad_text(key)
+                problem = text_problem(key)
                 if problem:
                     raise MalformedWebhookError(f"a key in '{path or 'body'}' {problem}")
                 stack.append((item, child, depth + 1))

@@ -18,7 +18,10 @@ from api.deps import StateDep
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get(
+    "/healthz",
+    responses={503: {"description": "Not ready: the failing check's message is in its field"}},
+)
 async def healthz(state: StateDep) -> JSONResponse:
     def _db() -> str:
         try:

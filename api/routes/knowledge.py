@@ -16,7 +16,8 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from api import knowledge_runtime as kr
-from api.deps import PrincipalDep, SessionDep, StateDep, TenancyDep
+from api.deps import PrincipalDep, SessionDep, StateDep, TenancyDep, require_own_agent
+from api.errors import error_responses
 from api.state import AgentInfo, AppState
 from core.audit.service import record_audit
 from core.calls.events import CallRef
@@ -97,7 +98,10 @@ async def _after_change(
 
 
 @router.post(
-    "/v1/agents/{agent_id}/knowledge/bases", response_model=KnowledgeBasePublic, status_code=201
+    "/v1/agents/{agent_id}/knowledge/bases",
+    response_model=KnowledgeBasePublic,
+    status_code=201,
+    responses=error_responses(409),
 )
 def create_base(
     agent_id: str, body: KnowledgeBaseCreate, principal: PrincipalDep, tenancy: TenancyDep
@@ -125,7 +129,10 @@ def list_bases(
 
 
 @router.post(
-    "/v1/agents/{agent_id}/knowledge/sources", response_model=SourceChange, status_code=201
+    "/v1/agents/{agent_id}/knowledge/sources",
+    response_model=SourceChange,
+    status_code=201,
+    responses=error_responses(409),
 )
 async def add_source(
     agent_id: str, body: SourceCreate, principal: PrincipalDep, state: StateDep
@@ -164,7 +171,9 @@ def get_source(source_id: str, principal: PrincipalDep, session: SessionDep) -> 
     return svc.public(source, utcnow())
 
 
-@router.patch("/v1/knowledge/sources/{source_id}", response_model=SourceChange)
+@router.patch(
+    "/v1/knowledge/sources/{source_id}", response_model=SourceChange, responses=error_responses(409)
+)
 async def update_source(
     source_id: str, body: SourceUpdate, principal: PrincipalDep, state: StateDep
 ) -> SourceChange:
@@ -256,13 +265,17 @@ async def refresh_source(
 # -- search -----------------------------------------------------------------------------------
 
 
-@router.post("/v1/knowledge/search", response_model=KnowledgeAnswer)
+@router.post(
+    "/v1/knowledge/search",
+    response_model=KnowledgeAnswer,
+    responses=error_responses(404),  # the operator naming an agent that does not exist
+)
 def search(
     body: KnowledgeSearch, principal: PrincipalDep, session: SessionDep, state: StateDep
 ) -> KnowledgeAnswer:
     """Hybrid retrieval (BM25 + dense, rank fusion) with the speech-to-text normalizer;
     outdated chunks are withheld and listed. Recorded on ``call`` when one is given."""
-    agent = _require_agent(session, body.agent_id)
+    agent = require_own_agent(principal, session, body.agent_id)
     principal.require("viewer", agent.org_id)
     answer = kr.runtime(state).retriever.search(
         session,

@@ -23,7 +23,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from api.deps import PrincipalDep, StateDep
-from api.errors import error_body
+from api.errors import error_body, error_responses
 from api.state import AppState
 from api.tool_gateway import ENDPOINT_KEY, record_results
 from connectors.mcp.endpoint import McpEndpoint
@@ -98,6 +98,7 @@ def _agent(session: Session, agent_id: str) -> Agent:
     status_code=status.HTTP_201_CREATED,
     response_model=McpServerPublic,
     summary="Register an MCP server and discover its tools",
+    responses=error_responses(409),
 )
 async def add_server(
     org_id: str, body: McpServerCreate, principal: PrincipalDep, state: StateDep
@@ -205,7 +206,11 @@ async def list_agent_tools(
     return await _db(state, _list)
 
 
-@router.put("/agents/{agent_id}/tools/{ref:path}", response_model=AgentToolPublic)
+@router.put(
+    "/agents/{agent_id}/tools/{ref:path}",
+    response_model=AgentToolPublic,
+    responses=error_responses(409),
+)
 async def enable_tool(
     agent_id: str, ref: str, body: ToolEnable, principal: PrincipalDep, state: StateDep
 ) -> AgentToolPublic:
@@ -223,7 +228,7 @@ async def enable_tool(
     return next(t for t in tools if t.name == name)
 
 
-@router.delete("/agents/{agent_id}/tools/{ref:path}")
+@router.delete("/agents/{agent_id}/tools/{ref:path}", responses=error_responses(409))
 async def disable_tool(
     agent_id: str, ref: str, principal: PrincipalDep, state: StateDep
 ) -> dict[str, str]:

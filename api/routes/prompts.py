@@ -20,6 +20,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import PrincipalDep, SessionDep, StateDep, TenancyDep
+from api.errors import error_responses
+from core.db import INT_COLUMN_MAX
 from core.errors import AppError, ConflictError, InvalidInputError, NotFoundError
 from core.prompts import repository as repo
 from core.prompts.schemas import (
@@ -55,6 +57,7 @@ from orchestration.starters import start_prompt_rollout
 
 router = APIRouter(prefix="/v1/agents/{agent_id}/prompts", tags=["prompts"])
 LabelPath = Annotated[str, Path(pattern=LABEL_PATTERN, description="e.g. production, staging")]
+IdPath = Annotated[int, Path(ge=1, le=INT_COLUMN_MAX)]
 QUERY_TIMEOUT = timedelta(seconds=3)
 
 
@@ -78,7 +81,12 @@ def _agent(tenancy: TenancyDep, principal: Principal, agent_id: str, scope: str)
 # -- versions ------------------------------------------------------------------------------
 
 
-@router.post("/versions", status_code=status.HTTP_201_CREATED, response_model=PushResult)
+@router.post(
+    "/versions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PushResult,
+    responses={200: {"model": PushResult, "description": "Identical content: the existing one"}},
+)
 def push_version(
     agent_id: str,
     body: PromptVersionCreate,
@@ -105,7 +113,11 @@ def list_versions(
 
 @router.get("/versions/{version}", response_model=PromptVersionPublic)
 def get_version(
-    agent_id: str, version: int, principal: PrincipalDep, tenancy: TenancyDep, prompts: PromptsDep
+    agent_id: str,
+    version: Annotated[int, Path(ge=1, le=INT_COLUMN_MAX)],
+    principal: PrincipalDep,
+    tenancy: TenancyDep,
+    prompts: PromptsDep,
 ) -> PromptVersionPublic:
     _agent(tenancy, principal, agent_id, "viewer")
     return prompts.get_version(agent_id, version)
@@ -117,8 +129,8 @@ def diff_versions(
     principal: PrincipalDep,
     tenancy: TenancyDep,
     prompts: PromptsDep,
-    from_version: Annotated[int, Query(ge=1)],
-    to_version: Annotated[int, Query(ge=1)],
+    from_version: Annotated[int, Query(ge=1, le=INT_COLUMN_MAX)],
+    to_version: Annotated[int, Query(ge=1, le=INT_COLUMN_MAX)],
 ) -> VersionDiff:
     _agent(tenancy, principal, agent_id, "viewer")
     return prompts.diff(agent_id, from_version, to_version)
@@ -150,7 +162,7 @@ def label_history(
     ]
 
 
-@router.put("/labels/{label}", response_model=LabelMoveResult)
+@router.put("/labels/{label}", response_model=LabelMoveResult, responses=error_responses(409))
 def move_label(
     agent_id: str,
     label: LabelPath,
@@ -165,7 +177,9 @@ def move_label(
     return prompts.move_label(agent, label, body.version, body.reason, principal)
 
 
-@router.post("/labels/{label}/rollback", response_model=LabelMoveResult)
+@router.post(
+    "/labels/{label}/rollback", response_model=LabelMoveResult, responses=error_responses(409)
+)
 def rollback_label(
     agent_id: str,
     label: LabelPath,
@@ -203,7 +217,12 @@ def set_label_policy(
 # -- experiments ---------------------------------------------------------------------------
 
 
-@router.post("/experiments", status_code=status.HTTP_201_CREATED, response_model=ExperimentPublic)
+@router.post(
+    "/experiments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ExperimentPublic,
+    responses=error_responses(409),
+)
 def create_experiment(
     agent_id: str,
     body: ExperimentCreate,
@@ -228,7 +247,7 @@ def list_experiments(
 @router.get("/experiments/{experiment_id}", response_model=ExperimentResults)
 def experiment_results(
     agent_id: str,
-    experiment_id: int,
+    experiment_id: IdPath,
     principal: PrincipalDep,
     tenancy: TenancyDep,
     prompts: PromptsDep,
@@ -239,10 +258,14 @@ def experiment_results(
     return prompts.experiment_results(agent, experiment_id)
 
 
-@router.post("/experiments/{experiment_id}/stop", response_model=ExperimentPublic)
+@router.post(
+    "/experiments/{experiment_id}/stop",
+    response_model=ExperimentPublic,
+    responses=error_responses(409),
+)
 def stop_experiment(
     agent_id: str,
-    experiment_id: int,
+    experiment_id: IdPath,
     body: ExperimentStop,
     principal: PrincipalDep,
     tenancy: TenancyDep,
@@ -265,7 +288,12 @@ def _handle(state: StateDep, agent_id: str) -> WorkflowHandle[PromptRolloutWorkf
     )
 
 
-@router.post("/rollouts", status_code=status.HTTP_202_ACCEPTED, response_model=RolloutStarted)
+@router.post(
+    "/rollouts",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=RolloutStarted,
+    responses=error_responses(409),
+)
 async def start_rollout(
     agent_id: str,
     body: RolloutCreate,
@@ -360,7 +388,7 @@ def list_rollouts(
 @router.get("/rollouts/{rollout_id}/checks")
 def rollout_checks(
     agent_id: str,
-    rollout_id: int,
+    rollout_id: IdPath,
     principal: PrincipalDep,
     tenancy: TenancyDep,
     prompts: PromptsDep,
@@ -443,7 +471,7 @@ def _current_rollout(
     }
 
 
-@router.post("/rollouts/current/{action}")
+@router.post("/rollouts/current/{action}", responses=error_responses(409))
 async def signal_rollout(
     agent_id: str,
     action: Literal["pause", "resume", "abort", "promote"],

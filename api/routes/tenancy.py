@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from api.deps import PrincipalDep, StateDep, TenancyDep
+from api.errors import error_responses
+from core.calls.events import Platform
 from core.errors import PermissionDeniedError
 from core.tenancy import repository as repo
 from core.tenancy.schemas import (
@@ -29,7 +31,12 @@ def _operator_only(principal: PrincipalDep) -> None:
         )
 
 
-@router.post("/orgs", status_code=status.HTTP_201_CREATED, response_model=OrganizationPublic)
+@router.post(
+    "/orgs",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OrganizationPublic,
+    responses=error_responses(409),
+)
 def create_org(body: OrganizationCreate, principal: PrincipalDep, tenancy: TenancyDep) -> object:
     _operator_only(principal)
     return tenancy.create_org(body, principal.actor)
@@ -67,7 +74,10 @@ def revoke_key(org_id: str, key_id: str, principal: PrincipalDep, tenancy: Tenan
 
 
 @router.post(
-    "/orgs/{org_id}/agents", status_code=status.HTTP_201_CREATED, response_model=AgentPublic
+    "/orgs/{org_id}/agents",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AgentPublic,
+    responses=error_responses(409),
 )
 def create_agent(
     org_id: str, body: AgentCreate, principal: PrincipalDep, tenancy: TenancyDep
@@ -92,7 +102,7 @@ def get_agent(agent_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> ob
 @router.put("/agents/{agent_id}/credentials/{platform}", response_model=CredentialPublic)
 def set_credential(
     agent_id: str,
-    platform: str,
+    platform: Platform,
     body: CredentialSet,
     principal: PrincipalDep,
     tenancy: TenancyDep,

@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import edge
 from api.deps import StateDep
-from api.errors import error_body
+from api.errors import error_body, error_responses
 from api.state import AgentInfo, AppState
 from connectors.bland import mapping
 from connectors.bland.webhooks import (
@@ -107,7 +107,11 @@ async def _receive(
 # -- dynamic data -----------------------------------------------------------------------------
 
 
-@router.post("/bland/{agent_id}/dynamic-data", summary="Bland dynamic_data fetch (caller context)")
+@router.post(
+    "/bland/{agent_id}/dynamic-data",
+    summary="Bland dynamic_data fetch (caller context)",
+    responses=error_responses(400, 401, 404, 413, 422, 429),
+)
 async def bland_dynamic_data(agent_id: str, request: Request, state: StateDep) -> JSONResponse:
     async def parse(_agent: AgentInfo, body: dict[str, Any]) -> ContextRequest:
         return parse_dynamic_data(body)
@@ -141,7 +145,11 @@ async def bland_dynamic_data(agent_id: str, request: Request, state: StateDep) -
 # -- tools ------------------------------------------------------------------------------------
 
 
-@router.post("/bland/{agent_id}/tools/{tool_name}", summary="Bland custom tool (one per tool)")
+@router.post(
+    "/bland/{agent_id}/tools/{tool_name}",
+    summary="Bland custom tool (one per tool)",
+    responses=error_responses(400, 401, 404, 413, 422, 429),
+)
 async def bland_tool(
     agent_id: str, tool_name: str, request: Request, state: StateDep
 ) -> JSONResponse:
@@ -181,7 +189,11 @@ def _earlier_post_calls(state: AppState, agent_id: str, call_id: str) -> list[Ma
     return bodies
 
 
-@router.post("/bland/{agent_id}/post-call", summary="Bland post-call webhook")
+@router.post(
+    "/bland/{agent_id}/post-call",
+    summary="Bland post-call webhook",
+    responses=error_responses(400, 401, 404, 409, 413, 422, 429),
+)
 async def bland_post_call(agent_id: str, request: Request, state: StateDep) -> JSONResponse:
     async def parse(agent: AgentInfo, body: dict[str, Any]) -> tuple[CallEnded, bytes | None]:
         if not is_correction_only(body):

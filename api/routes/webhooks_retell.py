@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import edge
 from api.deps import StateDep
-from api.errors import error_body
+from api.errors import error_body, error_responses
 from api.state import AgentInfo, AppState
 from connectors.common import parse_json_body
 from connectors.retell import mapping
@@ -71,7 +71,11 @@ async def _receive(
     return agent, raw, event
 
 
-@router.post("/retell/{agent_id}/events", summary="Retell agent event webhook")
+@router.post(
+    "/retell/{agent_id}/events",
+    summary="Retell agent event webhook",
+    responses=error_responses(400, 401, 404, 413, 422, 429),
+)
 async def retell_events(agent_id: str, request: Request, state: StateDep) -> JSONResponse:
     received = await _receive(agent_id, request, state, parse_event)
     if isinstance(received, JSONResponse):
@@ -84,7 +88,11 @@ async def retell_events(agent_id: str, request: Request, state: StateDep) -> JSO
     return JSONResponse({"status": "recorded"})
 
 
-@router.post("/retell/{agent_id}/inbound", summary="Retell phone-number inbound webhook")
+@router.post(
+    "/retell/{agent_id}/inbound",
+    summary="Retell phone-number inbound webhook",
+    responses=error_responses(400, 401, 404, 413, 422, 429),
+)
 async def retell_inbound(agent_id: str, request: Request, state: StateDep) -> JSONResponse:
     # Keyed with the deployment secret so a synthetic call id never reveals the caller's number.
     id_key = state.settings.secret_key.get_secret_value()
@@ -110,7 +118,9 @@ async def retell_inbound(agent_id: str, request: Request, state: StateDep) -> JS
 
 
 @router.post(
-    "/retell/{agent_id}/functions/{tool_name}", summary="Retell custom function (one per tool)"
+    "/retell/{agent_id}/functions/{tool_name}",
+    summary="Retell custom function (one per tool)",
+    responses=error_responses(400, 401, 404, 413, 422, 429),
 )
 async def retell_function(
     agent_id: str, tool_name: str, request: Request, state: StateDep

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import edge
 from api.deps import StateDep
-from api.errors import error_body
+from api.errors import error_body, error_responses
 from connectors.common import parse_json_body
 from connectors.vapi import knowledge as vapi_knowledge
 from connectors.vapi import mapping
@@ -32,7 +32,11 @@ router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 PLATFORM = "vapi"
 
 
-@router.post("/vapi/{agent_id}", summary="VAPI server URL")
+@router.post(
+    "/vapi/{agent_id}",
+    summary="VAPI server URL",
+    responses=error_responses(400, 401, 404, 413, 422, 429),
+)
 async def vapi_webhook(agent_id: str, request: Request, state: StateDep) -> JSONResponse:
     raw, authenticated = b"", False
     agent = await run_in_threadpool(state.agents.get, agent_id)
