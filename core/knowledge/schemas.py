@@ -22,8 +22,11 @@ MIN_INTERVAL_S = 60
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
+KB_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$"
+
+
 class KnowledgeBaseCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$")
+    name: str = Field(min_length=1, max_length=100, pattern=KB_NAME_PATTERN)
 
 
 class KnowledgeBasePublic(BaseModel):
@@ -60,7 +63,7 @@ class FreshnessPolicy(BaseModel):
 class SourceCreate(FreshnessPolicy):
     kind: SourceKind
     name: str = Field(min_length=1, max_length=200)
-    kb: str = Field(default="default", min_length=1, max_length=100)
+    kb: str = Field(default="default", min_length=1, max_length=100, pattern=KB_NAME_PATTERN)
     url: str | None = Field(default=None, max_length=2000)
     text: str | None = Field(default=None, max_length=MAX_UPLOAD_BYTES)
     filename: str | None = Field(default=None, max_length=255)

@@ -25,6 +25,7 @@ from core.calls.models import RejectedWebhook
 from tests.bland_helpers import create_bland_tenant, dynamic_data, post_call, tool_request
 from tests.conftest import ApiServer, Stack, make_settings, temporal_address
 from tests.helpers import (
+    ADMIN,
     DANA_CALL_1,
     assistant_request,
     create_tenant,
@@ -249,3 +250,70 @@ async def test_body_limit_answers_413_and_auth_failures_are_rate_limited(
             assert len(_rejections(pg_engine, tenant.agent_id)) == 2 + 3  # 429s write nothing
     finally:
         await asyncio.to_thread(api.stop)
+
+
+async def test_rest_bad_input_answers_4xx_and_other_orgs_learn_nothing(stack: Stack) -> None:
+    with stack.http() as http:
+        tenant = create_tenant(http)
+        other = create_tenant(http)
+        r = http.post(
+            f"/v1/orgs/{other.org_id}/keys",
+            json={"name": "b", "scopes": ["admin"]},
+            headers=ADMIN,
+        )
+        outsider = {"Authorization": f"Bearer {r.json()['token']}"}
+        base = f"/v1/agents/{tenant.agent_id}/prompts"
+        push = {"template": "Hello {{caller_name}}", "message": "first"}
+        assert http.post(f"{base}/versions", json=push, headers=ADMIN).status_code == 201
+        move = {"version": 1, "reason": "go live"}
+        assert http.put(f"{base}/labels/production", json=move, headers=ADMIN).status_code == 200
+        # Another org's key gets the same 403 for an agent with a label, with none, and for an
+        # agent that does not exist; an invalid body does not get it past the check either.
+        answers = [
+            http.put(f"{base}/labels/production", json=move, headers=outsider),
+            http.put(f"{base}/labels/staging", json=move, headers=outsider),
+            http.put(f"{base}/labels/production", json={"version": "x"}, headers=outsider),
+            http.put(
+                "/v1/agents/no-such-agent/prompts/labels/production", json=move, headers=outsider
+            ),
+        ]
+        assert [a.status_code for a in answers] == [403] * 4
+        details = {a.json()["detail"].replace("no-such-agent", tenant.agent_id) for a in answers}
+        assert len(details) == 1 and tenant.org_id not in details.pop()
+        # Numbers past what the database holds, booleans for integers, unstorable text.
+        bad = [
+            http.get(f"{base}/versions/{2**40}", headers=ADMIN),
+            http.get(f"{base}/versions/{'9' * 5000}", headers=ADMIN),
+            http.get(
+                f"{base}/diff", params={"from_version": 1, "to_version": 2**63}, headers=ADMIN
+            ),
+            http.put(f"{base}/labels/production", json={**move, "version": True}, headers=ADMIN),
+            http.put(f"{base}/labels/production", json={**move, "version": 2**64}, headers=ADMIN),
+            http.put(
+                f"{base}/labels/production", json={**move, "reason": "go\u0000live"}, headers=ADMIN
+            ),
+            http.post(
+                f"{base}/versions",
+                content=raw(push).replace(b"first", b"\\ud800"),
+                headers={**ADMIN, "content-type": "application/json"},
+            ),
+            http.post(
+                f"{base}/versions",
+                content=b"[" * 100_000,
+                headers={**ADMIN, "content-type": "application/json"},
+            ),
+            http.post(
+                f"/v1/agents/{tenant.agent_id}/knowledge/bases", json={"name": "📚"}, headers=ADMIN
+            ),
+            http.post(
+                f"/v1/agents/{tenant.agent_id}/knowledge/sources",
+                json={"kind": "text", "name": "faq", "kb": "📚", "text": "Opening hours"},
+                headers=ADMIN,
+            ),
+        ]
+        for r in bad:
+            assert 400 <= r.status_code < 500, (r.request.url, r.status_code, r.text)
+            assert set(r.json()) == {"error", "detail"}
+        # Nothing above moved the label.
+        labels = http.get(f"{base}/labels", headers=ADMIN).json()
+        assert [(x["name"], x["version"]) for x in labels] == [("production", 1)]
