@@ -273,11 +273,12 @@ async def test_rest_bad_input_answers_4xx_and_other_orgs_learn_nothing(stack: St
             http.put(f"{base}/labels/production", json=move, headers=outsider),
             http.put(f"{base}/labels/staging", json=move, headers=outsider),
             http.put(f"{base}/labels/production", json={"version": "x"}, headers=outsider),
+            http.post(f"{base}/labels/staging/rollback", json={"reason": "oops"}, headers=outsider),
             http.put(
                 "/v1/agents/no-such-agent/prompts/labels/production", json=move, headers=outsider
             ),
         ]
-        assert [a.status_code for a in answers] == [403] * 4
+        assert [a.status_code for a in answers] == [403] * 5
         details = {a.json()["detail"].replace("no-such-agent", tenant.agent_id) for a in answers}
         assert len(details) == 1 and tenant.org_id not in details.pop()
         # Numbers past what the database holds, booleans for integers, unstorable text.
