@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -9,8 +10,13 @@ from fastapi import Depends, Request
 from sqlmodel import Session
 
 from api.state import AppState
+from connectors.common import check_json_values, text_problem
 from core.calls.service import CallsService
+from core.errors import AppError, InvalidInputError, NotFoundError, PermissionDeniedError
+from core.knowledge import repository as knowledge_repo
 from core.memory.service import MemoryService
+from core.tenancy import repository as tenancy_repo
+from core.tenancy.models import Agent
 from core.tenancy.service import Principal, TenancyService
 
 
@@ -68,6 +74,75 @@ def get_calls(state: StateDep, session: SessionDep) -> CallsService:
 
 
 CallsDep = Annotated[CallsService, Depends(get_calls)]
+
+
+def guard_tenant(request: Request, principal: PrincipalDep, tenancy: TenancyDep) -> None:
+    """Tenant isolation, before validation and before any route code runs.
+
+    A key may only address its own organization: an ``org_id``, ``agent_id`` or ``source_id``
+    in the path that belongs to another organization, or to nothing, answers the same 403
+    whichever it is, so a key learns neither another tenant's state nor which ids exist there.
+    Scopes (viewer, content, release, admin) are still checked by each route.
+    """
+    for name, value in [*request.path_params.items(), *request.query_params.items()]:
+        problem = text_problem(value)
+        if problem:  # checked before any lookup: no database stores these
+            raise InvalidInputError(f"parameter '{name}' {problem}")
+    if principal.operator:
+        return
+    params = request.path_params
+    org_id = params.get("org_id")
+    if org_id is not None and org_id != principal.org_id:
+        raise PermissionDeniedError(
+            f"this API key cannot access organization '{org_id}'; use a key of that organization"
+        )
+    agent_id = params.get("agent_id")
+    if agent_id is not None:
+        require_own_agent(principal, tenancy.session, agent_id)
+    source_id = params.get("source_id")
+    if source_id is not None:
+        source = knowledge_repo.get_source(tenancy.session, source_id)
+        _require_own(principal, "knowledge source", source_id, source.org_id if source else None)
+
+
+def _require_own(principal: Principal, kind: str, ident: str, owner: str | None) -> None:
+    if owner is None and principal.operator:
+        raise NotFoundError(f"{kind} '{ident}' does not exist")
+    if not principal.operator and owner != principal.org_id:
+        raise PermissionDeniedError(
+            f"this API key cannot access {kind} '{ident}': it does not exist or belongs to "
+            "another organization"
+        )
+
+
+def require_own_agent(principal: Principal, session: Session, agent_id: str) -> Agent:
+    """The agent, if the caller may address it: 404 for the operator when it does not exist;
+    for a key, the same 403 whether it does not exist or belongs to another organization."""
+    agent = tenancy_repo.get_agent(session, agent_id)
+    _require_own(principal, "agent", agent_id, agent.org_id if agent else None)
+    assert agent is not None
+    return agent
+
+
+async def guard_text(request: Request) -> None:
+    """Refuse a JSON body whose strings no database stores (NUL, a lone UTF-16 surrogate), or
+    nested past any real document, naming the field. Runs after the tenant guard; a body that
+    is not JSON at all is left to FastAPI's own validation."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    raw = await request.body()
+    try:
+        body = json.loads(raw) if raw else None
+    except (ValueError, RecursionError):
+        return
+    try:
+        check_json_values(body)
+    except AppError as exc:
+        raise InvalidInputError(exc.detail.replace("field '", "body field '")) from None
+
+
+TenantGuard = Depends(guard_tenant)
+TextGuard = Depends(guard_text)
 
 
 AUTH_EXTENSION = "x-backline-auth"

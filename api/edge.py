@@ -13,8 +13,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from fastapi import Request
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from api import knowledge_runtime, tool_gateway
 from api.state import AgentInfo, AppState
@@ -34,7 +36,7 @@ from core.calls.events import (
 )
 from core.calls.service import CallsService, InboxReceipt
 from core.db import utcnow
-from core.errors import AppError
+from core.errors import AppError, PayloadTooLargeError
 from core.knowledge.schemas import KnowledgeAnswer
 from core.memory.schemas import CallerContext
 from core.memory.service import MemoryService
@@ -46,6 +48,9 @@ from orchestration.starters import start_post_call
 from orchestration.types import PostCallInput
 
 log = logging.getLogger("backline.edge")
+_EXCERPT_BYTES = 160
+AGENT_ID_MAX = 64  # the column's width; longer ids never name an agent
+_DIGITS = re.compile(r"\d{3,}")
 _NUMBER_IN_PAYLOAD = re.compile(rb'"(?:number|from_number|from|caller)"\s*:\s*"([^"]{3,40})"')
 
 
@@ -106,6 +111,25 @@ def _secret(state: AppState) -> str:
     return state.settings.secret_key.get_secret_value()
 
 
+async def read_body(request: Request) -> bytes:
+    """The raw body, or PayloadTooLargeError (an AppError the route records) over the limit."""
+    try:
+        return await request.body()
+    except HTTPException as exc:
+        if exc.status_code != 413:
+            raise
+        raise PayloadTooLargeError(str(exc.detail)) from exc
+
+
+def redacted_excerpt(raw: bytes) -> str:
+    """What is kept of a body nobody authenticated: its size and a short, digit-masked start
+    (enough to recognize a misconfigured sender, too little to store anyone's data)."""
+    head = raw[:_EXCERPT_BYTES].decode("utf-8", errors="replace")
+    head = _DIGITS.sub(lambda m: "#" * len(m.group()), head)
+    head = "".join(c if c.isprintable() else "?" for c in head)
+    return f"[unauthenticated request, {len(raw)} bytes, body not kept] {head}"
+
+
 async def record_rejection(
     state: AppState,
     platform: str,
@@ -113,14 +137,20 @@ async def record_rejection(
     agent_id: str,
     exc: AppError,
     raw: bytes,
+    *,
+    authenticated: bool = False,
 ) -> None:
-    match = _NUMBER_IN_PAYLOAD.search(raw)
+    """Record a refused webhook. Only an authenticated sender's body is kept whole (for the
+    integrator to fix and replay); an unauthenticated one keeps metadata and a short excerpt."""
+    match = _NUMBER_IN_PAYLOAD.search(raw) if authenticated else None
+    if not authenticated:
+        raw = redacted_excerpt(raw).encode("utf-8")
 
     def _store() -> None:
         with Session(state.engine) as session:
             CallsService(session, _secret(state)).reject(
                 platform=platform,
-                agent_id=agent_id,
+                agent_id=agent_id[:AGENT_ID_MAX],  # an id from the URL, as long as anyone sent
                 org_id=agent.org_id if agent else None,
                 reason=type(exc).__name__,
                 detail=exc.detail,

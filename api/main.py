@@ -23,7 +23,9 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import edge, knowledge_runtime, tool_gateway
-from api.errors import install_error_handlers
+from api.deps import TenantGuard, TextGuard
+from api.errors import error_responses, install_error_handlers, install_openapi_errors
+from api.limits import EdgeLimits
 from api.prompt_sync import initial_refresh, poll_prompts
 from api.routes import (
     audit,
@@ -191,23 +193,22 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (
-        health,
-        tenancy,
-        memory,
-        calls,
-        tools,
-        webhooks_vapi,
-        webhooks_retell,
-        webhooks_bland,
-        prompts,
-        mcp,
-        knowledge,
-        audit,
-        retention,
-        temporal_codec,
-    ):
+    app.add_middleware(
+        EdgeLimits,
+        max_body_bytes=settings.max_body_bytes,
+        auth_failures_per_minute=settings.auth_failures_per_minute,
+    )
+    # Routes that authenticate themselves: platforms' credentials, the codec's operator session.
+    for module in (health, webhooks_vapi, webhooks_retell, webhooks_bland, temporal_codec):
         app.include_router(module.router)
     temporal_codec.install_cors(app, settings.temporal_ui_origins)
+    # The API's own routes: a key, then tenant isolation, before anything else runs.
+    for module in (tenancy, memory, calls, tools, prompts, mcp, knowledge, audit, retention):
+        app.include_router(
+            module.router,
+            dependencies=[TenantGuard, TextGuard],
+            responses=error_responses(401, 403, 429),
+        )
     mcp.mount_endpoint(app)
+    install_openapi_errors(app)
     return app

@@ -16,6 +16,10 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
+# The largest value an INTEGER column holds (Postgres int4): ids, versions and counts sent by a
+# client are bounded by it, so an out-of-range number is a 422, not a database error.
+INT_COLUMN_MAX = 2**31 - 1
+
 
 def utcnow() -> datetime:
     """Aware UTC now: every timestamp column stores aware UTC datetimes."""

@@ -48,3 +48,15 @@ class InvalidJsonError(MalformedWebhookError):
     """The body is not JSON at all."""
 
     status_code = 400
+
+
+class PayloadTooLargeError(AppError):
+    """A request body over the configured limit (``BACKLINE_MAX_BODY_BYTES``)."""
+
+    status_code = 413
+
+
+class RateLimitedError(AppError):
+    """Too many failed authentications from one source address."""
+
+    status_code = 429

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     # suffixes, addresses or CIDRs) that tenant-aimed requests (URL sources, HTTP MCP servers,
     # alert webhooks) may reach although they are not public. No API field widens it.
     egress_allow: str = ""
+    # The edge: the largest request body accepted (long transcripts fit in a few MB), and
+    # failed authentications allowed per source address per minute before answering 429.
+    max_body_bytes: int = Field(default=5_000_000, ge=64 * 1024)
+    auth_failures_per_minute: int = Field(default=60, ge=1)
     api_url: str = "http://127.0.0.1:8000"
     api_key: SecretStr | None = None
     demo_vapi_token: SecretStr = SecretStr(DEV_DEMO_VAPI_TOKEN)

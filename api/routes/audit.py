@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
-from api.deps import PrincipalDep, TenancyDep
+from api.deps import PrincipalDep, TenancyDep, auth
 from core.audit.service import AuditFilter, list_audit, verify_org_chain
 from core.errors import InvalidInputError
 from core.tenancy.service import Principal
@@ -75,7 +75,7 @@ def _org(principal: Principal, org_id: str | None) -> str:
     return org
 
 
-@router.get("", response_model=list[AuditEventPublic])
+@router.get("", response_model=list[AuditEventPublic], openapi_extra=auth("admin"))
 def list_events(
     request: Request,
     principal: PrincipalDep,
@@ -111,7 +111,7 @@ def list_events(
     return list_audit(tenancy.session, f)
 
 
-@router.get("/verify", response_model=AuditVerification)
+@router.get("/verify", response_model=AuditVerification, openapi_extra=auth("admin"))
 def verify(
     request: Request, principal: PrincipalDep, tenancy: TenancyDep, org_id: str | None = None
 ) -> AuditVerification:

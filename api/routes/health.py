@@ -18,7 +18,11 @@ from api.deps import StateDep, auth
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", openapi_extra=auth("none"))
+@router.get(
+    "/healthz",
+    responses={503: {"description": "Not ready: the failing check's message is in its field"}},
+    openapi_extra=auth("none"),
+)
 async def healthz(state: StateDep) -> JSONResponse:
     def _db() -> str:
         try:

@@ -16,7 +16,8 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from api import knowledge_runtime as kr
-from api.deps import PrincipalDep, SessionDep, StateDep, TenancyDep, auth
+from api.deps import PrincipalDep, SessionDep, StateDep, TenancyDep, auth, require_own_agent
+from api.errors import error_responses
 from api.state import AgentInfo, AppState
 from connectors.egress import check_url
 from core.audit.service import record_audit
@@ -101,6 +102,7 @@ async def _after_change(
     "/v1/agents/{agent_id}/knowledge/bases",
     response_model=KnowledgeBasePublic,
     status_code=201,
+    responses=error_responses(409),
     openapi_extra=auth("content"),
 )
 def create_base(
@@ -136,6 +138,7 @@ def list_bases(
     "/v1/agents/{agent_id}/knowledge/sources",
     response_model=SourceChange,
     status_code=201,
+    responses=error_responses(409),
     openapi_extra=auth("content"),
 )
 async def add_source(
@@ -185,7 +188,10 @@ def get_source(source_id: str, principal: PrincipalDep, session: SessionDep) -> 
 
 
 @router.patch(
-    "/v1/knowledge/sources/{source_id}", response_model=SourceChange, openapi_extra=auth("content")
+    "/v1/knowledge/sources/{source_id}",
+    response_model=SourceChange,
+    responses=error_responses(409),
+    openapi_extra=auth("content"),
 )
 async def update_source(
     source_id: str, body: SourceUpdate, principal: PrincipalDep, state: StateDep
@@ -285,13 +291,18 @@ async def refresh_source(
 # -- search -----------------------------------------------------------------------------------
 
 
-@router.post("/v1/knowledge/search", response_model=KnowledgeAnswer, openapi_extra=auth("viewer"))
+@router.post(
+    "/v1/knowledge/search",
+    response_model=KnowledgeAnswer,
+    responses=error_responses(404),  # the operator naming an agent that does not exist,
+    openapi_extra=auth("viewer"),
+)
 def search(
     body: KnowledgeSearch, principal: PrincipalDep, session: SessionDep, state: StateDep
 ) -> KnowledgeAnswer:
     """Hybrid retrieval (BM25 + dense, rank fusion) with the speech-to-text normalizer;
     outdated chunks are withheld and listed. Recorded on ``call`` when one is given."""
-    agent = _require_agent(session, body.agent_id)
+    agent = require_own_agent(principal, session, body.agent_id)
     principal.require("viewer", agent.org_id)
     answer = kr.runtime(state).retriever.search(
         session,

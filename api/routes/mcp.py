@@ -23,7 +23,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from api.deps import PrincipalDep, StateDep, auth
-from api.errors import error_body
+from api.errors import error_body, error_responses
 from api.state import AppState
 from api.tool_gateway import ENDPOINT_KEY, record_results
 from connectors.egress import acheck_url
@@ -99,6 +99,7 @@ def _agent(session: Session, agent_id: str) -> Agent:
     status_code=status.HTTP_201_CREATED,
     response_model=McpServerPublic,
     summary="Register an MCP server and discover its tools",
+    responses=error_responses(409),
     openapi_extra=auth("admin"),
 )
 async def add_server(
@@ -231,6 +232,7 @@ async def list_agent_tools(
 @router.put(
     "/agents/{agent_id}/tools/{ref:path}",
     response_model=AgentToolPublic,
+    responses=error_responses(409),
     openapi_extra=auth("release"),
 )
 async def enable_tool(
@@ -250,7 +252,11 @@ async def enable_tool(
     return next(t for t in tools if t.name == name)
 
 
-@router.delete("/agents/{agent_id}/tools/{ref:path}", openapi_extra=auth("release"))
+@router.delete(
+    "/agents/{agent_id}/tools/{ref:path}",
+    responses=error_responses(409),
+    openapi_extra=auth("release"),
+)
 async def disable_tool(
     agent_id: str, ref: str, principal: PrincipalDep, state: StateDep
 ) -> dict[str, str]:

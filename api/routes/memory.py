@@ -28,7 +28,7 @@ class CallerHandle(BaseModel):
 
 class MemorySearch(BaseModel):
     query: str = Field(min_length=1)
-    k: int = Field(default=5, ge=1, le=50)
+    k: int = Field(strict=True, default=5, ge=1, le=50)
 
 
 class ForgetResult(BaseModel):

@@ -20,6 +20,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import PrincipalDep, SessionDep, StateDep, TenancyDep, auth
+from api.errors import error_responses
+from core.db import INT_COLUMN_MAX
 from core.errors import AppError, ConflictError, InvalidInputError, NotFoundError
 from core.prompts import repository as repo
 from core.prompts.schemas import (
@@ -55,6 +57,7 @@ from orchestration.starters import start_prompt_rollout
 
 router = APIRouter(prefix="/v1/agents/{agent_id}/prompts", tags=["prompts"])
 LabelPath = Annotated[str, Path(pattern=LABEL_PATTERN, description="e.g. production, staging")]
+IdPath = Annotated[int, Path(ge=1, le=INT_COLUMN_MAX)]
 QUERY_TIMEOUT = timedelta(seconds=3)
 
 
@@ -82,6 +85,7 @@ def _agent(tenancy: TenancyDep, principal: Principal, agent_id: str, scope: str)
     "/versions",
     status_code=status.HTTP_201_CREATED,
     response_model=PushResult,
+    responses={200: {"model": PushResult, "description": "Identical content: the existing one"}},
     openapi_extra=auth("content or release"),
 )
 def push_version(
@@ -110,7 +114,11 @@ def list_versions(
 
 @router.get("/versions/{version}", response_model=PromptVersionPublic, openapi_extra=auth("viewer"))
 def get_version(
-    agent_id: str, version: int, principal: PrincipalDep, tenancy: TenancyDep, prompts: PromptsDep
+    agent_id: str,
+    version: Annotated[int, Path(ge=1, le=INT_COLUMN_MAX)],
+    principal: PrincipalDep,
+    tenancy: TenancyDep,
+    prompts: PromptsDep,
 ) -> PromptVersionPublic:
     _agent(tenancy, principal, agent_id, "viewer")
     return prompts.get_version(agent_id, version)
@@ -122,8 +130,8 @@ def diff_versions(
     principal: PrincipalDep,
     tenancy: TenancyDep,
     prompts: PromptsDep,
-    from_version: Annotated[int, Query(ge=1)],
-    to_version: Annotated[int, Query(ge=1)],
+    from_version: Annotated[int, Query(ge=1, le=INT_COLUMN_MAX)],
+    to_version: Annotated[int, Query(ge=1, le=INT_COLUMN_MAX)],
 ) -> VersionDiff:
     _agent(tenancy, principal, agent_id, "viewer")
     return prompts.diff(agent_id, from_version, to_version)
@@ -156,7 +164,10 @@ def label_history(
 
 
 @router.put(
-    "/labels/{label}", response_model=LabelMoveResult, openapi_extra=auth("content or release")
+    "/labels/{label}",
+    response_model=LabelMoveResult,
+    responses=error_responses(409),
+    openapi_extra=auth("content or release"),
 )
 def move_label(
     agent_id: str,
@@ -175,6 +186,7 @@ def move_label(
 @router.post(
     "/labels/{label}/rollback",
     response_model=LabelMoveResult,
+    responses=error_responses(409),
     openapi_extra=auth("content or release"),
 )
 def rollback_label(
@@ -218,6 +230,7 @@ def set_label_policy(
     "/experiments",
     status_code=status.HTTP_201_CREATED,
     response_model=ExperimentPublic,
+    responses=error_responses(409),
     openapi_extra=auth("release"),
 )
 def create_experiment(
@@ -246,7 +259,7 @@ def list_experiments(
 )
 def experiment_results(
     agent_id: str,
-    experiment_id: int,
+    experiment_id: IdPath,
     principal: PrincipalDep,
     tenancy: TenancyDep,
     prompts: PromptsDep,
@@ -260,11 +273,12 @@ def experiment_results(
 @router.post(
     "/experiments/{experiment_id}/stop",
     response_model=ExperimentPublic,
+    responses=error_responses(409),
     openapi_extra=auth("release"),
 )
 def stop_experiment(
     agent_id: str,
-    experiment_id: int,
+    experiment_id: IdPath,
     body: ExperimentStop,
     principal: PrincipalDep,
     tenancy: TenancyDep,
@@ -291,6 +305,7 @@ def _handle(state: StateDep, agent_id: str) -> WorkflowHandle[PromptRolloutWorkf
     "/rollouts",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=RolloutStarted,
+    responses=error_responses(409),
     openapi_extra=auth("release"),
 )
 async def start_rollout(
@@ -387,7 +402,7 @@ def list_rollouts(
 @router.get("/rollouts/{rollout_id}/checks", openapi_extra=auth("viewer"))
 def rollout_checks(
     agent_id: str,
-    rollout_id: int,
+    rollout_id: IdPath,
     principal: PrincipalDep,
     tenancy: TenancyDep,
     prompts: PromptsDep,
@@ -470,7 +485,9 @@ def _current_rollout(
     }
 
 
-@router.post("/rollouts/current/{action}", openapi_extra=auth("release"))
+@router.post(
+    "/rollouts/current/{action}", responses=error_responses(409), openapi_extra=auth("release")
+)
 async def signal_rollout(
     agent_id: str,
     action: Literal["pause", "resume", "abort", "promote"],

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import PrincipalDep, SessionDep, StateDep
+from api.deps import PrincipalDep, SessionDep, StateDep, auth
 from core.tenancy.retention import RetentionPublic, RetentionService, RetentionUpdate
 
 router = APIRouter(prefix="/v1/orgs/{org_id}/retention", tags=["retention"])
@@ -17,7 +17,7 @@ def _service(state: StateDep, session: SessionDep) -> RetentionService:
     return RetentionService(session, state.settings.raw_payload_retention_days)
 
 
-@router.get("", response_model=RetentionPublic)
+@router.get("", response_model=RetentionPublic, openapi_extra=auth("viewer"))
 def get_retention(
     org_id: str, principal: PrincipalDep, state: StateDep, session: SessionDep
 ) -> RetentionPublic:
@@ -25,7 +25,7 @@ def get_retention(
     return _service(state, session).get(org_id)
 
 
-@router.patch("", response_model=RetentionPublic)
+@router.patch("", response_model=RetentionPublic, openapi_extra=auth("admin"))
 def update_retention(
     org_id: str,
     body: RetentionUpdate,

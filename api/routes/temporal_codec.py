@@ -21,7 +21,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payloads
 
-from api.deps import StateDep, TenancyDep
+from api.deps import StateDep, TenancyDep, auth
 from core.errors import AuthenticationError, InvalidInputError, PermissionDeniedError
 from core.settings import Settings
 from core.tenancy.security import constant_time_equals, hash_token
@@ -85,7 +85,7 @@ def _answer(payloads: Sequence[object]) -> Response:
     return Response(json_format.MessageToJson(out), media_type="application/json")
 
 
-@router.post("/decode")
+@router.post("/decode", openapi_extra=auth("operator"))
 async def decode(request: Request, state: StateDep, tenancy: TenancyDep) -> Response:
     _require_operator(request, state, tenancy)
     payloads = await _read_payloads(request)
@@ -96,7 +96,7 @@ async def decode(request: Request, state: StateDep, tenancy: TenancyDep) -> Resp
     return _answer(decoded)
 
 
-@router.post("/encode")
+@router.post("/encode", openapi_extra=auth("operator"))
 async def encode(request: Request, state: StateDep, tenancy: TenancyDep) -> Response:
     _require_operator(request, state, tenancy)
     payloads = await _read_payloads(request)
@@ -119,12 +119,12 @@ def _login_page(message: str, status_code: int = 200) -> HTMLResponse:
     return HTMLResponse(body, status_code=status_code)
 
 
-@router.get("/login", response_class=HTMLResponse)
+@router.get("/login", response_class=HTMLResponse, openapi_extra=auth("none"))
 async def login_form() -> HTMLResponse:
     return _login_page("Sign this browser in as the operator to let the Temporal UI decode.")
 
 
-@router.post("/login", response_class=HTMLResponse)
+@router.post("/login", response_class=HTMLResponse, openapi_extra=auth("none"))
 async def login(request: Request, state: StateDep) -> HTMLResponse:
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
     token = (form.get("token") or [""])[0]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from api.deps import PrincipalDep, StateDep, TenancyDep, auth
+from api.errors import error_responses
+from core.calls.events import Platform
 from core.errors import PermissionDeniedError
 from core.tenancy import repository as repo
 from core.tenancy.schemas import (
@@ -33,6 +35,7 @@ def _operator_only(principal: PrincipalDep) -> None:
     "/orgs",
     status_code=status.HTTP_201_CREATED,
     response_model=OrganizationPublic,
+    responses=error_responses(409),
     openapi_extra=auth("operator"),
 )
 def create_org(body: OrganizationCreate, principal: PrincipalDep, tenancy: TenancyDep) -> object:
@@ -80,6 +83,7 @@ def revoke_key(org_id: str, key_id: str, principal: PrincipalDep, tenancy: Tenan
     "/orgs/{org_id}/agents",
     status_code=status.HTTP_201_CREATED,
     response_model=AgentPublic,
+    responses=error_responses(409),
     openapi_extra=auth("admin"),
 )
 def create_agent(
@@ -109,7 +113,7 @@ def get_agent(agent_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> ob
 )
 def set_credential(
     agent_id: str,
-    platform: str,
+    platform: Platform,
     body: CredentialSet,
     principal: PrincipalDep,
     tenancy: TenancyDep,

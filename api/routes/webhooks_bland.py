@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import edge
 from api.deps import StateDep, auth
-from api.errors import error_body
+from api.errors import error_body, error_responses
 from api.state import AgentInfo, AppState
 from connectors.bland import mapping
 from connectors.bland.webhooks import (
@@ -87,15 +87,19 @@ async def _receive(
 ) -> tuple[AgentInfo, bytes, T] | JSONResponse:
     """Authenticate and parse, or record the rejection and answer its 4xx."""
     # Signatures cover the exact bytes Bland sent; they are read once and never re-encoded.
-    raw = await request.body()
+    raw, authenticated = b"", False
     agent = await run_in_threadpool(state.agents.get, agent_id)
     try:
+        raw = await edge.read_body(request)
         if agent is None:
             raise NotFoundError(f"agent '{agent_id}' does not exist; check the URL set in Bland")
         check(agent, request, raw)
+        authenticated = True
         parsed = await parse(agent, parse_json_body(raw))
     except AppError as exc:
-        await edge.record_rejection(state, PLATFORM, agent, agent_id, exc, raw)
+        await edge.record_rejection(
+            state, PLATFORM, agent, agent_id, exc, raw, authenticated=authenticated
+        )
         return JSONResponse(error_body(type(exc).__name__, exc.detail), status_code=exc.status_code)
     return agent, raw, parsed
 
@@ -106,6 +110,7 @@ async def _receive(
 @router.post(
     "/bland/{agent_id}/dynamic-data",
     summary="Bland dynamic_data fetch (caller context)",
+    responses=error_responses(400, 401, 404, 413, 422, 429),
     openapi_extra=auth("platform"),
 )
 async def bland_dynamic_data(agent_id: str, request: Request, state: StateDep) -> JSONResponse:
@@ -144,6 +149,7 @@ async def bland_dynamic_data(agent_id: str, request: Request, state: StateDep) -
 @router.post(
     "/bland/{agent_id}/tools/{tool_name}",
     summary="Bland custom tool (one per tool)",
+    responses=error_responses(400, 401, 404, 413, 422, 429),
     openapi_extra=auth("platform"),
 )
 async def bland_tool(
@@ -186,7 +192,10 @@ def _earlier_post_calls(state: AppState, agent_id: str, call_id: str) -> list[Ma
 
 
 @router.post(
-    "/bland/{agent_id}/post-call", summary="Bland post-call webhook", openapi_extra=auth("platform")
+    "/bland/{agent_id}/post-call",
+    summary="Bland post-call webhook",
+    responses=error_responses(400, 401, 404, 409, 413, 422, 429),
+    openapi_extra=auth("platform"),
 )
 async def bland_post_call(agent_id: str, request: Request, state: StateDep) -> JSONResponse:
     async def parse(agent: AgentInfo, body: dict[str, Any]) -> tuple[CallEnded, bytes | None]:

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import edge
 from api.deps import StateDep, auth
-from api.errors import error_body
+from api.errors import error_body, error_responses
 from api.state import AgentInfo, AppState
 from connectors.common import parse_json_body
 from connectors.retell import mapping
@@ -52,17 +52,21 @@ async def _receive(
 ) -> tuple[AgentInfo, bytes, E] | JSONResponse:
     """Authenticate and parse, or record the rejection and answer its 4xx."""
     # The signature covers the exact bytes Retell sent; they are read once and never re-encoded.
-    raw = await request.body()
+    raw, authenticated = b"", False
     agent = await run_in_threadpool(state.agents.get, agent_id)
     try:
+        raw = await edge.read_body(request)
         if agent is None:
             raise NotFoundError(f"agent '{agent_id}' does not exist; check the webhook URL")
         verify_request(
             raw, request.headers.get(SIGNATURE_HEADER), _api_keys(agent), agent_id=agent_id
         )
+        authenticated = True
         event = parse(parse_json_body(raw))
     except AppError as exc:
-        await edge.record_rejection(state, PLATFORM, agent, agent_id, exc, raw)
+        await edge.record_rejection(
+            state, PLATFORM, agent, agent_id, exc, raw, authenticated=authenticated
+        )
         return JSONResponse(error_body(type(exc).__name__, exc.detail), status_code=exc.status_code)
     return agent, raw, event
 
@@ -70,6 +74,7 @@ async def _receive(
 @router.post(
     "/retell/{agent_id}/events",
     summary="Retell agent event webhook",
+    responses=error_responses(400, 401, 404, 413, 422, 429),
     openapi_extra=auth("platform"),
 )
 async def retell_events(agent_id: str, request: Request, state: StateDep) -> JSONResponse:
@@ -87,6 +92,7 @@ async def retell_events(agent_id: str, request: Request, state: StateDep) -> JSO
 @router.post(
     "/retell/{agent_id}/inbound",
     summary="Retell phone-number inbound webhook",
+    responses=error_responses(400, 401, 404, 413, 422, 429),
     openapi_extra=auth("platform"),
 )
 async def retell_inbound(agent_id: str, request: Request, state: StateDep) -> JSONResponse:
@@ -116,6 +122,7 @@ async def retell_inbound(agent_id: str, request: Request, state: StateDep) -> JS
 @router.post(
     "/retell/{agent_id}/functions/{tool_name}",
     summary="Retell custom function (one per tool)",
+    responses=error_responses(400, 401, 404, 413, 422, 429),
     openapi_extra=auth("platform"),
 )
 async def retell_function(

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import edge
 from api.deps import StateDep, auth
-from api.errors import error_body
+from api.errors import error_body, error_responses
 from connectors.common import parse_json_body
 from connectors.vapi import knowledge as vapi_knowledge
 from connectors.vapi import mapping
@@ -32,17 +32,26 @@ router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 PLATFORM = "vapi"
 
 
-@router.post("/vapi/{agent_id}", summary="VAPI server URL", openapi_extra=auth("platform"))
+@router.post(
+    "/vapi/{agent_id}",
+    summary="VAPI server URL",
+    responses=error_responses(400, 401, 404, 413, 422, 429),
+    openapi_extra=auth("platform"),
+)
 async def vapi_webhook(agent_id: str, request: Request, state: StateDep) -> JSONResponse:
-    raw = await request.body()
+    raw, authenticated = b"", False
     agent = await run_in_threadpool(state.agents.get, agent_id)
     try:
+        raw = await edge.read_body(request)
         if agent is None:
             raise NotFoundError(f"agent '{agent_id}' does not exist; check the server URL")
         verify_request(dict(request.headers), raw, agent.credentials.get(PLATFORM, []))
+        authenticated = True
         event = parse_event(parse_json_body(raw))
     except AppError as exc:
-        await edge.record_rejection(state, PLATFORM, agent, agent_id, exc, raw)
+        await edge.record_rejection(
+            state, PLATFORM, agent, agent_id, exc, raw, authenticated=authenticated
+        )
         return JSONResponse(error_body(type(exc).__name__, exc.detail), status_code=exc.status_code)
 
     if isinstance(event, CallEnded):

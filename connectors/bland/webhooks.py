@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from connectors.common import parse_time
+from connectors.common import load_json, parse_time
 from core.calls.events import (
     CallEnded,
     CallRef,
@@ -33,7 +33,12 @@ from core.calls.events import (
     canonical_end_reason,
     check_call_id,
 )
-from core.errors import ConflictError, MalformedWebhookError, WebhookSignatureError
+from core.errors import (
+    ConflictError,
+    InvalidJsonError,
+    MalformedWebhookError,
+    WebhookSignatureError,
+)
 
 PLATFORM = "bland"
 SIGNATURE_HEADER = "X-Webhook-Signature"
@@ -79,8 +84,8 @@ def sign(raw: bytes, secret: str) -> str:
 def _compact(raw: bytes) -> bytes | None:
     """The body as JavaScript's ``JSON.stringify`` writes it, which Bland's Node sample signs."""
     try:
-        body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        body = load_json(raw)
+    except InvalidJsonError:
         return None
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 

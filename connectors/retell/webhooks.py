@@ -38,8 +38,9 @@ from core.errors import MalformedWebhookError, WebhookSignatureError
 PLATFORM = "retell"
 SIGNATURE_HEADER = "X-Retell-Signature"
 SIGNATURE_WINDOW_MS = 5 * 60 * 1000
-# The SDK's own pattern (retell/lib/webhook_auth.py): lowercase hex, exactly 64 characters.
-_SIGNATURE = re.compile(r"v=(\d+),d=([0-9a-f]{64})")
+# The SDK's own pattern (retell/lib/webhook_auth.py): lowercase hex, exactly 64 characters;
+# the millisecond timestamp is bounded so a header of thousands of digits is simply invalid.
+_SIGNATURE = re.compile(r"v=(\d{1,16}),d=([0-9a-f]{64})")
 _INBOUND_ID_BUCKET_MS = 10 * 60 * 1000
 _ROLES = {"agent": "agent", "user": "caller"}
 _FIX_SIGNATURE = (
@@ -173,7 +174,7 @@ def _turns_from_object(items: Any) -> list[Turn]:
     turns: list[Turn] = []
     if not isinstance(items, list):
         return turns
-    for item in items:
+    for i, item in enumerate(items):
         if not isinstance(item, dict):
             continue
         role = _ROLES.get(str(item.get("role")))  # transfer_target is not our conversation
@@ -181,7 +182,13 @@ def _turns_from_object(items: Any) -> list[Turn]:
         if role is None or not isinstance(text, str) or not text.strip():
             continue
         words = item.get("words")
-        start = words[0].get("start") if isinstance(words, list) and words else None
+        first = words[0] if isinstance(words, list) and words else {}
+        if not isinstance(first, dict):
+            raise MalformedWebhookError(
+                f"field 'call.transcript_object[{i}].words[0]' must be an object with 'start', "
+                f"got {type(first).__name__}"
+            )
+        start = first.get("start")
         turns.append(
             Turn(
                 role=role,
@@ -266,7 +273,9 @@ def _transcript_updated(body: Mapping[str, Any]) -> TranscriptUpdate | Informati
 
 def parse_event(body: Mapping[str, Any]) -> CanonicalEvent:
     """Any event-webhook body (``{"event", "call"}``) as a canonical event."""
-    event = str(require(body, "event"))
+    event = require(body, "event")
+    if not isinstance(event, str):
+        raise MalformedWebhookError(f"field 'event' must be a string, got {type(event).__name__}")
     if event == "call_inbound":
         raise MalformedWebhookError(
             "call_inbound belongs on the inbound URL: set the phone number's inbound_webhook_url "
@@ -333,7 +342,11 @@ def parse_inbound(
     inbound = require(body, "call_inbound")
     if not isinstance(inbound, dict):
         raise MalformedWebhookError("field 'call_inbound' must be an object")
-    number = str(require(body, "call_inbound.from_number"))
+    number = require(body, "call_inbound.from_number")
+    if not isinstance(number, str):
+        raise MalformedWebhookError(
+            f"field 'call_inbound.from_number' must be a string, got {type(number).__name__}"
+        )
     # Some payloads put the event time at the top level; it disambiguates repeat callers.
     merged = dict(inbound)
     if "event_timestamp" not in merged and isinstance(body.get("event_timestamp"), int):

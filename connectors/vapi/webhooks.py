@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.common import optional, parse_time, require
+from connectors.common import load_json, optional, optional_str, parse_time, require
 from core.calls.events import (
     CallEnded,
     CallRef,
@@ -32,9 +31,11 @@ from core.calls.events import (
     canonical_end_reason,
     check_call_id,
 )
-from core.errors import MalformedWebhookError, WebhookSignatureError
+from core.errors import InvalidJsonError, MalformedWebhookError, WebhookSignatureError
 
 HMAC_WINDOW_S = 300
+# One tool-calls message runs its tools before answering; VAPI sends a few at a time.
+MAX_TOOL_CALLS = 32
 
 
 @dataclass(frozen=True)
@@ -104,17 +105,34 @@ def sign_hmac(secret: str, raw: bytes, timestamp: str) -> str:
 
 
 def message_type(body: Mapping[str, Any]) -> str:
-    return str(require(body, "message.type"))
+    kind = require(body, "message.type")
+    if not isinstance(kind, str):
+        raise MalformedWebhookError(
+            f"field 'message.type' must be a string, got {type(kind).__name__}"
+        )
+    return kind
+
+
+def _message_str(message: Mapping[str, Any], path: str) -> str | None:
+    try:
+        return optional_str(message, path)
+    except MalformedWebhookError:
+        value = optional(message, path)
+        raise MalformedWebhookError(
+            f"field 'message.{path}' must be a string, got {type(value).__name__}"
+        ) from None
 
 
 def call_ref(message: Mapping[str, Any], required: bool = True) -> CallRef | None:
-    call_id = optional(message, "call.id")
-    if call_id is None:
+    call_id = _message_str(message, "call.id")
+    if not call_id:
         if required:
             raise MalformedWebhookError("required field 'message.call.id' is missing")
         return None
-    number = optional(message, "customer.number") or optional(message, "call.customer.number")
-    call_type = optional(message, "call.type") or ""
+    number = _message_str(message, "customer.number") or _message_str(
+        message, "call.customer.number"
+    )
+    call_type = _message_str(message, "call.type") or ""
     direction = {"inboundPhoneCall": "inbound", "outboundPhoneCall": "outbound"}.get(
         call_type, "web" if "web" in call_type.lower() else None
     )
@@ -134,10 +152,11 @@ def parse_arguments(item: Mapping[str, Any]) -> dict[str, Any]:
             continue
         if isinstance(value, str):
             try:
-                value = json.loads(value) if value.strip() else {}
-            except json.JSONDecodeError as exc:
+                value = load_json(value.encode("utf-8")) if value.strip() else {}
+            except InvalidJsonError as exc:
                 raise MalformedWebhookError(
-                    f"tool call '{item.get('id')}' has arguments that are not valid JSON: {exc}"
+                    f"tool call '{item.get('id')}' has arguments that are not valid JSON: "
+                    f"{exc.detail}"
                 ) from exc
         if not isinstance(value, dict):
             raise MalformedWebhookError(f"tool call '{item.get('id')}' arguments must be an object")
@@ -205,8 +224,8 @@ def parse_call_ended(body: Mapping[str, Any]) -> CallEnded:
     turns = _turns_from_messages(artifact.get("messages")) or _turns_from_transcript(
         artifact.get("transcript")
     )
-    ended_reason = message.get("endedReason") or optional(message, "call.endedReason")
-    reason = str(ended_reason) if ended_reason else None
+    ended_reason = _message_str(message, "endedReason") or _message_str(message, "call.endedReason")
+    reason = ended_reason or None
     latency = optional(artifact, "performanceMetrics.turnLatencyAverage")
     return CallEnded(
         call=ref,
@@ -215,7 +234,7 @@ def parse_call_ended(body: Mapping[str, Any]) -> CallEnded:
         ended_reason=canonical_end_reason(reason),
         platform_ended_reason=reason,
         turns=turns,
-        platform_summary=optional(message, "analysis.summary"),
+        platform_summary=_message_str(message, "analysis.summary"),
         platform_success=_success(optional(message, "analysis.successEvaluation")),
         transferred=bool(reason and ("forward" in reason or "transfer" in reason))
         or message.get("destination") is not None,
@@ -237,6 +256,11 @@ def parse_event(body: Mapping[str, Any]) -> CanonicalEvent:
         items = message.get("toolCallList")
         if not isinstance(items, list) or not items:
             raise MalformedWebhookError("required field 'message.toolCallList' is missing or empty")
+        if len(items) > MAX_TOOL_CALLS:
+            raise MalformedWebhookError(
+                f"field 'message.toolCallList' has {len(items)} tool calls; at most "
+                f"{MAX_TOOL_CALLS} are answered in one message"
+            )
         calls = []
         for i, item in enumerate(items):
             if not isinstance(item, dict) or not item.get("id"):
@@ -244,7 +268,7 @@ def parse_event(body: Mapping[str, Any]) -> CanonicalEvent:
                     f"required field 'message.toolCallList[{i}].id' is missing"
                 )
             name = optional(item, "function.name") or item.get("name")
-            if not name:
+            if not isinstance(name, str) or not name:
                 raise MalformedWebhookError(
                     f"required field 'message.toolCallList[{i}].function.name' is missing"
                 )

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from core.db import INT_COLUMN_MAX
+
 SourceKind = Literal["file", "url", "text"]
 FreshnessState = Literal["pending", "fresh", "stale", "failing"]
 AnswerStatus = Literal["ok", "partial", "outdated", "empty"]
@@ -20,8 +22,11 @@ MIN_INTERVAL_S = 60
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
+KB_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$"
+
+
 class KnowledgeBaseCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$")
+    name: str = Field(min_length=1, max_length=100, pattern=KB_NAME_PATTERN)
 
 
 class KnowledgeBasePublic(BaseModel):
@@ -37,8 +42,12 @@ class FreshnessPolicy(BaseModel):
     """How often a source is re-checked, and how old its last check may be before its chunks
     are withheld as outdated. ``None`` means never (no schedule / never outdated)."""
 
-    refresh_interval_s: int | None = Field(default=None, ge=MIN_INTERVAL_S, le=MAX_INTERVAL_S)
-    max_staleness_s: int | None = Field(default=None, ge=MIN_INTERVAL_S)
+    refresh_interval_s: int | None = Field(
+        strict=True, default=None, ge=MIN_INTERVAL_S, le=MAX_INTERVAL_S
+    )
+    max_staleness_s: int | None = Field(
+        strict=True, default=None, ge=MIN_INTERVAL_S, le=INT_COLUMN_MAX
+    )
 
     @model_validator(mode="after")
     def _staleness_covers_interval(self) -> FreshnessPolicy:
@@ -54,7 +63,7 @@ class FreshnessPolicy(BaseModel):
 class SourceCreate(FreshnessPolicy):
     kind: SourceKind
     name: str = Field(min_length=1, max_length=200)
-    kb: str = Field(default="default", min_length=1, max_length=100)
+    kb: str = Field(default="default", min_length=1, max_length=100, pattern=KB_NAME_PATTERN)
     url: str | None = Field(default=None, max_length=2000)
     text: str | None = Field(default=None, max_length=MAX_UPLOAD_BYTES)
     filename: str | None = Field(default=None, max_length=255)
@@ -89,8 +98,12 @@ class SourceUpdate(BaseModel):
     filename: str | None = Field(default=None, max_length=255)
     content_base64: str | None = None
     content_type: str | None = Field(default=None, max_length=100)
-    refresh_interval_s: int | None = Field(default=None, ge=MIN_INTERVAL_S, le=MAX_INTERVAL_S)
-    max_staleness_s: int | None = Field(default=None, ge=MIN_INTERVAL_S)
+    refresh_interval_s: int | None = Field(
+        strict=True, default=None, ge=MIN_INTERVAL_S, le=MAX_INTERVAL_S
+    )
+    max_staleness_s: int | None = Field(
+        strict=True, default=None, ge=MIN_INTERVAL_S, le=INT_COLUMN_MAX
+    )
     refresh: bool = True
 
 
@@ -143,7 +156,7 @@ class CallHandle(BaseModel):
 class KnowledgeSearch(BaseModel):
     agent_id: str
     query: str = Field(min_length=1, max_length=2000)
-    k: int = Field(default=5, ge=1, le=20)
+    k: int = Field(strict=True, default=5, ge=1, le=20)
     kb: str | None = Field(default=None, description="Knowledge base name; all when omitted")
     normalize: bool = Field(default=True, description="Apply the speech-to-text normalizer")
     mode: Literal["hybrid", "dense", "keyword"] = "hybrid"

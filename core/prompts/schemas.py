@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from core.db import INT_COLUMN_MAX
+
 LABEL_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 TOOL_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 PRODUCTION = "production"
@@ -90,14 +92,18 @@ class VersionDiff(BaseModel):
 
 
 class LabelMove(BaseModel):
-    version: int = Field(ge=1)
+    version: int = Field(strict=True, ge=1, le=INT_COLUMN_MAX)
     reason: str = Field(min_length=3, max_length=2000, description="Why (kept in the audit)")
 
 
 class LabelRollback(BaseModel):
     reason: str = Field(min_length=3, max_length=2000)
     to_version: int | None = Field(
-        default=None, ge=1, description="Default: the version the label pointed at before"
+        strict=True,
+        default=None,
+        ge=1,
+        le=INT_COLUMN_MAX,
+        description="Default: the version the label pointed at before",
     )
 
 
@@ -138,7 +144,7 @@ class LabelMovePublic(BaseModel):
 
 
 class VariantIn(BaseModel):
-    version: int = Field(ge=1)
+    version: int = Field(strict=True, ge=1, le=INT_COLUMN_MAX)
     weight: float = Field(gt=0, le=1)
 
 
@@ -148,7 +154,11 @@ class ExperimentCreate(BaseModel):
         min_length=1, description="Versions under test; control receives the remaining weight"
     )
     control_version: int | None = Field(
-        default=None, ge=1, description="Default: the version labelled production"
+        strict=True,
+        default=None,
+        ge=1,
+        le=INT_COLUMN_MAX,
+        description="Default: the version labelled production",
     )
     reason: str = Field(min_length=3, max_length=2000)
 
@@ -224,12 +234,20 @@ class ExperimentResults(BaseModel):
     summary: str
 
 
+# A rollout step holds at most this long (and 365 days fit any timer the workflow sets).
+MAX_STEP_S = 365 * 86400
+
+
 class RolloutStepIn(BaseModel):
     weight: float = Field(gt=0, le=1)
-    hold_s: float = Field(ge=0, description="Minimum time at this weight")
-    min_canary_calls: int = Field(ge=0, description="Canary calls needed in this step")
+    hold_s: float = Field(ge=0, le=MAX_STEP_S, description="Minimum time at this weight")
+    min_canary_calls: int = Field(
+        strict=True, ge=0, le=INT_COLUMN_MAX, description="Canary calls needed in this step"
+    )
     max_duration_s: float = Field(
-        gt=0, description="Past this without enough canary calls the rollout pauses and alerts"
+        gt=0,
+        le=MAX_STEP_S,
+        description="Past this without enough canary calls the rollout pauses and alerts",
     )
 
 
@@ -242,7 +260,7 @@ DEFAULT_STEPS: tuple[RolloutStepIn, ...] = (
 
 
 class RolloutCreate(BaseModel):
-    candidate_version: int | None = Field(default=None, ge=1)
+    candidate_version: int | None = Field(strict=True, default=None, ge=1, le=INT_COLUMN_MAX)
     candidate_label: str | None = Field(default=None, pattern=LABEL_PATTERN)
     steps: list[RolloutStepIn] | None = Field(
         default=None, description="Default: 5% -> 25% -> 50% -> 100%, 30 min holds"

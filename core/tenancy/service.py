@@ -51,8 +51,10 @@ class Principal:
         if self.operator:
             return
         if org_id is not None and org_id != self.org_id:
+            # Never names the other organization: a key learns nothing about other tenants.
             raise PermissionDeniedError(
-                f"this API key belongs to organization '{self.org_id}', not '{org_id}'"
+                f"this API key belongs to organization '{self.org_id}' and cannot access "
+                "another organization's resources"
             )
         granted: set[str] = set()
         for s in self.scopes:
