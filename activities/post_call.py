@@ -18,7 +18,7 @@ from core.calls.models import Call
 from core.calls.service import CallsService
 from core.db import session_scope, utcnow
 from core.errors import AppError
-from core.memory.analysis import analyze_call_rules
+from core.memory.analysis import CallAnalysis, analyze_call_rules, redact_analysis
 from core.memory.ports import AnalyzerError, AnalyzerUnavailableError, CallAnalyzer
 from core.memory.service import CallMemoryInput, MemoryService
 from core.monitoring.service import MonitoringService
@@ -106,32 +106,34 @@ class PostCallActivities:
                 category=ApplicationErrorCategory.BENIGN,
             )
         with session_scope(self._engine) as session:
-            ended = CallsService(session, self._secret_key).ended_event(
-                self._load_call(session, data.call_pk)
-            )
+            calls = CallsService(session, self._secret_key)
+            call = self._load_call(session, data.call_pk)
+            ended = calls.ended_event(call)
+            policy = calls.pii_policy(call.agent_id)
         try:
             result = self._analyzer.analyze(ended.turns)
         except AnalyzerUnavailableError as exc:
             raise ApplicationError(str(exc), type="LLMUnavailable", non_retryable=True) from exc
         except AnalyzerError as exc:
             raise ApplicationError(str(exc), type="LLMError") from exc
-        return AnalysisResult(
-            summary=result.summary,
-            facts=[[f.key, f.value] for f in result.facts],
-            method=result.method,
-        )
+        return self._result(redact_analysis(result, policy))
 
     @activity.defn(name=ACT_ANALYZE_RULES)
     def analyze_call_rules(self, data: CallInput) -> AnalysisResult:
         with session_scope(self._engine) as session:
-            ended = CallsService(session, self._secret_key).ended_event(
-                self._load_call(session, data.call_pk)
-            )
-        result = analyze_call_rules(ended.turns)
+            calls = CallsService(session, self._secret_key)
+            call = self._load_call(session, data.call_pk)
+            ended = calls.ended_event(call)
+            policy = calls.pii_policy(call.agent_id)
+        return self._result(redact_analysis(analyze_call_rules(ended.turns), policy))
+
+    @staticmethod
+    def _result(analysis: CallAnalysis) -> AnalysisResult:
+        # Redacted before it leaves the activity: the result is stored in workflow history.
         return AnalysisResult(
-            summary=result.summary,
-            facts=[[f.key, f.value] for f in result.facts],
-            method=result.method,
+            summary=analysis.summary,
+            facts=[[f.key, f.value] for f in analysis.facts],
+            method=analysis.method,
         )
 
     @activity.defn(name=ACT_WRITE_MEMORIES)

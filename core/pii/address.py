@@ -9,11 +9,12 @@ ASCII-lowercased text (same length as the original).
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterator
 
 from core.pii.numbers import CARDINAL, SEP, U, alt
 
-__all__ = ["find_street_addresses"]
+__all__ = ["find_street_addresses", "street_addresses"]
 
 _STREET_TYPES = (
     "street",
@@ -131,3 +132,11 @@ def find_street_addresses(text: str) -> Iterator[tuple[int, int]]:
     """Spans of ``text`` (ASCII-lowercased) that are street addresses."""
     for m in _ADDRESS.finditer(text):
         yield m.start(), m.end()
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def street_addresses(text: str) -> list[str]:
+    """The street addresses in ``text`` (any case), as written there."""
+    return [text[s:e] for s, e in find_street_addresses(text.translate(_ASCII_LOWER))]
