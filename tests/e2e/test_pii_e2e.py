@@ -41,7 +41,8 @@ def _reply(http, tenant: Tenant) -> str:  # type: ignore[no-untyped-def]
         tenant.webhook, content=raw(assistant_request(CALLER)), headers=tenant.vapi_headers
     )
     assert r.status_code == 200, r.text
-    return r.text
+    text: str = r.text
+    return text
 
 
 async def _run_call(stack: Stack, http, tenant: Tenant) -> str:  # type: ignore[no-untyped-def]
