@@ -9,10 +9,9 @@ ASCII-lowercased text (same length as the original).
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Iterator
 
-from core.pii.numbers import CARDINAL, SEP, U, alt
+from core.pii.numbers import CARDINAL, SEP, U, alt, ascii_lower
 
 __all__ = ["find_street_addresses", "street_addresses"]
 
@@ -134,9 +133,6 @@ def find_street_addresses(text: str) -> Iterator[tuple[int, int]]:
         yield m.start(), m.end()
 
 
-_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
-
-
 def street_addresses(text: str) -> list[str]:
     """The street addresses in ``text`` (any case), as written there."""
-    return [text[s:e] for s, e in find_street_addresses(text.translate(_ASCII_LOWER))]
+    return [text[s:e] for s, e in find_street_addresses(ascii_lower(text))]

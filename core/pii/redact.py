@@ -12,7 +12,6 @@ input: it is the step that makes text safe to store, so the text it receives is 
 from __future__ import annotations
 
 import re
-import string
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from stdnum.us import rtn, ssn
 
 from core.pii.address import find_street_addresses
 from core.pii.dob import asks_for_birth_date, find_dates_of_birth
+from core.pii.numbers import ascii_lower
 from core.pii.phone import mask_number
 from core.pii.policy import DEFAULT_PII_POLICY, PiiPolicy
 
@@ -171,7 +171,6 @@ _SPOKEN_RUN_RE = re.compile(rf"(?<![\w'])(?:{_TOKEN})(?:{_SEP}(?:{_TOKEN}))+")
 _SPOKEN_TOKEN_RE = re.compile(
     rf"(?:(?P<rep>double|triple)[ \t-]+)?(?P<word>{_WORD_ALT})(?![\w'])|(?P<digits>\d+)"
 )
-_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 # "one two three" is a list, not a number; four spoken digits is the shortest thing worth reading
 # as one (a PIN, the last four of a card).
 _MIN_SPOKEN_DIGITS = 4
@@ -204,8 +203,7 @@ class _Working:
             segments.append(_Segment(work_pos, work_pos + len(piece), orig_start, orig_end, atomic))
             work_pos += len(piece)
 
-        # Same length and offsets as the original, unlike str.lower() on some non-ASCII text.
-        lowered = original.lower() if original.isascii() else original.translate(_ASCII_LOWER)
+        lowered = ascii_lower(original)
         for run in _SPOKEN_RUN_RE.finditer(lowered):
             tokens = list(_SPOKEN_TOKEN_RE.finditer(lowered, run.start(), run.end()))
             spoken = sum(_REPEAT.get(t["rep"], 1) for t in tokens if t["word"] is not None)
@@ -418,7 +416,7 @@ class _Asked:
         return cls(
             ssn=_SSN_CONTEXT_RE.search(context) is not None,
             last_four=_LAST_FOUR_QUESTION_RE.search(context) is not None,
-            birth_date=asks_for_birth_date(context.lower()),
+            birth_date=asks_for_birth_date(ascii_lower(context)),
         )
 
 
@@ -509,7 +507,7 @@ def find_pii(
                 text[line_start:line_end], default_region, asked
             )
         )
-    lowered = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+    lowered = ascii_lower(text)
     findings.extend(_find_in_words(lowered, policy, asked))
     findings.sort(key=lambda f: (_PRIORITY.index(f[2]), f[0], f[0] - f[1]))
     accepted: list[Finding] = []
