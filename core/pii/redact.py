@@ -122,12 +122,13 @@ _NATIONAL_MIN, _NATIONAL_MAX = 10, 11
 # "r o s a dot l e e at yahoo dot com", "k underscore patel at outlook dot com". The top-level
 # domain must be a common one, which keeps "meet me at the office dot" out.
 _SPOKEN_TLDS = "com|net|org|io|co|uk|us|de|fr|nl|es|it|jp|in|ca|au|edu|gov|info|biz|me|ai|ch|ie|nz"
-_SPOKEN_LOCAL_TOKEN = r"(?:[a-z](?:\s+[a-z]\b)+|(?!(?:at|dot)\b)[a-z0-9]+)"
+# Bounded repeats: a long run of single letters ("a a a a ...") must not make this quadratic.
+_SPOKEN_LOCAL_TOKEN = r"(?:[a-z](?:\s+[a-z]\b){1,30}|(?!(?:at|dot)\b)[a-z0-9]{1,40})"
 _SPOKEN_LOCAL_SEP = r"(?:\s+(?:dot|underscore|dash|hyphen|period)\s+|[._-])"
 _SPOKEN_LABEL = r"(?!(?:at|dot)\b)[a-z0-9][a-z0-9-]*"
 _SPOKEN_DOT = r"(?:\s+dot\s+|\.)"
 _SPOKEN_EMAIL_RE = re.compile(
-    rf"(?<![\w'.@]){_SPOKEN_LOCAL_TOKEN}(?:{_SPOKEN_LOCAL_SEP}{_SPOKEN_LOCAL_TOKEN})*"
+    rf"(?<![\w'.@]){_SPOKEN_LOCAL_TOKEN}(?:{_SPOKEN_LOCAL_SEP}{_SPOKEN_LOCAL_TOKEN}){{0,8}}"
     rf"\s+at\s+{_SPOKEN_LABEL}(?:\s+{_SPOKEN_LABEL})?(?:{_SPOKEN_DOT}{_SPOKEN_LABEL})*"
     rf"{_SPOKEN_DOT}(?:{_SPOKEN_TLDS})\b"
 )
@@ -342,10 +343,18 @@ def _card_in_groups(run: str, offset: int) -> Iterator[tuple[int, int]]:
     for first in range(len(groups)):
         if groups[first][0] < taken_until:
             continue
-        # Longest window first, so a 16-digit card wins over a 13-digit slice of it.
-        for last in range(len(groups) - 1, first - 1, -1):
+        # Windows no longer than a card, longest first, so a 16-digit card wins over a 13-digit
+        # slice of it. Bounding them keeps a long run of single digits linear, not cubic.
+        windows: list[int] = []
+        size = 0
+        for last in range(first, len(groups)):
+            size += lengths[last]
+            if size > _CARD_MAX:
+                break
+            windows.append(last)
+        for last in reversed(windows):
             size = sum(lengths[first : last + 1])
-            if not _CARD_MIN <= size <= _CARD_MAX or (first == 0 and last == len(groups) - 1):
+            if size < _CARD_MIN or (first == 0 and last == len(groups) - 1):
                 continue
             start, end = groups[first][0], groups[last][1]
             if luhn.is_valid(re.sub(r"\D", "", run[start:end])):
