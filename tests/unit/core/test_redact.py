@@ -238,8 +238,8 @@ def test_redact_turns_reads_each_turn_with_the_one_before() -> None:
 
 
 def test_long_runs_of_single_digits_or_letters_stay_fast() -> None:
-    # Both used to take minutes (cubic in the card search, quadratic in spoken e-mails); the
-    # bound is loose because the machine is shared, and far below what they took.
+    # The card search over digit groups was cubic (minutes for the digits below) and an
+    # unbounded spoken e-mail pattern is quadratic; the bound is loose (the machine is shared).
     for text in ("1 " * 5000, "a " * 5000):
         started = time.perf_counter()
         redact(text)
