@@ -10,10 +10,12 @@ import uuid
 
 import pytest
 from sqlmodel import Session, select
+from typer.testing import CliRunner
 
+from cli.main import app as cli_app
 from core.calls.models import Call
 from core.memory.models import Fact, Memory
-from tests.conftest import Stack, async_wait_for
+from tests.conftest import ADMIN_TOKEN, Stack, async_wait_for
 from tests.helpers import ADMIN, Tenant, assistant_request, create_tenant, end_of_call, raw
 
 pytestmark = [pytest.mark.postgres, pytest.mark.temporal]
@@ -147,3 +149,44 @@ async def test_pii_policy_is_set_at_creation_and_rejects_unknown_values(stack: S
         assert http.get(f"/v1/agents/{tenant.agent_id}", headers=ADMIN).json()["pii_policy"] == {
             "address": "redact"
         }
+
+
+async def test_cli_sets_the_policy_and_names_the_flag_values(stack: Stack) -> None:
+    runner = CliRunner()
+    env = {"BACKLINE_API_URL": stack.api.url, "BACKLINE_API_KEY": ADMIN_TOKEN}
+    with stack.http() as http:
+        tenant = create_tenant(http)
+        out = runner.invoke(
+            cli_app, ["agents", "set-pii-policy", tenant.agent_id, "--address", "keep"], env=env
+        )
+        assert out.exit_code == 0, out.output
+        assert tenant.agent_id in out.output and "keep" in out.output
+        out = runner.invoke(
+            cli_app,
+            ["agents", "set-pii-policy", tenant.agent_id, "--address", "redact", "--json"],
+            env=env,
+        )
+        assert out.exit_code == 0, out.output
+        assert json.loads(out.output)["pii_policy"] == {"address": "redact"}
+        bad = runner.invoke(
+            cli_app, ["agents", "set-pii-policy", tenant.agent_id, "--address", "maybe"], env=env
+        )
+        assert bad.exit_code != 0
+        assert "--address" in bad.output
+        suffix = uuid.uuid4().hex[:8]
+        created = runner.invoke(
+            cli_app,
+            [
+                "agents",
+                "create",
+                tenant.org_id,
+                f"agent-{suffix}",
+                "--name",
+                "Home",
+                "--address",
+                "keep",
+            ],
+            env=env,
+        )
+        assert created.exit_code == 0, created.output
+        assert json.loads(created.output)["pii_policy"] == {"address": "keep"}
