@@ -18,7 +18,7 @@ from core.calls.models import Call
 from core.calls.service import CallsService
 from core.db import session_scope, utcnow
 from core.errors import AppError
-from core.memory.analysis import CallAnalysis, analyze_call_rules
+from core.memory.analysis import CallAnalysis, analyze_call_rules, redact_analysis
 from core.memory.ports import AnalyzerError, AnalyzerUnavailableError, CallAnalyzer
 from core.memory.service import CallMemoryInput, MemoryService
 from core.monitoring.service import MonitoringService
@@ -104,9 +104,10 @@ class PostCallActivities:
                 category=ApplicationErrorCategory.BENIGN,
             )
         with session_scope(self._engine) as session:
-            ended = CallsService(session, self._secret_key).ended_event(
-                self._load_call(session, data.call_pk)
-            )
+            calls = CallsService(session, self._secret_key)
+            call = self._load_call(session, data.call_pk)
+            ended = calls.ended_event(call)
+            policy = calls.pii_policy(call.agent_id)
         try:
             result = self._analyzer.analyze(ended.turns)
         except AnalyzerUnavailableError as exc:
@@ -117,15 +118,18 @@ class PostCallActivities:
             # the whole message stays in this worker's log.
             activity.logger.warning("LLM analysis of call %s failed: %s", data.call_pk, exc)
             raise ApplicationError(str(exc).split(":", 1)[0], type="LLMError") from None
-        return self._store_analysis(data.call_pk, result)
+        return self._store_analysis(data.call_pk, redact_analysis(result, policy))
 
     @activity.defn(name=ACT_ANALYZE_RULES)
     def analyze_call_rules(self, data: CallInput) -> AnalysisResult:
         with session_scope(self._engine) as session:
-            ended = CallsService(session, self._secret_key).ended_event(
-                self._load_call(session, data.call_pk)
-            )
-        return self._store_analysis(data.call_pk, analyze_call_rules(ended.turns))
+            calls = CallsService(session, self._secret_key)
+            call = self._load_call(session, data.call_pk)
+            ended = calls.ended_event(call)
+            policy = calls.pii_policy(call.agent_id)
+        # Redacted before it is stored on the call, from where the memory write reads it.
+        analysis = redact_analysis(analyze_call_rules(ended.turns), policy)
+        return self._store_analysis(data.call_pk, analysis)
 
     def _store_analysis(self, call_pk: int, result: CallAnalysis) -> AnalysisResult:
         """Keep the analysis on the call; the workflow learns only its method and size."""

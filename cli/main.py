@@ -7,6 +7,7 @@ Every command has ``--help``. API commands read ``BACKLINE_API_URL`` and ``BACKL
 from __future__ import annotations
 
 import asyncio
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -85,16 +86,52 @@ def keys_create(
     print_json(call("POST", f"/v1/orgs/{org_id}/keys", {"name": name, "scopes": scope}))
 
 
+class AddressRule(StrEnum):
+    redact = "redact"
+    keep = "keep"
+
+
+AddressOption = Annotated[
+    AddressRule,
+    typer.Option(
+        "--address",
+        help="Street addresses in calls: redact (default) or keep as the caller's address fact",
+    ),
+]
+
+
 @agents_app.command("create")
 def agents_create(
     org_id: str,
     agent_id: str,
     name: Annotated[str, typer.Option(help="Display name")],
     vapi_assistant_id: Annotated[str | None, typer.Option(help="VAPI assistant id")] = None,
+    address: AddressOption = AddressRule.redact,
 ) -> None:
     """Create an agent in an organization."""
-    body = {"id": agent_id, "name": name, "vapi_assistant_id": vapi_assistant_id}
+    body = {
+        "id": agent_id,
+        "name": name,
+        "vapi_assistant_id": vapi_assistant_id,
+        "pii_policy": {"address": address.value},
+    }
     print_json(call("POST", f"/v1/orgs/{org_id}/agents", body))
+
+
+@agents_app.command("set-pii-policy")
+def agents_set_pii_policy(
+    agent_id: str,
+    address: AddressOption,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the agent as JSON")] = False,
+) -> None:
+    """Set what an agent's calls may keep. Dates of birth, cards, national ids, bank accounts
+    and e-mails are always redacted; only street addresses can be kept."""
+    agent = call("PATCH", f"/v1/agents/{agent_id}", {"pii_policy": {"address": address.value}})
+    if as_json:
+        print_json(agent)
+        return
+    typer.echo(f"{'agent':<24} address")
+    typer.echo(f"{agent['id']:<24} {agent['pii_policy']['address']}")
 
 
 @agents_app.command("set-credential")

@@ -12,6 +12,7 @@ from core.tenancy import repository as repo
 from core.tenancy.schemas import (
     AgentCreate,
     AgentPublic,
+    AgentUpdate,
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyPublic,
@@ -103,6 +104,16 @@ def list_agents(org_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> ob
 def get_agent(agent_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> object:
     agent = tenancy.require_agent(agent_id)
     principal.require("viewer", agent.org_id)
+    return agent
+
+
+@router.patch("/agents/{agent_id}", response_model=AgentPublic, openapi_extra=auth("admin"))
+def update_agent(
+    agent_id: str, body: AgentUpdate, principal: PrincipalDep, tenancy: TenancyDep, state: StateDep
+) -> object:
+    principal.require("admin", tenancy.require_agent(agent_id).org_id)
+    agent = tenancy.update_agent(agent_id, body, principal.actor)
+    state.agents.invalidate(agent_id)
     return agent
 
 

@@ -23,7 +23,9 @@ from core.errors import ConflictError
 from core.monitoring.alerts import raise_alert
 from core.pii.phone import caller_hash as hash_caller
 from core.pii.phone import mask_number
-from core.pii.redact import redact, redact_json
+from core.pii.policy import PiiPolicy
+from core.pii.redact import redact, redact_json, redact_turns
+from core.tenancy.models import Agent
 
 # Key in ``Call.analysis`` holding the facts the post-call analysis extracted (redacted text).
 DERIVED_FACTS = "derived_facts"
@@ -280,13 +282,16 @@ class CallsService:
         call.ended_at = ended.ended_at or utcnow()
         call.ended_reason = ended.ended_reason
         call.revision = revision
+        policy = self.pii_policy(agent_id)
+        # Each turn is read with the one before: "June second" answering "your date of birth?"
+        texts = redact_turns([t.text for t in ended.turns], policy)
         call.transcript = [
-            {"role": t.role, "text": redact(t.text), "seconds_from_start": t.seconds_from_start}
-            for t in ended.turns
+            {"role": t.role, "text": text, "seconds_from_start": t.seconds_from_start}
+            for t, text in zip(ended.turns, texts, strict=True)
         ]
         if ended.platform_summary:
             # call_analyzed may have landed first; an end-of-call without one keeps it.
-            call.platform_summary = redact(ended.platform_summary)
+            call.platform_summary = redact(ended.platform_summary, policy)
         analysis = dict(call.analysis or {})
         if ended.platform_success is not None:
             analysis["platform_success"] = ended.platform_success
@@ -301,6 +306,7 @@ class CallsService:
 
     def enrich_call(self, *, org_id: str, agent_id: str, analyzed: CallAnalyzed) -> Call:
         ref = analyzed.call
+        policy = self.pii_policy(agent_id)
         call = repo.get_call(self.session, agent_id, ref.platform, ref.call_id)
         if call is None:
             call = Call(
@@ -316,12 +322,12 @@ class CallsService:
             {
                 "platform_success": analyzed.platform_success,
                 "sentiment": analyzed.sentiment,
-                "data": redact_json(analyzed.data),
+                "data": redact_json(analyzed.data, policy),
             }
         )
         call.analysis = analysis
         if analyzed.platform_summary:
-            call.platform_summary = redact(analyzed.platform_summary)
+            call.platform_summary = redact(analyzed.platform_summary, policy)
         call.updated_at = utcnow()
         self.session.add(call)
         return call
@@ -345,6 +351,11 @@ class CallsService:
         if call.summary_method is None or facts is None:
             return None
         return call.summary or "", [(str(k), str(v)) for k, v in facts], call.summary_method
+
+    def pii_policy(self, agent_id: str) -> PiiPolicy:
+        """The agent's PII policy (the default one for an agent that set none)."""
+        agent = self.session.get(Agent, agent_id)
+        return PiiPolicy.from_stored(agent.pii_policy if agent is not None else None)
 
     def save_summary(self, call: Call, summary: str, method: str) -> None:
         call.summary = summary

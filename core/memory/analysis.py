@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from core.calls.events import Role, Turn
+from core.pii.address import street_addresses
+from core.pii.policy import PiiPolicy
+from core.pii.redact import redact
 
 METHOD_RULES = "extractive+rules"
 METHOD_LLM = "llm"
@@ -31,8 +34,12 @@ FACT_KEYS: tuple[str, ...] = (
     "language",
     "appointment",
     "allergy",
+    "address",
 )
-"""Every fact key Backline stores; the LLM analyzer is held to the same vocabulary."""
+"""Every fact key Backline stores; the LLM analyzer is held to the same vocabulary.
+
+``address`` (a street address) is only ever stored for an agent whose PII policy keeps
+addresses: see :func:`redact_analysis`."""
 
 CONTACT_CHANNELS: tuple[str, ...] = ("email", "text", "phone")
 
@@ -606,6 +613,8 @@ def normalize_fact_value(key: str, value: str) -> str | None:
         return " ".join(w[:1].upper() + w[1:] for w in value.split())
     if key in ("order_id", "account_id"):
         return value.lstrip("#").upper()
+    if key == "address":
+        return value.strip(" ,.")
     if key == "allergy":
         return value.lower()
     return value
@@ -632,10 +641,36 @@ def extract_facts_rules(turns: list[Turn]) -> list[ExtractedFact]:
                 value = normalize_fact_value(rule.key, raw) if raw is not None else None
                 if value is not None:
                     found.append((turn_index, match.start(), rule_index, rule.key, value))
+        # Only present when the agent's policy keeps addresses; otherwise already [ADDRESS].
+        for address in street_addresses(text):
+            found.append((turn_index, text.find(address), len(_RULES), "address", address))
     latest: dict[str, str] = {}
     for _, _, _, key, value in sorted(found):
         latest[key] = value
     return [ExtractedFact(key=k, value=latest[k]) for k in FACT_KEYS if k in latest]
+
+
+# What redaction leaves of a value that was nothing but PII: placeholders and masked numbers.
+_ONLY_REDACTED = re.compile(r"(?:\[[A-Z_]+\]|\+\d{1,3}•+\d{0,4}|[\s,.;:/-])*")
+
+
+def redact_analysis(analysis: CallAnalysis, policy: PiiPolicy) -> CallAnalysis:
+    """What memory may keep of an analysis under the agent's PII policy.
+
+    The transcript the analysis read was redacted already, but an LLM may reformat what it
+    read ("March 4th, 1982" from spoken words) and a policy that keeps addresses leaves them in
+    the transcript. So the summary is redacted with the default policy (free text never keeps
+    an address), the ``address`` fact is kept only when the policy keeps addresses, every other
+    fact value is redacted, and a fact left with nothing but placeholders is dropped.
+    """
+    facts: list[ExtractedFact] = []
+    for fact in analysis.facts:
+        if fact.key == "address" and not policy.keeps_addresses:
+            continue
+        value = redact(fact.value, policy if fact.key == "address" else PiiPolicy())
+        if not _ONLY_REDACTED.fullmatch(value):
+            facts.append(ExtractedFact(key=fact.key, value=value))
+    return CallAnalysis(summary=redact(analysis.summary), facts=facts, method=analysis.method)
 
 
 def analyze_call_rules(turns: list[Turn]) -> CallAnalysis:

@@ -1,27 +1,40 @@
 """PII redaction for text derived from calls: transcripts, memories and logs are stored redacted.
 
-Payment cards, national ids (US SSN, UK NI number), IBANs, e-mail addresses and phone numbers
-are replaced by placeholders (phones by their masked display form); names and account or order
-references are kept because memory needs them. Numbers read out as words ("four one one one ...")
-are caught as well. This module must never log, print or otherwise persist its input: it is the
-step that makes text safe to store, so the text it receives is not.
+Payment cards, national ids (US SSN, UK NI number), bank accounts (IBANs, US routing and account
+numbers), e-mail addresses (also spoken: "dana at example dot com"), dates of birth and street
+addresses are replaced by placeholders, phone numbers by their masked display form; names and
+account or order references are kept because memory needs them. Numbers read out as words
+("four one one one ...") are caught as well. The agent's ``PiiPolicy`` may keep street
+addresses; nothing else can be kept. This module must never log, print or otherwise persist its
+input: it is the step that makes text safe to store, so the text it receives is not.
 """
 
 from __future__ import annotations
 
 import re
-import string
 from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import phonenumbers
 from stdnum import iban, luhn
-from stdnum.us import ssn
+from stdnum.us import rtn, ssn
 
+from core.pii.address import find_street_addresses
+from core.pii.dob import asks_for_birth_date, find_dates_of_birth
+from core.pii.numbers import ascii_lower
 from core.pii.phone import mask_number
+from core.pii.policy import DEFAULT_PII_POLICY, PiiPolicy
 
-__all__ = ["RedactionResult", "redact", "redact_json", "redact_text"]
+__all__ = [
+    "Finding",
+    "RedactionResult",
+    "find_pii",
+    "redact",
+    "redact_json",
+    "redact_text",
+    "redact_turns",
+]
 
 
 @dataclass(frozen=True)
@@ -32,15 +45,38 @@ class RedactionResult:
     counts: dict[str, int]
 
 
+@dataclass(frozen=True)
+class Finding:
+    """One PII item: its span in the original text, its kind and what replaces it."""
+
+    start: int
+    end: int
+    kind: str
+    replacement: str
+
+
 # Overlapping findings are resolved by this order: an IBAN or card contains digit runs that the
 # phone matcher or the SSN pattern could also claim, and the more specific finding must win.
-_PRIORITY = ("email", "iban", "ssn", "national_id", "card", "phone")
+_PRIORITY = (
+    "email",
+    "iban",
+    "bank_account",
+    "ssn",
+    "national_id",
+    "card",
+    "dob",
+    "address",
+    "phone",
+)
 _PLACEHOLDER = {
     "email": "[EMAIL]",
     "iban": "[IBAN]",
+    "bank_account": "[BANK_ACCOUNT]",
     "ssn": "[SSN]",
     "national_id": "[NATIONAL_ID]",
     "card": "[CARD]",
+    "dob": "[DOB]",
+    "address": "[ADDRESS]",
 }
 
 # Most patterns start with a digit: the regex engine then skips the (mostly digit-free) prose
@@ -48,7 +84,7 @@ _PLACEHOLDER = {
 
 # An address is found from its "@": the local part (at most 64 characters) is searched backwards
 # from it and the domain forwards, instead of trying the local-part pattern at every position.
-_EMAIL_LOCAL_RE = re.compile(r"[A-Za-z0-9._%+\-]{1,64}\Z")
+_EMAIL_LOCAL_RE = re.compile(r"[A-Za-z0-9._%+\-][A-Za-z0-9._%+\-']{0,63}\Z")
 _EMAIL_DOMAIN_RE = re.compile(r"@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
 # Matches from the check digits; the two country letters before them are in the look-behind.
 # Loose on purpose: the candidate may run into the following word, so it is shrunk token by token
@@ -59,11 +95,18 @@ _IBAN_RE = re.compile(r"\d(?<=\b[A-Z]{2}\d)\d(?: ?[A-Z0-9]){11,30}\b", re.IGNORE
 _SSN_RE = re.compile(r"\d(?<![\d-]\d)\d\d(?:([- ])\d\d\1\d{4}|(?P<bare>\d{6}))(?![\d-])")
 _SSN_CONTEXT_RE = re.compile(r"\b(?:social|ssn|ss#)", re.IGNORECASE)
 _SSN_CONTEXT_CHARS = 48
+# "What are the last four of your social?" makes the four digits of the answer part of an SSN.
+_LAST_FOUR_QUESTION_RE = re.compile(
+    r"\blast (?:four|4)\b[^.?!]{0,40}\b(?:social|ssn|security)", re.IGNORECASE
+)
+_FOUR_DIGITS_RE = re.compile(r"(?<![\d-])\d{4}(?![\d-])")
+_LAST_FOUR_ANSWER_CHARS = 24
 # python-stdnum has no UK National Insurance module, so the HMRC format rules are spelled out:
 # no D, F, I, Q, U, V in the prefix, no O as second letter, some prefixes never issued.
 _NINO_DIGITS_RE = re.compile(r"\d\d ?\d\d ?\d\d ?[A-D]\b", re.IGNORECASE)
 _NINO_PREFIX_RE = re.compile(
-    r"(?<!\w)(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?", re.IGNORECASE
+    r"(?<!\w)(?!B ?G|G ?B|K ?N|N ?K|N ?T|T ?N|Z ?Z)[A-CEGHJ-PR-TW-Z] ?[A-CEGHJ-NPR-TW-Z] ?",
+    re.IGNORECASE,
 )
 # Digits with single spaces or dashes between them; groups are kept so that an over-long run
 # (a card followed by its expiry, two numbers back to back) can be searched on group boundaries.
@@ -73,6 +116,35 @@ _CARD_MIN, _CARD_MAX = 13, 19
 # phone matcher is by far the slowest detector, so it only sees these, with a little context.
 _PHONE_CANDIDATE_RE = re.compile(r"\d(?:[\d \t().\-/]{0,3}\d){6,}")
 _PHONE_CONTEXT_CHARS = 8
+_FALLBACK_REGIONS = ("GB", "IE", "AU", "DE", "FR", "NL")
+_NATIONAL_MIN, _NATIONAL_MAX = 10, 11
+# E-mail addresses read out: "dana at example dot com", "j dot smith at gmail dot com",
+# "r o s a dot l e e at yahoo dot com", "k underscore patel at outlook dot com". The top-level
+# domain must be a common one, which keeps "meet me at the office dot" out.
+_SPOKEN_TLDS = "com|net|org|io|co|uk|us|de|fr|nl|es|it|jp|in|ca|au|edu|gov|info|biz|me|ai|ch|ie|nz"
+# Bounded repeats: a long run of single letters ("a a a a ...") must not make this quadratic.
+_SPOKEN_LOCAL_TOKEN = r"(?:[a-z](?:\s+[a-z]\b){1,30}|(?!(?:at|dot)\b)[a-z0-9]{1,40})"
+_SPOKEN_LOCAL_SEP = r"(?:\s+(?:dot|underscore|dash|hyphen|period)\s+|[._-])"
+_SPOKEN_LABEL = r"(?!(?:at|dot)\b)[a-z0-9][a-z0-9-]*"
+_SPOKEN_DOT = r"(?:\s+dot\s+|\.)"
+_SPOKEN_EMAIL_RE = re.compile(
+    rf"(?<![\w'.@]){_SPOKEN_LOCAL_TOKEN}(?:{_SPOKEN_LOCAL_SEP}{_SPOKEN_LOCAL_TOKEN}){{0,8}}"
+    rf"\s+at\s+{_SPOKEN_LABEL}(?:\s+{_SPOKEN_LABEL})?(?:{_SPOKEN_DOT}{_SPOKEN_LABEL})*"
+    rf"{_SPOKEN_DOT}(?:{_SPOKEN_TLDS})\b"
+)
+# US bank accounts: a routing number (nine digits with a valid ABA checksum) right after a
+# routing word, and an account number right after "account (number)" in a text that is about a
+# bank ("checking", "routing", "deposit"...). Without the bank words an account number is the
+# caller's account with the business, which memory keeps.
+_ROUTING_CUE_RE = re.compile(r"\b(?:routing|aba|transit)\b[^.?!\d]{0,30}\Z", re.IGNORECASE)
+_ACCOUNT_CUE_RE = re.compile(
+    r"\baccount(?:\s+(?:number|no\.?|#))?(?:\s+is)?[\s:#,]*\Z", re.IGNORECASE
+)
+_BANK_WORDS_RE = re.compile(
+    r"\b(?:routing|checking|savings|bank|deposit|iban|sort code|wire)\b", re.IGNORECASE
+)
+_ACCOUNT_MIN, _ACCOUNT_MAX = 6, 17
+_CUE_WINDOW = 40
 
 _DIGIT_WORDS = {
     "zero": "0",
@@ -100,7 +172,6 @@ _SPOKEN_RUN_RE = re.compile(rf"(?<![\w'])(?:{_TOKEN})(?:{_SEP}(?:{_TOKEN}))+")
 _SPOKEN_TOKEN_RE = re.compile(
     rf"(?:(?P<rep>double|triple)[ \t-]+)?(?P<word>{_WORD_ALT})(?![\w'])|(?P<digits>\d+)"
 )
-_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 # "one two three" is a list, not a number; four spoken digits is the shortest thing worth reading
 # as one (a PIN, the last four of a card).
 _MIN_SPOKEN_DIGITS = 4
@@ -133,8 +204,7 @@ class _Working:
             segments.append(_Segment(work_pos, work_pos + len(piece), orig_start, orig_end, atomic))
             work_pos += len(piece)
 
-        # Same length and offsets as the original, unlike str.lower() on some non-ASCII text.
-        lowered = original.lower() if original.isascii() else original.translate(_ASCII_LOWER)
+        lowered = ascii_lower(original)
         for run in _SPOKEN_RUN_RE.finditer(lowered):
             tokens = list(_SPOKEN_TOKEN_RE.finditer(lowered, run.start(), run.end()))
             spoken = sum(_REPEAT.get(t["rep"], 1) for t in tokens if t["word"] is not None)
@@ -201,6 +271,27 @@ def _emails(text: str) -> Iterator[tuple[int, int]]:
         at = text.find("@", at + 1)
 
 
+def _spoken_emails(lowered: str) -> Iterator[tuple[int, int]]:
+    for m in _SPOKEN_EMAIL_RE.finditer(lowered):
+        yield m.start(), m.end()
+
+
+def _bank_accounts(text: str) -> Iterator[tuple[int, int]]:
+    about_a_bank = _BANK_WORDS_RE.search(text) is not None
+    for m in _DIGIT_RUN_RE.finditer(text):
+        digits = m.group().replace(" ", "").replace("-", "")
+        before = text[max(0, m.start() - _CUE_WINDOW) : m.start()]
+        if len(digits) == 9 and _ROUTING_CUE_RE.search(before):
+            # Said after "routing": a routing number even when a misheard digit breaks the
+            # checksum. Without the word, only a valid checksum and a bank context will do.
+            yield m.start(), m.end()
+        elif about_a_bank and (
+            (len(digits) == 9 and rtn.is_valid(digits))
+            or (_ACCOUNT_MIN <= len(digits) <= _ACCOUNT_MAX and _ACCOUNT_CUE_RE.search(before))
+        ):
+            yield m.start(), m.end()
+
+
 def _ibans(text: str) -> Iterator[tuple[int, int]]:
     for m in _IBAN_RE.finditer(text):
         start = m.start() - 2
@@ -212,9 +303,9 @@ def _ibans(text: str) -> Iterator[tuple[int, int]]:
                 break
 
 
-def _ssns(text: str) -> Iterator[tuple[int, int]]:
+def _ssns(text: str, asked: bool = False) -> Iterator[tuple[int, int]]:
     for m in _SSN_RE.finditer(text):
-        if m["bare"] is not None:
+        if m["bare"] is not None and not asked:
             context = text[max(0, m.start() - _SSN_CONTEXT_CHARS) : m.start()]
             if not _SSN_CONTEXT_RE.search(context):
                 continue
@@ -224,7 +315,7 @@ def _ssns(text: str) -> Iterator[tuple[int, int]]:
 
 def _national_ids(text: str) -> Iterator[tuple[int, int]]:
     for m in _NINO_DIGITS_RE.finditer(text):
-        for prefix_len in (2, 3):
+        for prefix_len in (2, 3, 4):
             start = m.start() - prefix_len
             if start >= 0 and _NINO_PREFIX_RE.fullmatch(text, start, m.start()):
                 yield start, m.end()
@@ -252,10 +343,18 @@ def _card_in_groups(run: str, offset: int) -> Iterator[tuple[int, int]]:
     for first in range(len(groups)):
         if groups[first][0] < taken_until:
             continue
-        # Longest window first, so a 16-digit card wins over a 13-digit slice of it.
-        for last in range(len(groups) - 1, first - 1, -1):
+        # Windows no longer than a card, longest first, so a 16-digit card wins over a 13-digit
+        # slice of it. Bounding them keeps a long run of single digits linear, not cubic.
+        windows: list[int] = []
+        size = 0
+        for last in range(first, len(groups)):
+            size += lengths[last]
+            if size > _CARD_MAX:
+                break
+            windows.append(last)
+        for last in reversed(windows):
             size = sum(lengths[first : last + 1])
-            if not _CARD_MIN <= size <= _CARD_MAX or (first == 0 and last == len(groups) - 1):
+            if size < _CARD_MIN or (first == 0 and last == len(groups) - 1):
                 continue
             start, end = groups[first][0], groups[last][1]
             if luhn.is_valid(re.sub(r"\D", "", run[start:end])):
@@ -275,18 +374,83 @@ def _phones(
         # The context lets the matcher see a leading "+" or "(" and reject numbers glued to words.
         offset = max(0, candidate.start() - _PHONE_CONTEXT_CHARS)
         window = text[offset : candidate.end() + _PHONE_CONTEXT_CHARS]
+        matched = False
         for m in phonenumbers.PhoneNumberMatcher(window, region):
+            matched = True
             e164 = phonenumbers.format_number(m.number, phonenumbers.PhoneNumberFormat.E164)
             yield offset + m.start, offset + m.end, mask_number(e164)
+        if not matched:
+            yield from _foreign_phone(text, candidate, region)
 
 
-def _find(text: str, region: str) -> list[tuple[int, int, str, str]]:
+def _foreign_phone(
+    text: str, candidate: re.Match[str], region: str
+) -> Iterator[tuple[int, int, str]]:
+    """A national number with a trunk 0 ("07700 900123") said to an agent in another region.
+
+    Such a number is never valid where the leading 0 is not a trunk prefix (the US, Canada), so
+    it is read in the regions whose numbers callers most often give from abroad, and kept only
+    when one of them finds it valid.
+    """
+    digits = re.sub(r"\D", "", candidate.group())
+    if not digits.startswith("0") or not _NATIONAL_MIN <= len(digits) <= _NATIONAL_MAX:
+        return
+    if candidate.start() and text[candidate.start() - 1] == "+":
+        return
+    for other in _FALLBACK_REGIONS:
+        if other == region:
+            continue
+        try:
+            number = phonenumbers.parse(digits, other)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            yield candidate.start(), candidate.end(), mask_number(e164)
+            return
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """What the turn before asked for, which makes a bare answer in this turn that item."""
+
+    ssn: bool = False
+    last_four: bool = False
+    birth_date: bool = False
+
+    @classmethod
+    def by(cls, context: str) -> _Asked:
+        if not context:
+            return _NOTHING_ASKED
+        return cls(
+            ssn=_SSN_CONTEXT_RE.search(context) is not None,
+            last_four=_LAST_FOUR_QUESTION_RE.search(context) is not None,
+            birth_date=asks_for_birth_date(ascii_lower(context)),
+        )
+
+
+_NOTHING_ASKED = _Asked()
+
+
+def _last_four(text: str) -> Iterator[tuple[int, int]]:
+    m = _FOUR_DIGITS_RE.search(text, 0, _LAST_FOUR_ANSWER_CHARS)
+    if m:
+        yield m.start(), m.end()
+
+
+def _find(
+    text: str, region: str, asked: _Asked = _NOTHING_ASKED
+) -> list[tuple[int, int, str, str]]:
     found: list[tuple[int, int, str, str]] = []
+    if asked.last_four:
+        found.extend((s, e, "ssn", _PLACEHOLDER["ssn"]) for s, e in _last_four(text))
     for start, end in _emails(text):
         found.append((start, end, "email", _PLACEHOLDER["email"]))
     for start, end in _ibans(text):
         found.append((start, end, "iban", _PLACEHOLDER["iban"]))
-    for start, end in _ssns(text):
+    for start, end in _bank_accounts(text):
+        found.append((start, end, "bank_account", _PLACEHOLDER["bank_account"]))
+    for start, end in _ssns(text, asked.ssn):
         found.append((start, end, "ssn", _PLACEHOLDER["ssn"]))
     for start, end in _national_ids(text):
         found.append((start, end, "national_id", _PLACEHOLDER["national_id"]))
@@ -294,6 +458,22 @@ def _find(text: str, region: str) -> list[tuple[int, int, str, str]]:
         found.append((start, end, "card", _PLACEHOLDER["card"]))
     for start, end, masked in _phones(text, region, found):
         found.append((start, end, "phone", masked))
+    return found
+
+
+def _find_in_words(
+    lowered: str, policy: PiiPolicy, asked: _Asked
+) -> list[tuple[int, int, str, str]]:
+    """Findings that need the words around the numbers: spoken e-mails, dates, addresses."""
+    found = [(s, e, "email", _PLACEHOLDER["email"]) for s, e in _spoken_emails(lowered)]
+    found.extend(
+        (s, e, "dob", _PLACEHOLDER["dob"])
+        for s, e in find_dates_of_birth(lowered, asked.birth_date)
+    )
+    if not policy.keeps_addresses:
+        found.extend(
+            (s, e, "address", _PLACEHOLDER["address"]) for s, e in find_street_addresses(lowered)
+        )
     return found
 
 
@@ -307,56 +487,89 @@ def _lines_around(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, in
     return lines
 
 
-def redact_text(text: str, default_region: str = "US") -> RedactionResult:
-    """Replace every PII item in ``text`` and count the replacements by kind."""
+def find_pii(
+    text: str,
+    policy: PiiPolicy = DEFAULT_PII_POLICY,
+    default_region: str = "US",
+    context: str = "",
+) -> list[Finding]:
+    """Every PII item in ``text`` under ``policy``, in order, without overlaps.
+
+    ``context`` is the turn before (the question this turn answers): after "What's your date
+    of birth?" a bare "June second" is one, after "the last four of your social?" so are four
+    digits. It is only read, never redacted or returned.
+    """
     if not text:
-        return RedactionResult(text=text, counts={})
+        return []
+    asked = _Asked.by(context)
     working = _Working(text)
     findings = [
         (*working.to_original(start, end), kind, replacement)
-        for start, end, kind, replacement in _find(working.text, default_region)
+        for start, end, kind, replacement in _find(working.text, default_region, asked)
     ]
     # A spoken word next to a written number ("... 0123, oh and one more thing") changes the
     # digits the detectors see, so the lines holding a spoken run are also searched as written.
     for line_start, line_end in _lines_around(text, working.runs):
         findings.extend(
             (line_start + start, line_start + end, kind, replacement)
-            for start, end, kind, replacement in _find(text[line_start:line_end], default_region)
+            for start, end, kind, replacement in _find(
+                text[line_start:line_end], default_region, asked
+            )
         )
+    lowered = ascii_lower(text)
+    findings.extend(_find_in_words(lowered, policy, asked))
     findings.sort(key=lambda f: (_PRIORITY.index(f[2]), f[0], f[0] - f[1]))
-    accepted: list[tuple[int, int, str, str]] = []
+    accepted: list[Finding] = []
     for orig_start, orig_end, kind, replacement in findings:
-        if any(orig_start < a_end and a_start < orig_end for a_start, a_end, _, _ in accepted):
+        if any(orig_start < a.end and a.start < orig_end for a in accepted):
             continue
-        accepted.append((orig_start, orig_end, kind, replacement))
+        accepted.append(Finding(orig_start, orig_end, kind, replacement))
+    accepted.sort(key=lambda f: f.start)
+    return accepted
+
+
+def redact_text(
+    text: str,
+    default_region: str = "US",
+    policy: PiiPolicy = DEFAULT_PII_POLICY,
+    context: str = "",
+) -> RedactionResult:
+    """Replace every PII item in ``text`` and count the replacements by kind.
+
+    ``context``: the turn before, see :func:`find_pii`."""
+    accepted = find_pii(text, policy, default_region, context)
     if not accepted:
         return RedactionResult(text=text, counts={})
-    accepted.sort()
     out: list[str] = []
     counts: dict[str, int] = {}
     pos = 0
-    for start, end, kind, replacement in accepted:
-        out.append(text[pos:start])
-        out.append(replacement)
-        counts[kind] = counts.get(kind, 0) + 1
-        pos = end
+    for finding in accepted:
+        out.append(text[pos : finding.start])
+        out.append(finding.replacement)
+        counts[finding.kind] = counts.get(finding.kind, 0) + 1
+        pos = finding.end
     out.append(text[pos:])
     return RedactionResult(text="".join(out), counts=counts)
 
 
-def redact(text: str) -> str:
+def redact(text: str, policy: PiiPolicy = DEFAULT_PII_POLICY, context: str = "") -> str:
     """Redacted form of ``text`` (see :func:`redact_text`)."""
-    return redact_text(text).text
+    return redact_text(text, policy=policy, context=context).text
 
 
-def redact_json(value: object) -> object:
+def redact_turns(texts: list[str], policy: PiiPolicy = DEFAULT_PII_POLICY) -> list[str]:
+    """Redacted turns of one conversation, each read with the turn before as its context."""
+    return [redact(text, policy, context=texts[i - 1] if i else "") for i, text in enumerate(texts)]
+
+
+def redact_json(value: object, policy: PiiPolicy = DEFAULT_PII_POLICY) -> object:
     """Copy of a JSON-like value with every string inside it redacted; dict keys are kept."""
     if isinstance(value, str):
-        return redact(value)
+        return redact(value, policy)
     if isinstance(value, dict):
-        return {key: redact_json(item) for key, item in value.items()}
+        return {key: redact_json(item, policy) for key, item in value.items()}
     if isinstance(value, list):
-        return [redact_json(item) for item in value]
+        return [redact_json(item, policy) for item in value]
     if isinstance(value, tuple):
-        return tuple(redact_json(item) for item in value)
+        return tuple(redact_json(item, policy) for item in value)
     return value

@@ -38,6 +38,8 @@ class Agent(SQLModel, table=True):
     name: str
     vapi_assistant_id: str | None = None
     vapi_assistant: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # The agent's PiiPolicy document (core.pii.policy); None is the default policy.
+    pii_policy: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
 
 

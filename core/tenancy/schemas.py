@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from core.pii.policy import DEFAULT_PII_POLICY, PiiPolicy
 
 Scope = Literal["admin", "content", "release", "viewer"]
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -29,6 +31,19 @@ class AgentCreate(BaseModel):
     vapi_assistant: dict[str, Any] | None = Field(
         default=None, description="Inline VAPI assistant returned on assistant-request"
     )
+    pii_policy: PiiPolicy = Field(
+        default=DEFAULT_PII_POLICY,
+        description='What calls may keep: {"address": "redact" (default) | "keep"}',
+    )
+
+
+class AgentUpdate(BaseModel):
+    """Fields a PATCH changes; the ones left out stay as they are."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    pii_policy: PiiPolicy | None = Field(
+        default=None, description='{"address": "redact" | "keep"}; replaces the whole policy'
+    )
 
 
 class AgentPublic(BaseModel):
@@ -37,7 +52,14 @@ class AgentPublic(BaseModel):
     name: str
     vapi_assistant_id: str | None
     vapi_assistant: dict[str, Any] | None
+    pii_policy: PiiPolicy
     created_at: datetime
+
+    @field_validator("pii_policy", mode="before")
+    @classmethod
+    def _stored_policy(cls, value: object) -> object:
+        # Agents created before PII policies existed store none: theirs is the default.
+        return DEFAULT_PII_POLICY if value is None else value
 
 
 class ApiKeyCreate(BaseModel):

@@ -26,7 +26,13 @@ from core.tenancy.models import (
     Organization,
     PlatformCredential,
 )
-from core.tenancy.schemas import AgentCreate, ApiKeyCreate, CredentialSet, OrganizationCreate
+from core.tenancy.schemas import (
+    AgentCreate,
+    AgentUpdate,
+    ApiKeyCreate,
+    CredentialSet,
+    OrganizationCreate,
+)
 from core.tenancy.security import SecretBox, constant_time_equals, hash_token, new_api_key
 
 # A scope grants itself and the scopes listed here.
@@ -149,6 +155,7 @@ class TenancyService:
             name=data.name,
             vapi_assistant_id=data.vapi_assistant_id,
             vapi_assistant=data.vapi_assistant,
+            pii_policy=data.pii_policy.model_dump(),
         )
         self.session.add(agent)
         record_audit(
@@ -157,6 +164,26 @@ class TenancyService:
             action="agent.create",
             target=f"agent:{data.id}",
             org_id=org_id,
+        )
+        return agent
+
+    def update_agent(self, agent_id: str, data: AgentUpdate, actor: str) -> Agent:
+        agent = self.require_agent(agent_id)
+        changed: dict[str, object] = {}
+        if data.name is not None:
+            agent.name = data.name
+            changed["name"] = data.name
+        if data.pii_policy is not None:
+            agent.pii_policy = data.pii_policy.model_dump()
+            changed["pii_policy"] = agent.pii_policy
+        self.session.add(agent)
+        record_audit(
+            self.session,
+            actor=actor,
+            action="agent.update",
+            target=f"agent:{agent_id}",
+            org_id=agent.org_id,
+            detail=changed,
         )
         return agent
 

@@ -8,12 +8,15 @@ from core.calls.events import Role, Turn
 from core.memory.analysis import (
     FACT_KEYS,
     METHOD_RULES,
+    CallAnalysis,
     ExtractedFact,
     analyze_call_rules,
     extract_facts_rules,
     normalize_fact_value,
+    redact_analysis,
     summarize_extractive,
 )
+from core.pii.policy import PiiPolicy
 
 
 def turn(role: Role, text: str) -> Turn:
@@ -415,3 +418,47 @@ def test_empty_call_analysis_is_empty() -> None:
 )
 def test_fact_values_are_normalized_per_key(key: str, raw: str, stored: str | None) -> None:
     assert normalize_fact_value(key, raw) == stored
+
+
+def test_a_street_address_the_caller_gives_becomes_the_address_fact() -> None:
+    facts = extract_facts_rules(caller("The leak is at four twenty two Oak Lane, Apartment 4B."))
+    assert ExtractedFact(key="address", value="four twenty two Oak Lane, Apartment 4B") in facts
+
+
+def test_a_redacted_address_yields_no_address_fact() -> None:
+    assert extract_facts_rules(caller("The leak is at [ADDRESS].")) == []
+
+
+def _analysis(
+    *facts: tuple[str, str], summary: str = "Caller: leak at 12 Harbour Road."
+) -> CallAnalysis:
+    return CallAnalysis(
+        summary=summary,
+        facts=[ExtractedFact(key=k, value=v) for k, v in facts],
+        method=METHOD_RULES,
+    )
+
+
+def test_redact_analysis_drops_the_address_fact_under_the_default_policy() -> None:
+    result = redact_analysis(
+        _analysis(("address", "12 Harbour Road"), ("name", "Dana")), PiiPolicy()
+    )
+    assert result.facts == [ExtractedFact(key="name", value="Dana")]
+    assert result.summary == "Caller: leak at [ADDRESS]."
+
+
+def test_redact_analysis_keeps_the_address_fact_but_not_in_the_summary() -> None:
+    result = redact_analysis(_analysis(("address", "12 Harbour Road")), PiiPolicy(address="keep"))
+    assert result.facts == [ExtractedFact(key="address", value="12 Harbour Road")]
+    assert result.summary == "Caller: leak at [ADDRESS]."
+
+
+def test_redact_analysis_redacts_what_an_llm_reformatted_and_drops_empty_facts() -> None:
+    analysis = _analysis(
+        ("appointment", "born 1982-03-04, visit Thursday"),
+        ("account_id", "dana at example dot com"),
+        summary="Caller (DOB March 4th, 1982) wants a plumber.",
+    )
+    result = redact_analysis(analysis, PiiPolicy(address="keep"))
+    assert result.summary == "Caller (DOB [DOB]) wants a plumber."
+    assert result.facts == [ExtractedFact(key="appointment", value="born [DOB], visit Thursday")]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from core.pii.redact import RedactionResult, redact, redact_json, redact_text
+import time
+
+from core.pii.policy import PiiPolicy
+from core.pii.redact import RedactionResult, redact, redact_json, redact_text, redact_turns
 
 
 def test_luhn_valid_card_is_redacted_and_order_number_is_kept() -> None:
@@ -174,3 +177,70 @@ def test_redact_json_returns_a_new_object_and_leaves_the_input_unchanged() -> No
 def test_empty_and_clean_text_come_back_unchanged() -> None:
     assert redact_text("") == RedactionResult(text="", counts={})
     assert redact("Thanks, bye!") == "Thanks, bye!"
+
+
+def test_dates_of_birth_written_and_spoken_are_redacted() -> None:
+    assert redact("DOB 03/14/1985, thanks") == "DOB [DOB], thanks"
+    assert redact("I was born on the fourteenth of March, nineteen eighty-five.") == (
+        "I was born on [DOB]."
+    )
+    assert redact("twelve twelve ninety") == "[DOB]"
+
+
+def test_appointment_and_invoice_dates_are_kept() -> None:
+    text = "Your appointment is on March 3rd at 2 pm; the invoice from 10/02/2025 is paid."
+    assert redact(text) == text
+
+
+def test_a_bare_date_answering_a_birth_date_question_is_redacted() -> None:
+    assert redact("June second.", context="What's your date of birth?") == "[DOB]."
+    assert redact("June second.") == "June second."
+    # A turn that gives a birth date does not make the next turn's dates birth dates.
+    assert redact("Shipped March 2nd.", context="I was born May 5th, 1966.") == (
+        "Shipped March 2nd."
+    )
+
+
+def test_last_four_of_a_social_is_redacted_only_when_asked() -> None:
+    assert redact("six six one two.", context="And the last four of your social?") == "[SSN]."
+    assert redact("six six one two.") == "six six one two."
+
+
+def test_street_address_is_redacted_unless_the_policy_keeps_it() -> None:
+    text = "Send the plumber to four twenty two Oak Lane, Apartment 4B in Fremont."
+    assert redact(text) == "Send the plumber to [ADDRESS] in Fremont."
+    assert redact(text, PiiPolicy(address="keep")) == text
+
+
+def test_policy_keeping_addresses_still_redacts_everything_else() -> None:
+    text = "I'm at 88 Baker Street, born 2/29/1988, email dana at example dot com."
+    assert redact(text, PiiPolicy(address="keep")) == (
+        "I'm at 88 Baker Street, born [DOB], email [EMAIL]."
+    )
+
+
+def test_spoken_email_and_bank_details_are_redacted() -> None:
+    assert redact("it's j dot smith at gmail dot com") == "it's [EMAIL]"
+    text = "Routing 011000015, checking account number 4471 0093 2215."
+    assert redact(text) == "Routing [BANK_ACCOUNT], checking account number [BANK_ACCOUNT]."
+    # Without bank words an account number is the caller's account with the business.
+    assert redact("Your account number 88213094 is set.") == "Your account number 88213094 is set."
+
+
+def test_uk_mobile_given_to_a_us_agent_is_masked() -> None:
+    assert redact("my number is 07911 123456") == "my number is +44••••••3456"
+    assert redact("order 0012345678 shipped") == "order 0012345678 shipped"
+
+
+def test_redact_turns_reads_each_turn_with_the_one_before() -> None:
+    turns = ["Can I have your date of birth?", "June second.", "Thanks, booked for June third."]
+    assert redact_turns(turns) == [turns[0], "[DOB].", turns[2]]
+
+
+def test_long_runs_of_single_digits_or_letters_stay_fast() -> None:
+    # The card search over digit groups was cubic (minutes for the digits below) and an
+    # unbounded spoken e-mail pattern is quadratic; the bound is loose (the machine is shared).
+    for text in ("1 " * 5000, "a " * 5000):
+        started = time.perf_counter()
+        redact(text)
+        assert time.perf_counter() - started < 5.0
