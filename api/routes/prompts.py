@@ -22,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import PrincipalDep, SessionDep, StateDep, TenancyDep
 from core.errors import AppError, ConflictError, InvalidInputError, NotFoundError
 from core.prompts import repository as repo
+from core.prompts.rollouts import check_plan
 from core.prompts.schemas import (
     DEFAULT_STEPS,
     LABEL_PATTERN,
@@ -307,6 +308,7 @@ def _rollout_input(
 ) -> tuple[Agent, RolloutInput, int]:
     """Validate before starting, so a doomed rollout answers 4xx instead of failing later."""
     agent = _agent(tenancy, principal, agent_id, "release")
+    check_plan(body.steps or DEFAULT_STEPS)  # 422 naming the smallest valid value
     session = prompts.session
     candidate = body.candidate_version
     if body.candidate_label is not None:

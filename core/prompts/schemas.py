@@ -227,9 +227,12 @@ class ExperimentResults(BaseModel):
 class RolloutStepIn(BaseModel):
     weight: float = Field(gt=0, le=1)
     hold_s: float = Field(ge=0, description="Minimum time at this weight")
-    min_canary_calls: int = Field(ge=0, description="Canary calls needed in this step")
+    min_canary_calls: int = Field(
+        ge=0, description="Canary calls needed in this step (at least the guards' 20 per arm)"
+    )
     max_duration_s: float = Field(
-        gt=0, description="Past this without enough canary calls the rollout pauses and alerts"
+        gt=0,
+        description="Past this without a look that tested the guards the rollout pauses and alerts",
     )
 
 

@@ -267,10 +267,31 @@ async def test_a_rollout_started_through_the_api_reports_live_status_and_aborts(
         http.put(
             f"{base}/labels/production", json={"version": 1, "reason": "first"}, headers=release
         )
+
+        def step(weight: float, min_calls: int) -> dict[str, float]:
+            return {"weight": weight, "hold_s": 5, "min_canary_calls": min_calls,
+                    "max_duration_s": 120}  # fmt: skip
+
+        # The reported plan: its 3-call steps could end before the guards tested anything.
+        few = {
+            "candidate_version": 2,
+            "steps": [step(0.2, 3), step(0.5, 3), step(1.0, 3)],
+            "reason": "too few calls",
+        }
+        r = http.post(f"{base}/rollouts", json=few, headers=release)
+        assert r.status_code == 422, r.text
+        assert r.json()["error"] == "InvalidInputError"
+        assert "smallest valid value is 20" in r.json()["detail"]
+        only_full = {"candidate_version": 2, "steps": [step(1.0, 50)], "reason": "all at once"}
+        r = http.post(f"{base}/rollouts", json=only_full, headers=release)
+        assert r.status_code == 422 and "below 100%" in r.json()["detail"], r.text
+        with Session(prompt_stack.engine) as session:
+            assert prompts_repo.latest_rollout(session, tenant.agent_id) is None
+
         body = {
             "candidate_version": 2,
             "steps": [
-                {"weight": 0.5, "hold_s": 600, "min_canary_calls": 10, "max_duration_s": 900}
+                {"weight": 0.5, "hold_s": 600, "min_canary_calls": 20, "max_duration_s": 900}
             ],
             "check_interval_s": 0.3,
             "reason": "new greeting",
