@@ -6,6 +6,7 @@ through the API answers its live status and aborts on a signal."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -225,6 +226,8 @@ async def test_the_cli_pushes_diffs_labels_and_reports_status(
         assert result.exit_code == 0, result.output
         return result.output
 
+    empty = cli("prompts", "status", agent)
+    assert "vNone" not in empty and "no versions yet; push one with" in empty
     pushed = cli(
         *("prompts", "push", agent, "--template-file", str(first), "-m", "first"),
         *("--model", "provider=openai", "--model", "model=gpt-4o-mini"),
@@ -245,6 +248,16 @@ async def test_the_cli_pushes_diffs_labels_and_reports_status(
     status = cli("prompts", "status", agent)
     assert "production -> v1 (protected)" in status and "staging -> v2" in status
     assert "serving: v1 (production)" in status
+    started = cli(
+        *("prompts", "experiment", "start", agent, "--name", "warmth", "--variant", "2=0.5"),
+        *("-r", "try warmth"),
+    )
+    assert "Experiment started" in started and "v2 50%, v1 50%" in started
+    assert not started.lstrip().startswith("{")
+    listed = json.loads(cli("prompts", "experiment", "list", agent, "--json"))
+    assert [e["name"] for e in listed] == ["warmth"]
+    stopped = cli("prompts", "experiment", "stop", agent, str(listed[0]["id"]), "-r", "done")
+    assert "Experiment stopped" in stopped and "stopped" in stopped
     bad = _invoke(runner, ["prompts", "label", agent, "production", "9", "-r", "nope"])
     assert bad.exit_code == 1 and "NotFoundError" in bad.output
     for command in ("push", "diff", "label", "rollback", "experiment", "rollout", "status"):
