@@ -82,7 +82,11 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, Any]:
 def push(
     agent_id: str,
     template_file: Annotated[
-        Path | None, typer.Option(help="System prompt file ({{backline.*}} variables)")
+        Path | None,
+        typer.Option(
+            help="System prompt file: Backline fills {{backline_*}}, the platform fills any "
+            "other {{name}} (defaults from --var)"
+        ),
     ] = None,
     file: Annotated[
         Path | None,

@@ -100,6 +100,17 @@ def _push(http: httpx.Client, tenant: Tenant, n: int, headers: dict[str, str]) -
     return body
 
 
+def _go_live(http: httpx.Client, agent_id: str, version: dict[str, Any]) -> None:
+    """Push ``version`` as the agent's first and label it production."""
+    base = f"/v1/agents/{agent_id}/prompts"
+    r = http.post(f"{base}/versions", json=version, headers=ADMIN)
+    assert r.status_code == 201, r.text
+    r = http.put(
+        f"{base}/labels/production", json={"version": 1, "reason": "go live"}, headers=ADMIN
+    )
+    assert r.status_code == 200, r.text
+
+
 def _served(
     http: httpx.Client, tenant: Tenant, call_id: str | None = None, number: str = DANA
 ) -> dict[str, Any]:
@@ -262,6 +273,7 @@ async def test_the_cli_pushes_diffs_labels_and_reports_status(
     assert bad.exit_code == 1 and "NotFoundError" in bad.output
     for command in ("push", "diff", "label", "rollback", "experiment", "rollout", "status"):
         assert _invoke(runner, ["prompts", command, "--help"]).exit_code == 0
+    assert "backline.*" not in _invoke(runner, ["prompts", "push", "--help"]).output
 
 
 async def test_a_rollout_started_through_the_api_reports_live_status_and_aborts(
@@ -357,23 +369,17 @@ async def test_retell_and_bland_receive_the_served_prompt_as_dynamic_variables(
             (retell.agent_id, {**MODEL, "retell_agent_id": "agent_retell_v1"}),
             (bland.agent_id, MODEL),
         ):
-            base = f"/v1/agents/{agent_id}/prompts"
-            r = http.post(
-                f"{base}/versions",
-                json={
+            _go_live(
+                http,
+                agent_id,
+                {
                     "template": "You are {{backline.agent_name}}; known: {{backline.caller_known}}"
                     " ({{caller_name}} stays for the platform).",
                     "model": model,
                     "first_message": "Hi there",
                     "message": "first",
                 },
-                headers=ADMIN,
             )
-            assert r.status_code == 201, r.text
-            r = http.put(
-                f"{base}/labels/production", json={"version": 1, "reason": "go live"}, headers=ADMIN
-            )
-            assert r.status_code == 200, r.text
 
         def _retell() -> dict[str, Any] | None:
             reply = retell.post(http, "inbound", call_inbound(DANA)).json()["call_inbound"]
@@ -394,3 +400,40 @@ async def test_retell_and_bland_receive_the_served_prompt_as_dynamic_variables(
         variables = await async_wait_for(_bland, timeout=5)
         assert variables["backline_system_prompt"].startswith("You are Bland agent; known: no")
         assert variables["backline_first_message"] == "Hi there"
+
+
+async def test_a_versions_variable_defaults_reach_vapi_unless_the_call_sets_its_own(
+    prompt_stack: PromptStack,
+) -> None:
+    with prompt_stack.http() as http:
+        tenant = create_tenant(http)
+        _go_live(
+            http,
+            tenant.agent_id,
+            {
+                "template": "Serve {{account_tier}} customers. Known: {{backline_caller_known}}.",
+                "variables": {"account_tier": "standard"},
+                "model": MODEL,
+                "message": "tiered",
+            },
+        )
+
+        def _served_v1() -> dict[str, Any] | None:
+            reply = _served(http, tenant)
+            return reply if _version(reply) == "v1" else None
+
+        reply = await async_wait_for(_served_v1, timeout=5)
+        overrides = reply["assistantOverrides"]
+        # Backline fills its own variable; {{account_tier}} stays for VAPI, with the default.
+        assert overrides["model"]["messages"][0]["content"] == (
+            "Serve {{account_tier}} customers. Known: no."
+        )
+        assert overrides["variableValues"]["account_tier"] == "standard"
+
+        own = assistant_request(DANA)
+        own["message"]["call"]["assistantOverrides"] = {"variableValues": {"account_tier": "gold"}}
+        r = http.post(tenant.webhook, content=raw(own), headers=tenant.vapi_headers)
+        assert r.status_code == 200, r.text
+        values = r.json()["assistantOverrides"]["variableValues"]
+        assert "account_tier" not in values  # the call's own "gold" stands
+        assert values["backline_prompt_version"] == "v1"
