@@ -276,7 +276,8 @@ async def start_rollout(
     state: StateDep,
 ) -> RolloutStarted:
     """Start ``PromptRolloutWorkflow`` (id ``prompt-rollout-{agent_id}``); 409 while another
-    rollout of this agent is open."""
+    rollout of this agent is open; 422 for a plan a step of which could pass untested (fewer
+    than the guards' 20 canary calls) or without a step below 100%."""
     client = _handle(state, agent_id)  # fails fast when Temporal is down
     agent, data, control = await run_in_threadpool(
         _rollout_input, agent_id, body, principal, tenancy, prompts

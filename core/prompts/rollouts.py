@@ -213,7 +213,9 @@ class RolloutService:
         return rollout
 
     def check(self, rollout_id: int, step_index: int) -> CheckOutcome:
-        """One guard look over every call since the rollout began; records the look."""
+        """One guard look over every call since the rollout began; records the look. So a 100%
+        step, which sends no calls to control, compares with the control calls of the earlier
+        steps."""
         rollout = self.require(rollout_id)
         exp = self._experiment(rollout)
         canary_ref = version_ref(rollout.candidate_version)
