@@ -277,7 +277,7 @@ async def test_the_cli_pushes_diffs_labels_and_reports_status(
 
 
 async def test_a_rollout_started_through_the_api_reports_live_status_and_aborts(
-    prompt_stack: PromptStack,
+    prompt_stack: PromptStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with prompt_stack.http() as http:
         tenant = create_tenant(http)
@@ -335,6 +335,12 @@ async def test_a_rollout_started_through_the_api_reports_live_status_and_aborts(
         live = await async_wait_for(_live, timeout=20)
         assert live["state"] == "running" and live["weights"] == [0.5]
         assert live["history"][-1]["verdict"] == "insufficient"
+        monkeypatch.setenv("BACKLINE_API_URL", prompt_stack.api.url)
+        monkeypatch.setenv("BACKLINE_API_KEY", release["Authorization"].removeprefix("Bearer "))
+        shown = _invoke(CliRunner(), ["prompts", "rollout", "status", tenant.agent_id])
+        assert shown.exit_code == 0, shown.output
+        assert "v1 -> v2 running, step 1/1 at 50%" in shown.output
+        assert "insufficient" in shown.output and not shown.output.lstrip().startswith("{")
         callers = [f"+1415555{i:04d}" for i in range(30)]
         served = {_version(_served(http, tenant, number=n)) for n in callers}
         assert served == {"v1", "v2"}  # about half the callers on the canary
