@@ -82,10 +82,11 @@ def context_variables(ctx: CallerContext) -> dict[str, str]:
 def prompt_variables(answer: EdgeAnswer) -> dict[str, str]:
     """Context variables plus, when a version was served, the rendered prompt as
     ``backline_system_prompt`` / ``backline_first_message`` / ``backline_prompt_version``
-    (how Retell and Bland deliver it: the platform agent's prompt includes the variable)."""
-    variables = context_variables(answer.context or CallerContext())
-    if answer.prompt is not None:
-        variables.update(answer.prompt.variables())
+    (how Retell and Bland deliver it: the platform agent's prompt includes the variable) and
+    the version's variable defaults under their own names, for the platform's ``{{name}}``."""
+    variables = answer.prompt.variables() if answer.prompt is not None else {}
+    # Backline's own namespace always wins over a version default of the same name.
+    variables.update(context_variables(answer.context or CallerContext()))
     return variables
 
 
@@ -103,6 +104,7 @@ def fallback_variables(state: AppState, agent: AgentInfo, event: ContextRequest)
         or f"call:{event.call.call_id}",
         context=CallerContext(),
         now=utcnow(),
+        call_variables=event.variables,
     )
     return prompt_variables(answer)
 
@@ -206,6 +208,7 @@ def _answer_sync(
                 context=answer.context,
                 now=utcnow(),
                 label=prompt_label,
+                call_variables=event.variables,
             )
             if answer.prompt is not None:
                 data.update(prompt_version=answer.prompt.ref, prompt_source=answer.prompt.source)

@@ -5,8 +5,10 @@ A seeded simulation of call streams on the 0-100 quality score (per-call SD 15, 
 scale). Calls arrive one at a time; each goes to the canary with the current step's weight
 (5% -> 25% -> 50% -> 100%, the default plan); every ``--look-every`` calls the guard looks,
 calling ``core.prompts.sequential.evaluate_guards`` with the default guards and alpha, exactly
-as the rollout's check activity does. A step ends once it has its minimum canary calls (holds
-are time in production; here the call count stands for them). Scenarios:
+as the rollout's check activity does. A step ends on a look that tested the guards (verdict
+``ok``) once it has its minimum canary calls (holds are time in production; here the call count
+stands for them); the 100% step compares with the control calls of the earlier steps.
+Scenarios:
 
 * the candidate is ``--delta`` points worse: canary calls until the rollback (target: median
   <= 200);
@@ -60,7 +62,8 @@ def simulate(rng: np.random.Generator, delta: float, look_every: int) -> tuple[O
     canary_calls = looks = 0
     for weight, min_calls in PLAN:
         step_calls = 0
-        while step_calls < min_calls:
+        passed = False
+        while not passed:
             is_canary = rng.random(look_every) < weight
             scores = rng.normal(MEAN, SD, look_every) - delta * is_canary
             scores = np.clip(scores, 0.0, 100.0)
@@ -80,6 +83,8 @@ def simulate(rng: np.random.Generator, delta: float, look_every: int) -> tuple[O
             )
             if report.verdict == "breach":
                 return Outcome(True, canary_calls, looks), _sd(sums)
+            # Like the workflow: enough canary calls, and this very look tested the guards.
+            passed = step_calls >= min_calls and report.verdict == "ok"
     return Outcome(False, canary_calls, looks), _sd(sums)
 
 
@@ -201,15 +206,17 @@ N({MEAN:g}, {SD:g}) clipped to 0-100 (realized control SD {nulls[0].sd_realized:
 candidate's calls are shifted down by the scenario's delta. Plan: the default steps {plan}; a
 guard look every {args.look_every} calls; the default guards (family alpha {DEFAULT_ALPHA},
 half of it to the quality score; at least {DEFAULT_MIN_SAMPLES} calls per arm before a look
-counts). Test: mixture SPRT (normal mixture, tau 8 points on the score), always valid under
-repeated looks; each arm's variance is the larger of its own and the pooled estimate.
+counts; a step ends only on a look that tested, never on `insufficient`). Test: mixture SPRT
+(normal mixture, tau 8 points on the score), always valid under repeated looks; each arm's
+variance is the larger of its own and the pooled estimate.
 
 {detect_table}
 
 {null_table}
 
 {looks:,} guard decisions in {seconds:.1f} s ({1e6 * seconds / max(looks, 1):.0f} us each, the
-production function) on {info["cpus"]} x {info["cpu_model"]}, {info["date"]}.
+production function) on {info["cpus"]} x {info["cpu_model"]}, shared with other jobs at the
+time (load average {info["loadavg_at_start"]}), {info["date"]}.
 """
     print(body)
     if args.write_readme:

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from cli.http import call, print_json
 
@@ -24,10 +26,41 @@ app.add_typer(rollout_app, name="rollout")
 
 Reason = Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the audit trail)")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the raw JSON answer")]
+PUSH_HINT = "backline prompts push AGENT_ID --template-file FILE -m MESSAGE"
 
 
 def _base(agent_id: str) -> str:
     return f"/v1/agents/{agent_id}/prompts"
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _experiments(answer: Any, title: str, as_json: bool) -> None:
+    """One experiment or a list of them: a table, or the API's JSON with --json."""
+    if as_json:
+        print_json(answer)
+        return
+    rows: list[dict[str, Any]] = answer if isinstance(answer, list) else [answer]
+    if not rows:
+        typer.echo("no experiments yet; start one with `backline prompts experiment start`")
+        return
+    table = Table(title=title)
+    for column in ("id", "name", "status", "split (control last)", "started", "reason"):
+        table.add_column(column, no_wrap=column.startswith("split"))
+    for e in rows:
+        split = ", ".join(f"v{v['version']} {v['weight']:.0%}" for v in e["variants"])
+        reason = e["reason"] if e["stop_reason"] is None else f"{e['reason']} / {e['stop_reason']}"
+        table.add_row(
+            str(e["id"]),
+            e["name"],
+            e["status"],
+            split,
+            e["started_at"][:16].replace("T", " "),
+            f"{reason[:60]} ({e['created_by']})",
+        )
+    Console().print(table)
 
 
 def _pairs(items: list[str] | None, what: str) -> dict[str, Any]:
@@ -49,7 +82,11 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, Any]:
 def push(
     agent_id: str,
     template_file: Annotated[
-        Path | None, typer.Option(help="System prompt file ({{backline.*}} variables)")
+        Path | None,
+        typer.Option(
+            help="System prompt file: Backline fills {{backline_*}}, the platform fills any "
+            "other {{name}} (defaults from --var)"
+        ),
     ] = None,
     file: Annotated[
         Path | None,
@@ -60,7 +97,13 @@ def push(
     model: Annotated[
         list[str] | None, typer.Option(help="Model setting KEY=VALUE (provider, model, ...)")
     ] = None,
-    var: Annotated[list[str] | None, typer.Option(help="Variable default KEY=VALUE")] = None,
+    var: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Default of a platform variable {{KEY}}, KEY=VALUE: sent with the platform's "
+            "variables unless the call sets its own"
+        ),
+    ] = None,
     tool: Annotated[list[str] | None, typer.Option(help="A tool the version may use")] = None,
     label: Annotated[str | None, typer.Option(help="Then point this label at it")] = None,
     reason: Annotated[str | None, typer.Option(help="Why, when --label is given")] = None,
@@ -168,14 +211,20 @@ def policy(
         bool | None,
         typer.Option("--require-eval-gate/--no-eval-gate", help="Need a passing eval suite"),
     ] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Protect a label and/or require a passing eval suite before it moves."""
-    print_json(
-        call(
-            "PUT",
-            f"{_base(agent_id)}/labels/{label_name}/policy",
-            {"protected": protected, "require_eval_gate": eval_gate, "reason": reason},
-        )
+    lb = call(
+        "PUT",
+        f"{_base(agent_id)}/labels/{label_name}/policy",
+        {"protected": protected, "require_eval_gate": eval_gate, "reason": reason},
+    )
+    if as_json:
+        print_json(lb)
+        return
+    typer.echo(
+        f"{lb['name']} -> {lb['ref']}: protected {_yes(lb['protected'])}, "
+        f"eval gate required {_yes(lb['require_eval_gate'])}"
     )
 
 
@@ -186,7 +235,12 @@ def status(agent_id: str, as_json: AsJson = False) -> None:
     if as_json:
         print_json(s)
         return
-    typer.echo(f"agent {s['agent_id']}: {s['versions']} version(s), latest v{s['latest_version']}")
+    if s["latest_version"] is None:
+        typer.echo(f"agent {s['agent_id']}: no versions yet; push one with `{PUSH_HINT}`")
+    else:
+        typer.echo(
+            f"agent {s['agent_id']}: {s['versions']} version(s), latest v{s['latest_version']}"
+        )
     for lb in s["labels"]:
         lock = " (protected)" if lb["protected"] else ""
         gate = " (eval gate)" if lb["require_eval_gate"] else ""
@@ -228,18 +282,18 @@ def experiment_start(
     control: Annotated[
         int | None, typer.Option(help="Control version (default: production)")
     ] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Split traffic across versions; control gets the weight the variants leave."""
     variants = [
         {"version": int(k), "weight": float(v)} for k, v in _pairs(variant, "--variant").items()
     ]
-    print_json(
-        call(
-            "POST",
-            f"{_base(agent_id)}/experiments",
-            {"name": name, "variants": variants, "control_version": control, "reason": reason},
-        )
+    exp = call(
+        "POST",
+        f"{_base(agent_id)}/experiments",
+        {"name": name, "variants": variants, "control_version": control, "reason": reason},
     )
+    _experiments(exp, "Experiment started", as_json)
 
 
 @experiment_app.command("results")
@@ -262,17 +316,18 @@ def experiment_results(agent_id: str, experiment_id: int, as_json: AsJson = Fals
 
 
 @experiment_app.command("list")
-def experiment_list(agent_id: str) -> None:
+def experiment_list(agent_id: str, as_json: AsJson = False) -> None:
     """List the agent's experiments, newest first."""
-    print_json(call("GET", f"{_base(agent_id)}/experiments"))
+    _experiments(call("GET", f"{_base(agent_id)}/experiments"), "Experiments", as_json)
 
 
 @experiment_app.command("stop")
-def experiment_stop(agent_id: str, experiment_id: int, reason: Reason) -> None:
+def experiment_stop(
+    agent_id: str, experiment_id: int, reason: Reason, as_json: AsJson = False
+) -> None:
     """Stop an A/B experiment; callers return to production."""
-    print_json(
-        call("POST", f"{_base(agent_id)}/experiments/{experiment_id}/stop", {"reason": reason})
-    )
+    exp = call("POST", f"{_base(agent_id)}/experiments/{experiment_id}/stop", {"reason": reason})
+    _experiments(exp, "Experiment stopped", as_json)
 
 
 # -- rollouts ------------------------------------------------------------------------------
@@ -290,10 +345,13 @@ def rollout_start(
         list[str] | None,
         typer.Option(
             help="WEIGHT:HOLD_S:MIN_CALLS:MAX_S per step, e.g. 0.05:1800:50:86400 "
-            "(default 5% -> 25% -> 50% -> 100%, 30 min holds)"
+            "(default 5% -> 25% -> 50% -> 100%, 30 min holds). MIN_CALLS is at least 20 (the "
+            "guards' per-arm minimum) and one step must be below 100%; a step passes only on "
+            "a look that tested the guards"
         ),
     ] = None,
     check_interval: Annotated[float, typer.Option(help="Seconds between guard looks")] = 60.0,
+    as_json: AsJson = False,
 ) -> None:
     """Start a canary rollout from production to a candidate; rolls back on a guard breach."""
     steps = None
@@ -322,6 +380,9 @@ def rollout_start(
         "reason": reason,
     }
     started = call("POST", f"{_base(agent_id)}/rollouts", body)
+    if as_json:
+        print_json(started)
+        return
     typer.echo(
         f"rollout {started['workflow_id']} started: v{started['control_version']} -> "
         f"v{started['candidate_version']}"
@@ -329,9 +390,47 @@ def rollout_start(
 
 
 @rollout_app.command("status")
-def rollout_status(agent_id: str) -> None:
+def rollout_status(agent_id: str, as_json: AsJson = False) -> None:
     """The latest rollout with its live status: step, weights, samples, verdict history."""
-    print_json(call("GET", f"{_base(agent_id)}/rollouts/current"))
+    current = call("GET", f"{_base(agent_id)}/rollouts/current")
+    if as_json:
+        print_json(current)
+        return
+    r = current["rollout"]
+    typer.echo(
+        f"rollout {r['id']} ({r['workflow_id']}): v{r['control_version']} -> "
+        f"v{r['candidate_version']} {r['status']}, step {r['step_index'] + 1}/{len(r['plan'])} "
+        f"at {r['weight']:.0%}"
+    )
+    if r.get("outcome_reason"):
+        typer.echo(f"  {r['outcome_reason']}")
+    live = current.get("live") or {}
+    if live.get("reason") and live["reason"] != r.get("outcome_reason"):
+        typer.echo(f"  {live['reason']}")
+    looks = live.get("history") or []
+    if not looks and current.get("last_check"):
+        last = current["last_check"]
+        typer.echo(f"  last look {last['at'][:19]}: {last['verdict']}: {last['reason']}")
+        return
+    table = Table(title="Guard looks (latest last)")
+    for column in ("at", "step", "weight", "verdict", "canary", "control", "scores", "reason"):
+        table.add_column(column)
+    for h in looks[-10:]:
+        scores = "-"
+        if h["canary_score"] is not None and h["control_score"] is not None:
+            scores = f"{h['canary_score']:.1f} vs {h['control_score']:.1f}"
+        table.add_row(
+            h["at"][11:19],
+            str(h["step_index"] + 1),
+            f"{h['weight']:.0%}",
+            h["verdict"],
+            str(h["canary_n"]),
+            str(h["control_n"]),
+            scores,
+            h["reason"][:80],
+        )
+    if looks:
+        Console().print(table)
 
 
 def _signal(agent_id: str, action: str, reason: str) -> None:

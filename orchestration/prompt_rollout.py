@@ -3,10 +3,13 @@
 Reading ``run`` tells the whole story. For each step (default 5% -> 25% -> 50% -> 100%) the
 canary weight is set, then every ``check_interval_s`` a guard look compares canary with
 control (the sequential test lives in ``core.prompts.sequential``; an activity runs it). A
-breach rolls back at once (canary weight 0, production untouched) and alerts. A step ends when
-it has held for ``hold_s`` *and* seen ``min_canary_calls``; a step still short of calls after
-``max_duration_s`` pauses and alerts, so missing data never promotes. When every step has
-passed, production moves to the candidate (subject to the eval gate).
+breach rolls back at once (canary weight 0, production untouched) and alerts. A step ends on a
+look that tested the guards (verdict ``ok``: each arm has the guards' minimum of calls) once it
+has held for ``hold_s`` *and* seen ``min_canary_calls``; an ``insufficient`` look never ends a
+step. A 100% step sends no calls to control, so its looks compare with the control calls of the
+whole rollout. A step without such a look after ``max_duration_s`` pauses and alerts, so
+missing data never promotes. When every step has passed, production moves to the candidate
+(subject to the eval gate).
 
 Signals: ``pause``, ``resume``, ``abort`` (immediate rollback), ``promote`` (promote now).
 Query: ``status``. Deterministic orchestration only: time is ``workflow.now()``, holds are
@@ -51,6 +54,8 @@ ACT_PROMOTE = "prompts.promote"
 ACT_SET_STATUS = "prompts.set_rollout_status"
 
 HISTORY_KEPT = 50
+# A step passes only on a look that tested the guards (before it: on its hold and call count).
+PATCH_TESTED_LOOK = "step-passes-on-a-tested-look"
 
 
 def rollout_workflow_id(agent_id: str) -> str:
@@ -169,15 +174,10 @@ class PromptRolloutWorkflow:
                 return await self._roll_back("rolled_back", self._system, check.reason, alert=True)
             if self._abort is not None or self._promote is not None:
                 continue
-            if self._elapsed >= step.hold_s and check.step_canary_n >= step.min_canary_calls:
+            if self._step_passed(step, check):
                 return None
             if self._elapsed >= self._budget:
-                self._reason = (
-                    f"step {self._step + 1} ({step.weight:.0%}) has {check.step_canary_n} of "
-                    f"{step.min_canary_calls} canary calls after {self._elapsed:.0f}s "
-                    f"(max {step.max_duration_s:.0f}s); paused so missing data never promotes: "
-                    "resume to keep waiting, or abort"
-                )
+                self._reason = self._missing_data(step, check)
                 self._paused = True
                 await self._act(
                     ACT_SET_STATUS,
@@ -187,6 +187,27 @@ class PromptRolloutWorkflow:
                 continue
             if workflow.info().is_continue_as_new_suggested() and not self._pending:
                 workflow.continue_as_new(self._carry_over(data))
+
+    def _step_passed(self, step: RolloutStep, check: GuardCheckResult) -> bool:
+        """Held long enough, enough canary calls in this step, and this very look tested the
+        guards (``ok``: each arm had the guards' minimum of calls). An ``insufficient`` look
+        never passes a step, whatever the clock and the call count say."""
+        enough = self._elapsed >= step.hold_s and check.step_canary_n >= step.min_canary_calls
+        if not workflow.patched(PATCH_TESTED_LOOK):
+            return enough  # histories recorded before the rule keep replaying as they ran
+        return enough and check.verdict == "ok"
+
+    def _missing_data(self, step: RolloutStep, check: GuardCheckResult) -> str:
+        lacking = []
+        if check.step_canary_n < step.min_canary_calls:
+            lacking.append(f"{check.step_canary_n} of {step.min_canary_calls} canary calls")
+        if check.verdict != "ok":
+            lacking.append(f"no look has tested the guards yet ({check.reason})")
+        return (
+            f"step {self._step + 1} ({step.weight:.0%}) has {'; '.join(lacking)} after "
+            f"{self._elapsed:.0f}s (max {step.max_duration_s:.0f}s); paused so missing data "
+            "never promotes: resume to keep waiting, or abort"
+        )
 
     # -- endings -------------------------------------------------------------------------
     async def _roll_back(

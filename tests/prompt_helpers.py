@@ -97,8 +97,9 @@ def add_call(
 
 @dataclass
 class Traffic:
-    """Calls arriving at ``per_tick`` every ``tick_s``: each caller is assigned by the same
-    cache code the API serves from, and scores ~N(mean of the served version, sd)."""
+    """Calls arriving at ``per_tick`` every ``tick_s`` (both may change while it runs): each
+    caller is assigned by the same cache code the API serves from, and scores ~N(mean of the
+    served version, sd)."""
 
     engine: Engine
     org_id: str
@@ -108,6 +109,7 @@ class Traffic:
     per_tick: int = 20
     tick_s: float = 0.05
     seed: int = 7
+    transfers: frozenset[int] = frozenset()  # versions whose every call ends in a transfer
     served: dict[int, int] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
 
@@ -121,7 +123,9 @@ class Traffic:
                 v = resolved.version.version
                 self.served[v] = self.served.get(v, 0) + 1
                 score = min(100.0, max(0.0, rng.gauss(self.means.get(v, 75.0), self.sd)))
-                add_call(session, self.org_id, self.agent_id, v, score)
+                add_call(
+                    session, self.org_id, self.agent_id, v, score, transferred=v in self.transfers
+                )
             session.commit()
 
     async def _run(self) -> None:

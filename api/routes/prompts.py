@@ -24,6 +24,7 @@ from api.errors import error_responses
 from core.db import INT_COLUMN_MAX
 from core.errors import AppError, ConflictError, InvalidInputError, NotFoundError
 from core.prompts import repository as repo
+from core.prompts.rollouts import check_plan
 from core.prompts.schemas import (
     DEFAULT_STEPS,
     LABEL_PATTERN,
@@ -317,7 +318,8 @@ async def start_rollout(
     state: StateDep,
 ) -> RolloutStarted:
     """Start ``PromptRolloutWorkflow`` (id ``prompt-rollout-{agent_id}``); 409 while another
-    rollout of this agent is open."""
+    rollout of this agent is open; 422 for a plan a step of which could pass untested (fewer
+    than the guards' 20 canary calls) or without a step below 100%."""
     client = _handle(state, agent_id)  # fails fast when Temporal is down
     agent, data, control = await run_in_threadpool(
         _rollout_input, agent_id, body, principal, tenancy, prompts
@@ -349,6 +351,7 @@ def _rollout_input(
 ) -> tuple[Agent, RolloutInput, int]:
     """Validate before starting, so a doomed rollout answers 4xx instead of failing later."""
     agent = _agent(tenancy, principal, agent_id, "release")
+    check_plan(body.steps or DEFAULT_STEPS)  # 422 naming the smallest valid value
     session = prompts.session
     candidate = body.candidate_version
     if body.candidate_label is not None:

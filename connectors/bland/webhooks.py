@@ -395,7 +395,12 @@ def parse_dynamic_data(body: Mapping[str, Any]) -> ContextRequest:
     call_id = require_call_id(
         body, hint='; template it in the dynamic_data body as "call_id": "{{call_id}}"'
     )
-    return ContextRequest(call=CallRef(platform=PLATFORM, call_id=call_id, caller_number=number))
+    # Every other filled field is a value the call carries ("account_tier": "{{account_tier}}"
+    # templated from the call's request_data): a prompt version's default never replaces it.
+    own = {str(k): v for k, v in ((k, _filled(body.get(k))) for k in body) if v is not None}
+    return ContextRequest(
+        call=CallRef(platform=PLATFORM, call_id=call_id, caller_number=number), variables=own
+    )
 
 
 def tool_call_id(call_id: str, tool_name: str, arguments: Mapping[str, Any]) -> str:

@@ -144,6 +144,14 @@ def call_ref(message: Mapping[str, Any], required: bool = True) -> CallRef | Non
     )
 
 
+def call_variable_values(message: Mapping[str, Any]) -> dict[str, str]:
+    """The ``variableValues`` the call itself was created with (``call.assistantOverrides``)."""
+    values = optional(message, "call.assistantOverrides.variableValues")
+    if not isinstance(values, Mapping):
+        return {}
+    return {str(k): str(v) for k, v in values.items() if v is not None}
+
+
 def parse_arguments(item: Mapping[str, Any]) -> dict[str, Any]:
     """Arguments arrive as an object in live payloads and as a JSON string in the SDK types."""
     for path in ("function.arguments", "arguments", "parameters"):
@@ -251,7 +259,7 @@ def parse_event(body: Mapping[str, Any]) -> CanonicalEvent:
     if kind == "assistant-request":
         ref = call_ref(message)
         assert ref is not None
-        return ContextRequest(call=ref)
+        return ContextRequest(call=ref, variables=call_variable_values(message))
     if kind == "tool-calls":
         items = message.get("toolCallList")
         if not isinstance(items, list) or not items:

@@ -77,6 +77,9 @@ class ContextRequest(BaseModel):
 
     kind: Literal["context_request"] = "context_request"
     call: CallRef
+    # Platform variable values this call already carries (VAPI's call-level variableValues,
+    # the fields of a Bland dynamic-data body): a prompt version's defaults never replace them.
+    variables: dict[str, str] = Field(default_factory=dict)
 
 
 class ToolCall(BaseModel):

@@ -9,8 +9,9 @@ same function the signal-quality benchmark drives.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlmodel import Session
 
@@ -23,12 +24,46 @@ from core.prompts.metrics import arm_stats, load_outcomes
 from core.prompts.models import PromptExperiment, PromptRollout, PromptRolloutCheck
 from core.prompts.ports import EvalGate
 from core.prompts.schemas import PRODUCTION, version_ref
-from core.prompts.sequential import GuardReport, evaluate_guards
+from core.prompts.sequential import DEFAULT_MIN_SAMPLES, GuardReport, evaluate_guards
 from core.prompts.service import PromptService
 from core.tenancy import repository as tenancy_repo
 from core.tenancy.models import Agent
 
 ENDED = ("promoted", "rolled_back", "aborted")
+
+
+class PlanStep(Protocol):
+    @property
+    def weight(self) -> float: ...
+    @property
+    def min_canary_calls(self) -> int: ...
+
+
+def check_plan(steps: Sequence[PlanStep], min_samples: int = DEFAULT_MIN_SAMPLES) -> None:
+    """Refuse a plan that could end a step before the guards were able to test anything.
+
+    A step passes only on a look whose guards tested (each arm at ``min_samples`` calls), so a
+    step asking for fewer canary calls than that promises a pass the guards cannot give; and a
+    100% step sends no traffic to control, so it compares with the control calls the earlier
+    steps gathered: a plan needs at least one step below 100%.
+    """
+    if not steps:
+        raise InvalidInputError("a rollout plan needs at least one step")
+    for i, step in enumerate(steps, start=1):
+        if step.min_canary_calls < min_samples:
+            raise InvalidInputError(
+                f"step {i} ({step.weight:.0%}) asks for {step.min_canary_calls} canary calls; "
+                f"the smallest valid value is {min_samples}: the guards test only once each arm "
+                f"has {min_samples} calls, and a step never passes untested (raise "
+                "min_canary_calls, the MIN_CALLS part of --step WEIGHT:HOLD_S:MIN_CALLS:MAX_S, "
+                f"to {min_samples} or more)"
+            )
+    if all(step.weight >= 1.0 for step in steps):
+        raise InvalidInputError(
+            "every step is at 100%: a 100% step sends no calls to control, so there is nothing "
+            "to compare the candidate with; start with a step below 100% (e.g. --step "
+            f"0.05:1800:{max(50, min_samples)}:86400)"
+        )
 
 
 @dataclass(frozen=True)
@@ -178,7 +213,9 @@ class RolloutService:
         return rollout
 
     def check(self, rollout_id: int, step_index: int) -> CheckOutcome:
-        """One guard look over every call since the rollout began; records the look."""
+        """One guard look over every call since the rollout began; records the look. So a 100%
+        step, which sends no calls to control, compares with the control calls of the earlier
+        steps."""
         rollout = self.require(rollout_id)
         exp = self._experiment(rollout)
         canary_ref = version_ref(rollout.candidate_version)

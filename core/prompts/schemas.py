@@ -35,12 +35,14 @@ class PromptVersionCreate(BaseModel):
     template: str = Field(
         min_length=1,
         max_length=100_000,
-        description="System prompt; Backline variables as {{backline.name}} or "
-        "{{backline_name}}; any other {{...}} is left for the platform",
+        description="System prompt: Backline fills its own {{backline_name}} variables; any "
+        "other {{name}} is the platform's to fill (see 'variables' for defaults)",
     )
     variables: dict[str, Scalar] = Field(
         default_factory=dict,
-        description="Default values of the version's own variables ('timezone' sets the clock)",
+        description="Defaults of the platform variables the version uses: sent with the "
+        "platform's variables (VAPI variableValues, Retell dynamic variables, the Bland "
+        "dynamic-data reply) unless the call sets its own ('timezone' also sets the clock)",
     )
     model: dict[str, Any] = Field(
         default_factory=dict,
@@ -242,12 +244,15 @@ class RolloutStepIn(BaseModel):
     weight: float = Field(gt=0, le=1)
     hold_s: float = Field(ge=0, le=MAX_STEP_S, description="Minimum time at this weight")
     min_canary_calls: int = Field(
-        strict=True, ge=0, le=INT_COLUMN_MAX, description="Canary calls needed in this step"
+        strict=True,
+        ge=0,
+        le=INT_COLUMN_MAX,
+        description="Canary calls needed in this step (at least the guards' 20 per arm)",
     )
     max_duration_s: float = Field(
         gt=0,
         le=MAX_STEP_S,
-        description="Past this without enough canary calls the rollout pauses and alerts",
+        description="Past this without a look that tested the guards the rollout pauses and alerts",
     )
 
 

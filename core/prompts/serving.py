@@ -8,7 +8,7 @@ business; this module hands them one platform-neutral ``ServedPrompt``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -27,11 +27,16 @@ class ServedPrompt:
     first_message: str | None
     model: Mapping[str, Any]
     tools: tuple[Mapping[str, Any], ...]
+    # The version's variable defaults the call does not set itself, for the platform to fill
+    # its own ``{{name}}`` with.
+    defaults: Mapping[str, str] = field(default_factory=dict)
 
     def variables(self) -> dict[str, str]:
-        """The rendered prompt as platform dynamic variables (Retell, Bland), in Backline's
-        own namespace so they never collide with the platform's variables."""
+        """What travels with the platform's variables (VAPI ``variableValues``, Retell dynamic
+        variables, the Bland dynamic-data reply): the version's defaults under their own names,
+        and the rendered prompt in Backline's ``backline_`` namespace, which always wins."""
         return {
+            **self.defaults,
             "backline_system_prompt": self.system_prompt,
             "backline_first_message": self.first_message or "",
             "backline_prompt_version": self.ref,
@@ -47,8 +52,11 @@ def serve_prompt(
     context: CallerContext,
     now: datetime,
     label: str | None = None,
+    call_variables: Mapping[str, str] | None = None,
 ) -> ServedPrompt | None:
-    """None when the agent has no served version: the platform's assistant runs unchanged."""
+    """None when the agent has no served version: the platform's assistant runs unchanged.
+    ``call_variables``: values the call already carries; a version default never replaces
+    one."""
     resolution = cache.resolve(agent_id, caller_key, label)
     if resolution is None:
         return None
@@ -70,4 +78,9 @@ def serve_prompt(
         first_message=render(version.first_message, values) if version.first_message else None,
         model=version.model,
         tools=version.tools,
+        defaults={
+            name: str(value)
+            for name, value in version.variables.items()
+            if name not in (call_variables or {})
+        },
     )

@@ -6,6 +6,7 @@ through the API answers its live status and aborts on a signal."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -97,6 +98,17 @@ def _push(http: httpx.Client, tenant: Tenant, n: int, headers: dict[str, str]) -
     assert r.status_code == 201, r.text
     body: dict[str, Any] = r.json()
     return body
+
+
+def _go_live(http: httpx.Client, agent_id: str, version: dict[str, Any]) -> None:
+    """Push ``version`` as the agent's first and label it production."""
+    base = f"/v1/agents/{agent_id}/prompts"
+    r = http.post(f"{base}/versions", json=version, headers=ADMIN)
+    assert r.status_code == 201, r.text
+    r = http.put(
+        f"{base}/labels/production", json={"version": 1, "reason": "go live"}, headers=ADMIN
+    )
+    assert r.status_code == 200, r.text
 
 
 def _served(
@@ -225,6 +237,8 @@ async def test_the_cli_pushes_diffs_labels_and_reports_status(
         assert result.exit_code == 0, result.output
         return result.output
 
+    empty = cli("prompts", "status", agent)
+    assert "vNone" not in empty and "no versions yet; push one with" in empty
     pushed = cli(
         *("prompts", "push", agent, "--template-file", str(first), "-m", "first"),
         *("--model", "provider=openai", "--model", "model=gpt-4o-mini"),
@@ -245,14 +259,25 @@ async def test_the_cli_pushes_diffs_labels_and_reports_status(
     status = cli("prompts", "status", agent)
     assert "production -> v1 (protected)" in status and "staging -> v2" in status
     assert "serving: v1 (production)" in status
+    started = cli(
+        *("prompts", "experiment", "start", agent, "--name", "warmth", "--variant", "2=0.5"),
+        *("-r", "try warmth"),
+    )
+    assert "Experiment started" in started and "v2 50%, v1 50%" in started
+    assert not started.lstrip().startswith("{")
+    listed = json.loads(cli("prompts", "experiment", "list", agent, "--json"))
+    assert [e["name"] for e in listed] == ["warmth"]
+    stopped = cli("prompts", "experiment", "stop", agent, str(listed[0]["id"]), "-r", "done")
+    assert "Experiment stopped" in stopped and "stopped" in stopped
     bad = _invoke(runner, ["prompts", "label", agent, "production", "9", "-r", "nope"])
     assert bad.exit_code == 1 and "NotFoundError" in bad.output
     for command in ("push", "diff", "label", "rollback", "experiment", "rollout", "status"):
         assert _invoke(runner, ["prompts", command, "--help"]).exit_code == 0
+    assert "backline.*" not in _invoke(runner, ["prompts", "push", "--help"]).output
 
 
 async def test_a_rollout_started_through_the_api_reports_live_status_and_aborts(
-    prompt_stack: PromptStack,
+    prompt_stack: PromptStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with prompt_stack.http() as http:
         tenant = create_tenant(http)
@@ -267,10 +292,31 @@ async def test_a_rollout_started_through_the_api_reports_live_status_and_aborts(
         http.put(
             f"{base}/labels/production", json={"version": 1, "reason": "first"}, headers=release
         )
+
+        def step(weight: float, min_calls: int) -> dict[str, float]:
+            return {"weight": weight, "hold_s": 5, "min_canary_calls": min_calls,
+                    "max_duration_s": 120}  # fmt: skip
+
+        # The reported plan: its 3-call steps could end before the guards tested anything.
+        few = {
+            "candidate_version": 2,
+            "steps": [step(0.2, 3), step(0.5, 3), step(1.0, 3)],
+            "reason": "too few calls",
+        }
+        r = http.post(f"{base}/rollouts", json=few, headers=release)
+        assert r.status_code == 422, r.text
+        assert r.json()["error"] == "InvalidInputError"
+        assert "smallest valid value is 20" in r.json()["detail"]
+        only_full = {"candidate_version": 2, "steps": [step(1.0, 50)], "reason": "all at once"}
+        r = http.post(f"{base}/rollouts", json=only_full, headers=release)
+        assert r.status_code == 422 and "below 100%" in r.json()["detail"], r.text
+        with Session(prompt_stack.engine) as session:
+            assert prompts_repo.latest_rollout(session, tenant.agent_id) is None
+
         body = {
             "candidate_version": 2,
             "steps": [
-                {"weight": 0.5, "hold_s": 600, "min_canary_calls": 10, "max_duration_s": 900}
+                {"weight": 0.5, "hold_s": 600, "min_canary_calls": 20, "max_duration_s": 900}
             ],
             "check_interval_s": 0.3,
             "reason": "new greeting",
@@ -289,6 +335,12 @@ async def test_a_rollout_started_through_the_api_reports_live_status_and_aborts(
         live = await async_wait_for(_live, timeout=20)
         assert live["state"] == "running" and live["weights"] == [0.5]
         assert live["history"][-1]["verdict"] == "insufficient"
+        monkeypatch.setenv("BACKLINE_API_URL", prompt_stack.api.url)
+        monkeypatch.setenv("BACKLINE_API_KEY", release["Authorization"].removeprefix("Bearer "))
+        shown = _invoke(CliRunner(), ["prompts", "rollout", "status", tenant.agent_id])
+        assert shown.exit_code == 0, shown.output
+        assert "v1 -> v2 running, step 1/1 at 50%" in shown.output
+        assert "insufficient" in shown.output and not shown.output.lstrip().startswith("{")
         callers = [f"+1415555{i:04d}" for i in range(30)]
         served = {_version(_served(http, tenant, number=n)) for n in callers}
         assert served == {"v1", "v2"}  # about half the callers on the canary
@@ -323,23 +375,17 @@ async def test_retell_and_bland_receive_the_served_prompt_as_dynamic_variables(
             (retell.agent_id, {**MODEL, "retell_agent_id": "agent_retell_v1"}),
             (bland.agent_id, MODEL),
         ):
-            base = f"/v1/agents/{agent_id}/prompts"
-            r = http.post(
-                f"{base}/versions",
-                json={
+            _go_live(
+                http,
+                agent_id,
+                {
                     "template": "You are {{backline.agent_name}}; known: {{backline.caller_known}}"
                     " ({{caller_name}} stays for the platform).",
                     "model": model,
                     "first_message": "Hi there",
                     "message": "first",
                 },
-                headers=ADMIN,
             )
-            assert r.status_code == 201, r.text
-            r = http.put(
-                f"{base}/labels/production", json={"version": 1, "reason": "go live"}, headers=ADMIN
-            )
-            assert r.status_code == 200, r.text
 
         def _retell() -> dict[str, Any] | None:
             reply = retell.post(http, "inbound", call_inbound(DANA)).json()["call_inbound"]
@@ -360,3 +406,40 @@ async def test_retell_and_bland_receive_the_served_prompt_as_dynamic_variables(
         variables = await async_wait_for(_bland, timeout=5)
         assert variables["backline_system_prompt"].startswith("You are Bland agent; known: no")
         assert variables["backline_first_message"] == "Hi there"
+
+
+async def test_a_versions_variable_defaults_reach_vapi_unless_the_call_sets_its_own(
+    prompt_stack: PromptStack,
+) -> None:
+    with prompt_stack.http() as http:
+        tenant = create_tenant(http)
+        _go_live(
+            http,
+            tenant.agent_id,
+            {
+                "template": "Serve {{account_tier}} customers. Known: {{backline_caller_known}}.",
+                "variables": {"account_tier": "standard"},
+                "model": MODEL,
+                "message": "tiered",
+            },
+        )
+
+        def _served_v1() -> dict[str, Any] | None:
+            reply = _served(http, tenant)
+            return reply if _version(reply) == "v1" else None
+
+        reply = await async_wait_for(_served_v1, timeout=5)
+        overrides = reply["assistantOverrides"]
+        # Backline fills its own variable; {{account_tier}} stays for VAPI, with the default.
+        assert overrides["model"]["messages"][0]["content"] == (
+            "Serve {{account_tier}} customers. Known: no."
+        )
+        assert overrides["variableValues"]["account_tier"] == "standard"
+
+        own = assistant_request(DANA)
+        own["message"]["call"]["assistantOverrides"] = {"variableValues": {"account_tier": "gold"}}
+        r = http.post(tenant.webhook, content=raw(own), headers=tenant.vapi_headers)
+        assert r.status_code == 200, r.text
+        values = r.json()["assistantOverrides"]["variableValues"]
+        assert "account_tier" not in values  # the call's own "gold" stands
+        assert values["backline_prompt_version"] == "v1"

@@ -127,9 +127,9 @@ async def test_clean_candidate_is_promoted_after_every_step(
     org_id, agent_id = seed_tenant(pg_engine)
     queue = f"rollout-{uuid.uuid4().hex[:8]}"
     steps = [
-        RolloutStep(0.25, 0.5, 10, 30),
-        RolloutStep(0.5, 0.5, 10, 30),
-        RolloutStep(1.0, 0.5, 10, 30),
+        RolloutStep(0.25, 0.5, 20, 30),
+        RolloutStep(0.5, 0.5, 20, 30),
+        RolloutStep(1.0, 0.5, 20, 30),
     ]
     traffic = Traffic(pg_engine, org_id, agent_id, means={1: 75.0, 2: 77.0})
     async with running_worker(temporal_env.client, pg_engine, queue):
@@ -151,6 +151,10 @@ async def test_clean_candidate_is_promoted_after_every_step(
     assert _production(pg_engine, agent_id) == 2
     assert status.state == "promoted" and status.weights == [0.25, 0.5, 1.0]
     assert {h.step_index for h in status.history} == {0, 1, 2}
+    # Every step ended on a look that tested the guards, the 100% step against the control
+    # calls the earlier steps gathered.
+    last_look = {h.step_index: h for h in status.history}
+    assert all(h.verdict == "ok" and min(h.canary_n, h.control_n) >= 20 for h in last_look.values())
     assert traffic.served.get(2, 0) > 0 and traffic.served.get(1, 0) > 0
     with Session(pg_engine) as session:
         moves = repo.label_moves(session, agent_id, "production")
@@ -312,3 +316,93 @@ async def test_a_failing_guard_activity_takes_the_canary_out_instead_of_leaving_
         assert repo.running_experiment(session, agent_id) is None
         alert = session.exec(select(Alert).where(Alert.agent_id == agent_id)).one()
         assert alert.kind == "prompt_rollout_rollback"
+
+
+def _looks(engine: Engine, agent_id: str) -> list[PromptRolloutCheck]:
+    with Session(engine) as session:
+        return list(
+            session.exec(
+                select(PromptRolloutCheck)
+                .join(PromptRollout, col(PromptRollout.id) == col(PromptRolloutCheck.rollout_id))
+                .where(PromptRollout.agent_id == agent_id)
+                .order_by(col(PromptRolloutCheck.id))
+            ).all()
+        )
+
+
+async def test_a_worse_candidate_is_never_promoted_on_looks_that_tested_nothing(
+    temporal_env: WorkflowEnvironment, pg_engine: Engine
+) -> None:
+    """The reported plan, 0.2:H:3:120 -> 0.5:H:3:120 -> 1.0:H:3:120, with calls trickling in:
+    each step's hold and 3 canary calls come long before either arm has the guards' 20 calls,
+    and the 100% step adds none to control. Such a step used to pass on ``insufficient``
+    looks and the candidate (quality 33 vs 100, a transfer on every call) was promoted."""
+    org_id, agent_id = seed_tenant(pg_engine)
+    queue = f"rollout-{uuid.uuid4().hex[:8]}"
+    steps = [RolloutStep(w, 2.0, 3, 120) for w in (0.2, 0.5, 1.0)]
+    traffic = Traffic(
+        pg_engine,
+        org_id,
+        agent_id,
+        means={1: 100.0, 2: 33.0},
+        sd=3.0,
+        per_tick=1,
+        tick_s=0.5,
+        transfers=frozenset({2}),
+    )
+    async with running_worker(temporal_env.client, pg_engine, queue):
+        handle = await start_prompt_rollout(
+            temporal_env.client, data=_input(org_id, agent_id, steps, 0.5), task_queue=queue
+        )
+        traffic.start()
+        try:
+            # ~2 calls/s: by 40 calls every hold and every 3-call minimum of the plan has been
+            # met (the old rule promoted after ~25), while no look has tested anything.
+            await async_wait_for(lambda: sum(traffic.served.values()) >= 40, timeout=60)
+            status = await handle.query(PromptRolloutWorkflow.status)
+            looks = _looks(pg_engine, agent_id)
+            assert status.state == "running" and status.step_index == 0, status.reason
+            assert looks and {c.verdict for c in looks} == {"insufficient"}
+            assert _production(pg_engine, agent_id) == 1
+            # Calls arrive faster: the first look that can test, breaches.
+            traffic.per_tick, traffic.tick_s = 20, 0.05
+            result = await asyncio.wait_for(handle.result(), timeout=30)
+        finally:
+            await traffic.stop()
+
+    assert result.outcome == "rolled_back", result.reason
+    assert result.step_index == 0
+    assert _production(pg_engine, agent_id) == 1
+    assert _looks(pg_engine, agent_id)[-1].verdict == "breach"
+
+
+async def test_a_step_without_control_calls_waits_for_them_before_passing(
+    temporal_env: WorkflowEnvironment, pg_engine: Engine
+) -> None:
+    """At 90% a step's 20 canary calls arrive with ~2 control calls; the 100% step adds none.
+    The first step must wait until control has its 20 calls too, which here means a breach."""
+    org_id, agent_id = seed_tenant(pg_engine)
+    queue = f"rollout-{uuid.uuid4().hex[:8]}"
+    steps = [RolloutStep(0.9, 0.2, 20, 60), RolloutStep(1.0, 0.2, 20, 60)]
+    traffic = Traffic(
+        pg_engine,
+        org_id,
+        agent_id,
+        means={1: 100.0, 2: 33.0},
+        sd=3.0,
+        per_tick=2,
+        transfers=frozenset({2}),
+    )
+    async with running_worker(temporal_env.client, pg_engine, queue):
+        handle = await start_prompt_rollout(
+            temporal_env.client, data=_input(org_id, agent_id, steps, 0.2), task_queue=queue
+        )
+        traffic.start()
+        try:
+            result = await asyncio.wait_for(handle.result(), timeout=40)
+        finally:
+            await traffic.stop()
+
+    assert result.outcome == "rolled_back", result.reason
+    assert result.step_index == 0
+    assert _production(pg_engine, agent_id) == 1
