@@ -185,6 +185,35 @@ async def test_vapi_knowledge_request_is_answered_from_fresh_chunks_and_traced(
     assert len(event.data["scores"]) == len(event.data["chunk_ids"])
 
 
+async def test_vapi_request_with_only_messages_is_answered_and_a_blank_one_says_why(
+    kb_stack: Stack,
+) -> None:
+    tenant, _ids = await _setup(kb_stack, "prices.md")
+    asked, blank = f"call-{uuid.uuid4().hex[:8]}", f"call-{uuid.uuid4().hex[:8]}"
+
+    def _ask() -> tuple[dict[str, Any], dict[str, Any]]:
+        with kb_stack.http() as http:
+            body = _kb_request("how much is a water heater flush", asked)
+            del body["message"]["messagesOpenAIFormatted"]
+            r = http.post(tenant.webhook, content=raw(body), headers=tenant.vapi_headers)
+            assert r.status_code == 200, r.text
+            empty = _kb_request("ignored", blank)
+            del empty["message"]["messagesOpenAIFormatted"]
+            empty["message"]["messages"] = [{"role": "bot", "message": "Hi, how can I help?"}]
+            r2 = http.post(tenant.webhook, content=raw(empty), headers=tenant.vapi_headers)
+            assert r2.status_code == 200, r2.text
+            return r.json(), r2.json()
+
+    reply, nothing = await asyncio.to_thread(_ask)
+    assert "$149" in reply["documents"][0]["content"]
+    [event] = _events(kb_stack.engine, asked, "knowledge_request")
+    assert event.data["query"] and event.data["status"] == "ok"
+    assert nothing == {"documents": []}
+    [empty_event] = _events(kb_stack.engine, blank, "knowledge_request")
+    assert empty_event.data["query"] == ""
+    assert "no non-empty user turn" in empty_event.data["reason"]
+
+
 async def test_knowledge_search_tool_answers_every_platform_shape_and_is_traced(
     kb_stack: Stack,
 ) -> None:
