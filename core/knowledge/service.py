@@ -264,6 +264,7 @@ class KnowledgeService:
             kind=data.kind,
             name=data.name,
             url=data.url,
+            origin_path=data.origin_path if data.kind == "file" else None,
             refresh_interval_s=interval,
             max_staleness_s=data.max_staleness_s,
             created_by=actor,
@@ -358,6 +359,8 @@ class KnowledgeService:
             source.etag = source.last_modified = None  # validators belong to the old URL
             content_changed = True
         elif source.kind in ("file", "text"):
+            if source.kind == "file" and "origin_path" in given:
+                source.origin_path = data.origin_path
             content_changed = self._store_upload(
                 source, data.text, data.content_base64, data.filename, data.content_type
             )
@@ -426,7 +429,7 @@ class KnowledgeService:
             **source.model_dump(
                 include={
                     "id", "org_id", "agent_id", "kb_id", "kind", "name", "url", "filename",
-                    "refresh_interval_s", "max_staleness_s", "status", "verified_at",
+                    "origin_path", "refresh_interval_s", "max_staleness_s", "status", "verified_at",
                     "fetched_at", "last_attempt_at", "last_error", "failure_count",
                     "chunk_count", "document_count", "content_hash", "schedule_synced",
                     "created_at", "updated_at",

@@ -42,6 +42,7 @@ from tests.conftest import (
     ApiServer,
     Stack,
     build_activities,
+    free_port,
     make_settings,
     temporal_address,
     wait_for,
@@ -401,3 +402,73 @@ async def test_cli_adds_files_waits_for_fresh_and_reports_status(
     assert "2 sources" in status.output and "fresh: 2" in status.output
     again = await asyncio.to_thread(lambda: invoke("refresh", "--agent", tenant.agent_id))
     assert again.exit_code == 0, again.output
+
+
+async def test_cli_add_of_a_dead_url_stops_waiting_once_the_refresh_failed(
+    kb_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = await asyncio.to_thread(lambda: create_tenant(kb_stack.http()))
+    monkeypatch.setenv("BACKLINE_API_URL", kb_stack.api.url)
+    monkeypatch.setenv("BACKLINE_API_KEY", ADMIN_TOKEN)
+    dead = f"http://127.0.0.1:{free_port()}/gone.html"  # nothing listens there
+
+    def _add() -> tuple[Any, float]:
+        started = time.monotonic()
+        result = CliRunner().invoke(
+            kb_app,
+            ["add", tenant.agent_id, "--url", dead, "--name", "gone", "--timeout", "90"],
+            catch_exceptions=False,
+        )
+        return result, time.monotonic() - started
+
+    result, elapsed = await asyncio.to_thread(_add)
+    assert elapsed < 45, f"waited {elapsed:.0f}s for a refresh that had already failed"
+    assert result.exit_code == 3, result.output
+    assert "still running" not in result.output
+    assert "failing" in result.output and "gone (src_" in result.output
+    assert "fetch:" in result.output  # the reason, with the stage that failed
+
+
+async def test_cli_refresh_uploads_a_changed_file_lists_full_ids_searches_and_removes(
+    kb_stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = await asyncio.to_thread(lambda: create_tenant(kb_stack.http()))
+    doc = tmp_path / "hours.md"
+    doc.write_text("# Hours\n\nWe are open Monday to Friday, 8am to 6pm.\n")
+    monkeypatch.setenv("BACKLINE_API_URL", kb_stack.api.url)
+    monkeypatch.setenv("BACKLINE_API_KEY", ADMIN_TOKEN)
+    monkeypatch.setenv("COLUMNS", "80")
+
+    def invoke(*args: str) -> Any:
+        return CliRunner().invoke(kb_app, list(args), catch_exceptions=False)
+
+    added = await asyncio.to_thread(lambda: invoke("add", tenant.agent_id, str(doc)))
+    assert added.exit_code == 0, added.output
+    with kb_stack.http() as http:
+        [source] = http.get(f"/v1/agents/{tenant.agent_id}/knowledge/sources", headers=ADMIN).json()
+    assert source["origin_path"] == str(doc.resolve())
+    first_hash = source["content_hash"]
+
+    listed = await asyncio.to_thread(lambda: invoke("list", tenant.agent_id))
+    assert listed.exit_code == 0 and source["id"] in listed.output, listed.output
+
+    doc.write_text("# Hours\n\nWe are open seven days a week, 7am to 9pm, Sundays included.\n")
+    refreshed = await asyncio.to_thread(lambda: invoke("refresh", source["id"]))
+    assert refreshed.exit_code == 0, refreshed.output
+    with kb_stack.http() as http:
+        after = http.get(f"/v1/knowledge/sources/{source['id']}", headers=ADMIN).json()
+    assert after["content_hash"] != first_hash and after["freshness"] == "fresh"
+
+    found = await asyncio.to_thread(
+        lambda: invoke("search", tenant.agent_id, "are you open on sundays", "--json")
+    )
+    assert found.exit_code == 0, found.output
+    assert "seven days a week" in found.output
+    table = await asyncio.to_thread(lambda: invoke("search", tenant.agent_id, "open sundays"))
+    assert table.exit_code == 0 and "hours.md" in table.output, table.output
+
+    removed = await asyncio.to_thread(lambda: invoke("remove", source["id"], "--yes"))
+    assert removed.exit_code == 0 and source["id"] in removed.output, removed.output
+    with kb_stack.http() as http:
+        gone = http.get(f"/v1/knowledge/sources/{source['id']}", headers=ADMIN)
+    assert gone.status_code == 404
