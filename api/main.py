@@ -24,6 +24,7 @@ from api import edge, knowledge_runtime, tool_gateway
 from api.errors import install_error_handlers
 from api.prompt_sync import initial_refresh, poll_prompts
 from api.routes import (
+    alerts,
     calls,
     health,
     knowledge,
@@ -165,6 +166,7 @@ def create_app(
         prompts,
         mcp,
         knowledge,
+        alerts,
     ):
         app.include_router(module.router)
     mcp.mount_endpoint(app)

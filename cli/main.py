@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from cli import ops
+from cli.alerts import alerts_app
 from cli.http import call, print_json
 from cli.kb import app as kb_app
 from cli.prompts import app as prompts_app
@@ -32,6 +33,7 @@ app.add_typer(calls_app, name="calls")
 app.add_typer(prompts_app, name="prompts")
 app.add_typer(tools_app, name="tools")
 app.add_typer(kb_app, name="kb")
+app.add_typer(alerts_app, name="alerts")
 
 
 @app.command()

@@ -45,6 +45,12 @@ from core.knowledge.schemas import (
     SourceUpdate,
 )
 from core.knowledge.text import index_text, sha256_hex
+from core.monitoring.alerts import (
+    KNOWLEDGE_FAILING,
+    KNOWLEDGE_STALE,
+    knowledge_subject,
+    resolve_subject,
+)
 from core.ports import Embedder
 
 log = logging.getLogger("backline.knowledge")
@@ -393,6 +399,13 @@ class KnowledgeService:
             self.session.flush()
             self._bump_kb(kb)
         self.session.delete(source)
+        resolve_subject(
+            self.session,
+            subject=knowledge_subject(source.id),
+            kinds=(KNOWLEDGE_FAILING, KNOWLEDGE_STALE),
+            resolution="the source was deleted",
+            actor=actor,
+        )
         self._queue(
             IndexOps(
                 source_id=source.id,
@@ -623,6 +636,13 @@ class KnowledgeService:
         source.last_error = None
         source.updated_at = utcnow()
         self.session.add(source)
+        resolve_subject(
+            self.session,
+            subject=knowledge_subject(source.id),
+            kinds=(KNOWLEDGE_FAILING, KNOWLEDGE_STALE),
+            resolution="the source refreshed successfully",
+            actor="system:knowledge-refresh",
+        )
         return source
 
     def mark_failing(

@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 from activities.knowledge import KnowledgeActivities
 from activities.prompts import PromptActivities
 from cli.kb import app as kb_app
+from cli.main import app as main_app
 from connectors.embedder import MiniLMEmbedder
 from connectors.knowledge import build_knowledge_index
 from connectors.llamaindex import LlamaIndexIngestor
@@ -472,3 +473,105 @@ async def test_cli_refresh_uploads_a_changed_file_lists_full_ids_searches_and_re
     with kb_stack.http() as http:
         gone = http.get(f"/v1/knowledge/sources/{source['id']}", headers=ADMIN)
     assert gone.status_code == 404
+
+
+async def test_knowledge_alerts_are_listed_acknowledged_and_resolve_when_the_source_recovers(
+    kb_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BACKLINE_API_URL", kb_stack.api.url)
+    monkeypatch.setenv("BACKLINE_API_KEY", ADMIN_TOKEN)
+    monkeypatch.setenv("COLUMNS", "160")
+
+    def cli(*args: str) -> Any:
+        return CliRunner().invoke(main_app, list(args), catch_exceptions=False)
+
+    with SiteServer() as site:
+        site.pages["/area"] = Page((DEMO / "service_area.html").read_bytes())
+
+        def _go() -> None:
+            with kb_stack.http() as http:
+                tenant = create_tenant(http)
+                alerts_url = f"/v1/orgs/{tenant.org_id}/alerts"
+                key = http.post(
+                    f"/v1/orgs/{tenant.org_id}/keys",
+                    json={"name": "viewer", "scopes": ["viewer"]},
+                    headers=ADMIN,
+                ).json()
+                viewer = {"Authorization": f"Bearer {key['token']}"}
+                r = http.post(
+                    f"/v1/agents/{tenant.agent_id}/knowledge/sources",
+                    json={"kind": "url", "name": "area", "url": site.url("/area")},
+                    headers=ADMIN,
+                )
+                sid = r.json()["source"]["id"]
+                _wait_fresh(http, sid)
+
+                def _fail_once() -> dict[str, Any]:
+                    site.fail = True
+                    http.post(f"/v1/knowledge/sources/{sid}/refresh", headers=ADMIN)
+
+                    def _firing() -> dict[str, Any] | None:
+                        found = http.get(
+                            alerts_url,
+                            params={"kind": "knowledge_source_failing", "state": "firing"},
+                            headers=viewer,
+                        ).json()
+                        return found[0] if found else None
+
+                    alert: dict[str, Any] = wait_for(_firing, timeout=60, interval=0.3)
+                    site.fail = False
+                    return alert
+
+                # failing -> an alert; a viewer sees it but cannot take it
+                first = _fail_once()
+                assert first["subject"] == f"knowledge_source:{sid}"
+                assert first["agent_id"] == tenant.agent_id
+                denied = http.post(f"{alerts_url}/{first['id']}/ack", headers=viewer)
+                assert denied.status_code == 403
+                listed = cli("alerts", "list", "--agent", tenant.agent_id)
+                assert listed.exit_code == 0 and "knowledge_source_failing" in listed.output
+                acked = cli("alerts", "ack", str(first["id"]), "--org-id", tenant.org_id, "--json")
+                assert acked.exit_code == 0, acked.output
+                assert '"state": "acknowledged"' in acked.output
+                # the source recovers -> the alert resolves by itself
+                http.post(f"/v1/knowledge/sources/{sid}/refresh", headers=ADMIN)
+                done = wait_for(
+                    lambda: [
+                        a
+                        for a in http.get(
+                            alerts_url, params={"state": "resolved"}, headers=viewer
+                        ).json()
+                        if a["id"] == first["id"]
+                    ],
+                    timeout=60,
+                    interval=0.3,
+                )
+                assert "refreshed successfully" in done[0]["resolution"]
+                # failing again -> a new alert, resolved by hand
+                second = _fail_once()
+                assert second["id"] != first["id"]
+                closed = cli("alerts", "resolve", str(second["id"]), "--agent", tenant.agent_id)
+                assert closed.exit_code == 0 and "resolved" in closed.output, closed.output
+                # the source recovers, fails once more, and is deleted: that alert resolves too
+                http.post(f"/v1/knowledge/sources/{sid}/refresh", headers=ADMIN)
+                wait_for(
+                    lambda: (
+                        http.get(f"/v1/knowledge/sources/{sid}", headers=ADMIN).json()[
+                            "failure_count"
+                        ]
+                        == 0
+                    ),
+                    timeout=60,
+                    interval=0.3,
+                )
+                third = _fail_once()
+                assert http.delete(f"/v1/knowledge/sources/{sid}", headers=ADMIN).is_success
+                after = http.get(alerts_url, params={"state": "resolved"}, headers=viewer).json()
+                assert {a["id"] for a in after} == {first["id"], second["id"], third["id"]}
+                assert http.get(alerts_url, params={"state": "firing"}, headers=viewer).json() == []
+                missing = cli("alerts", "list")
+                assert missing.exit_code == 2 and "--org-id" in missing.output
+                bad = http.get(alerts_url, params={"state": "open"}, headers=viewer)
+                assert bad.status_code == 422 and "firing" in bad.json()["detail"]
+
+        await asyncio.to_thread(_go)
