@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.calls import CallsActivities
 from activities.knowledge import KnowledgeActivities
 from activities.post_call import PostCallActivities
 from activities.prompts import PromptActivities
@@ -24,6 +25,8 @@ from connectors.vectors.embedded import EmbeddedVectorStore
 from core.db import make_engine
 from core.memory.ports import CallAnalyzer
 from core.settings import Settings
+from orchestration.calls_abandon import CallsAbandonWorkflow
+from orchestration.calls_abandon_starters import ensure_abandon_schedule
 from orchestration.knowledge_refresh import (
     KnowledgeFreshnessSweepWorkflow,
     KnowledgeRefreshWorkflow,
@@ -75,22 +78,29 @@ def build_worker(
     executor: ThreadPoolExecutor,
     prompt_activities: PromptActivities | None = None,
     knowledge_activities: KnowledgeActivities | None = None,
+    calls_activities: CallsActivities | None = None,
 ) -> Worker:
     prompts = prompt_activities or PromptActivities(make_engine(settings.resolved_database_url))
     knowledge = knowledge_activities or build_knowledge_activities(
         settings, make_engine(settings.resolved_database_url)
+    )
+    calls = calls_activities or CallsActivities(
+        make_engine(settings.resolved_database_url),
+        settings.secret_key.get_secret_value(),
+        settings.calls_abandon_after_s,
     )
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[
             PostCallWorkflow,
+            CallsAbandonWorkflow,
             PromptRolloutWorkflow,
             KnowledgeRefreshWorkflow,
             KnowledgeScheduledRefreshWorkflow,
             KnowledgeFreshnessSweepWorkflow,
         ],
-        activities=[*activities.all(), *prompts.all(), *knowledge.all()],  # type: ignore[list-item]
+        activities=[*activities.all(), *prompts.all(), *knowledge.all(), *calls.all()],  # type: ignore[list-item]
         activity_executor=executor,
         max_concurrent_activities=16,
     )
@@ -122,6 +132,12 @@ async def run_worker(settings: Settings) -> None:
             await ensure_sweep_schedule(client, task_queue=settings.task_queue)
         except Exception as exc:  # the worker still serves; the next start retries
             log.warning("could not create the knowledge freshness sweep schedule: %s", exc)
+        try:
+            await ensure_abandon_schedule(
+                client, task_queue=settings.task_queue, interval_s=settings.calls_abandon_sweep_s
+            )
+        except Exception as exc:  # the worker still serves; the next start retries
+            log.warning("could not create the abandoned-calls schedule: %s", exc)
         log.info("worker polling task queue %s", settings.task_queue)
         async with worker:
             await stop.wait()

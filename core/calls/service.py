@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from core.calls import repository as repo
 from core.calls.events import CallAnalyzed, CallEnded, CallRef, Turn, canonical_end_reason
-from core.calls.models import Call, CallEvent, RejectedWebhook, WebhookInbox
+from core.calls.models import ABANDONED, Call, CallEvent, RejectedWebhook, WebhookInbox
 from core.db import utcnow
 from core.pii.phone import caller_hash as hash_caller
 from core.pii.phone import mask_number
@@ -181,6 +181,10 @@ class CallsService:
                 started_at=utcnow(),
             )
             self.session.add(call)
+        elif call.status == ABANDONED:  # it was not over after all
+            call.status = "in_progress"
+            call.updated_at = utcnow()
+            self.session.add(call)
         if prompt_version is not None and call.prompt_version is None:
             # The version that served the call's start is the one its metrics belong to.
             call.prompt_version = prompt_version
@@ -256,6 +260,30 @@ class CallsService:
         call.updated_at = utcnow()
         self.session.add(call)
         return call
+
+    def abandon_idle_calls(self, now: datetime, idle_s: int, limit: int = 500) -> list[Call]:
+        """Close calls that only ever had a context request (or went silent) as ``abandoned``
+        once idle for ``idle_s``. An end-of-call arriving later is processed as usual and
+        moves the call to ``ended``. Abandoned calls count in no quality metric."""
+        calls = repo.idle_in_progress_calls(self.session, now - timedelta(seconds=idle_s), limit)
+        for call in calls:
+            call.status = ABANDONED
+            call.updated_at = now
+            self.session.add(call)
+            self.session.add(
+                CallEvent(
+                    org_id=call.org_id,
+                    agent_id=call.agent_id,
+                    platform=call.platform,
+                    platform_call_id=call.platform_call_id,
+                    caller_hash=call.caller_hash,
+                    type="call_abandoned",
+                    platform_type="backline",
+                    data={"idle_s": idle_s, "reason": "no end-of-call report arrived"},
+                    at=now,
+                )
+            )
+        return calls
 
     def save_summary(self, call: Call, summary: str, method: str) -> None:
         call.summary = summary
