@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
 from api import edge, knowledge_runtime, tool_gateway
+from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.prompt_sync import initial_refresh, poll_prompts
 from api.routes import (
@@ -152,7 +153,11 @@ def create_app(
         description="The backend behind voice AI agents: memory, prompts, knowledge, tools, "
         "testing and monitoring for VAPI, Retell and Bland.",
         lifespan=lifespan,
+        # Served from local assets (api/docs.py): the default pages load from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     install_error_handlers(app)
     for module in (
         health,
