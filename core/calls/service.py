@@ -20,7 +20,7 @@ from core.calls.events import CallAnalyzed, CallEnded, CallRef, Turn, canonical_
 from core.calls.models import ABANDONED, Call, CallEvent, RejectedWebhook, WebhookInbox
 from core.db import utcnow
 from core.pii.phone import caller_hash as hash_caller
-from core.pii.phone import mask_number
+from core.pii.phone import checked_number, mask_number
 from core.pii.redact import redact, redact_json
 
 
@@ -47,7 +47,23 @@ class CallsService:
         self._secret_key = secret_key
 
     def caller_hash(self, number: str | None) -> str | None:
-        return hash_caller(self._secret_key, number) if number else None
+        """The keyed hash that addresses a caller's memory; None without a usable number.
+
+        A withheld or odd caller id ("anonymous", "unknown", a truncated number) is legitimate
+        on a webhook but names no one: hashing it would pool every such caller into one shared
+        memory, so the call is served without memory instead (``no_memory_reason``)."""
+        if not number or checked_number(number) is None:
+            return None
+        return hash_caller(self._secret_key, number)
+
+    @staticmethod
+    def no_memory_reason(number: str | None) -> str | None:
+        """Why a call has no caller memory (for its trace; never the number itself)."""
+        if not number:
+            return "no caller id (a web call, or the number was withheld)"
+        if checked_number(number) is None:
+            return "the caller id is not a phone number (withheld or malformed)"
+        return None
 
     # -- inbox ---------------------------------------------------------------------------
     def receive_call_ended(
