@@ -506,9 +506,23 @@ async def test_knowledge_alerts_are_listed_acknowledged_and_resolve_when_the_sou
                 sid = r.json()["source"]["id"]
                 _wait_fresh(http, sid)
 
+                def _refresh() -> None:
+                    """Start a new refresh once the previous one ended (not join it)."""
+                    wait_for(
+                        lambda: (
+                            not http.get(
+                                f"/v1/knowledge/sources/{sid}/refresh", headers=ADMIN
+                            ).json()["running"]
+                        ),
+                        timeout=60,
+                        interval=0.2,
+                    )
+                    started = http.post(f"/v1/knowledge/sources/{sid}/refresh", headers=ADMIN)
+                    assert started.status_code == 202 and not started.json()["joined_running"]
+
                 def _fail_once() -> dict[str, Any]:
                     site.fail = True
-                    http.post(f"/v1/knowledge/sources/{sid}/refresh", headers=ADMIN)
+                    _refresh()
 
                     def _firing() -> dict[str, Any] | None:
                         found = http.get(
@@ -534,7 +548,7 @@ async def test_knowledge_alerts_are_listed_acknowledged_and_resolve_when_the_sou
                 assert acked.exit_code == 0, acked.output
                 assert '"state": "acknowledged"' in acked.output
                 # the source recovers -> the alert resolves by itself
-                http.post(f"/v1/knowledge/sources/{sid}/refresh", headers=ADMIN)
+                _refresh()
                 done = wait_for(
                     lambda: [
                         a
@@ -553,7 +567,7 @@ async def test_knowledge_alerts_are_listed_acknowledged_and_resolve_when_the_sou
                 closed = cli("alerts", "resolve", str(second["id"]), "--agent", tenant.agent_id)
                 assert closed.exit_code == 0 and "resolved" in closed.output, closed.output
                 # the source recovers, fails once more, and is deleted: that alert resolves too
-                http.post(f"/v1/knowledge/sources/{sid}/refresh", headers=ADMIN)
+                _refresh()
                 wait_for(
                     lambda: (
                         http.get(f"/v1/knowledge/sources/{sid}", headers=ADMIN).json()[
