@@ -21,6 +21,7 @@ from core.calls.events import CallEnded, CallRef
 from core.calls.models import CallEvent
 from core.calls.service import CallsService
 from core.db import utcnow
+from core.prompts import repository as prompt_repo
 from orchestration.calls_abandon import CallsAbandonWorkflow
 from orchestration.calls_abandon_starters import ensure_abandon_schedule
 from orchestration.calls_abandon_types import ABANDON_SCHEDULE_ID, AbandonInput, AbandonResult
@@ -42,6 +43,7 @@ def _seed(engine: Engine, agent_id: str) -> None:
                 platform="vapi",
                 call_id=call_id,
                 caller_number="+14155550123",
+                prompt_version="v1",
             )
             call.updated_at = call.created_at = call.started_at = long_ago
             at = long_ago if call_id != "active" else utcnow() - timedelta(minutes=1)
@@ -94,6 +96,9 @@ async def test_idle_calls_are_abandoned_left_out_of_counts_and_a_late_end_of_cal
         assert note.data["idle_s"] == IDLE_S
         assert len(queries.list_call_activity(session, agent_id, since)) == 2
         assert queries.count_abandoned_calls(session, agent_id, since) == 1
+        # Rollout guards read ended calls only: an abandoned call is no outcome of its prompt.
+        guarded = prompt_repo.call_outcome_rows(session, agent_id, ["v1"], since)
+        assert [row[2] for row in guarded] == ["ended"]
 
         # The end-of-call report arrives late: processed as usual, the call leaves abandoned.
         ended = CallEnded(call=CallRef(platform="vapi", call_id="silent"), turns=[])
