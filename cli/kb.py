@@ -115,16 +115,16 @@ def upsert_files(
     max_staleness: dict[str, int | None] | None = None,
     default_staleness_s: int | None = None,
     progress: Progress | None = None,
-) -> list[tuple[dict[str, Any], str | None]]:
+) -> list[dict[str, Any]]:
     """Add each file as a source (named by file name, remembering its path), or upload it again
-    when it changed. Returns each change with the source's ``last_attempt_at`` before it."""
+    when it changed. Returns each change (``refresh`` is None when nothing changed)."""
     existing = {
         s["name"]: s
         for s in api.call("GET", f"/v1/agents/{agent_id}/knowledge/sources")
         if s["kb_name"] == kb
     }
     task = progress.add_task("uploading", total=len(files)) if progress else None
-    changes: list[tuple[dict[str, Any], str | None]] = []
+    changes: list[dict[str, Any]] = []
     for path in files:
         raw = path.read_bytes()
         staleness = (max_staleness or {}).get(path.name, default_staleness_s)
@@ -151,7 +151,7 @@ def upsert_files(
             change = api.call("PATCH", f"/v1/knowledge/sources/{current['id']}", body)
         else:
             change = {"source": current, "refresh": None}
-        changes.append((change, current["last_attempt_at"] if current else None))
+        changes.append(change)
         if progress is not None and task is not None:
             progress.update(task, advance=1, description=f"uploaded {path.name}")
     return changes
@@ -252,7 +252,7 @@ def add(
     interval = parse_duration(every)
     staleness = parse_duration(max_staleness)
     with Api.from_settings() as api, _progress() as progress:
-        changes: list[tuple[dict[str, Any], str | None]] = []
+        changes: list[dict[str, Any]] = []
         if paths:
             changes += upsert_files(
                 api,
@@ -276,11 +276,11 @@ def add(
             if every is not None:
                 body["refresh_interval_s"] = interval
             created = api.call("POST", f"/v1/agents/{agent_id}/knowledge/sources", body)
-            changes.append((created, None))
+            changes.append(created)
         if not changes:
             raise typer.BadParameter("give files or folders, --url or --text")
-        ids = [c["source"]["id"] for c, _ in changes]
-        runs = started_runs(c for c, _ in changes)
+        ids = [c["source"]["id"] for c in changes]
+        runs = started_runs(changes)
         done, ended = wait_refreshes(api, runs, timeout, progress) if wait else (True, {})
     report(_sources_by_id(ids), done, ended)
 
@@ -517,7 +517,7 @@ def seed_demo_knowledge(
             progress=progress,
         )
         started = []
-        for change, _before in changes:
+        for change in changes:
             if change.get("refresh") is None:  # unchanged since the last run: re-confirm it
                 refresh = api.call(
                     "POST", f"/v1/knowledge/sources/{change['source']['id']}/refresh"

@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 from activities.knowledge import KnowledgeActivities
 from activities.prompts import PromptActivities
 from cli.kb import app as kb_app
+from cli.kb import seed_demo_knowledge
 from cli.main import app as main_app
 from connectors.embedder import MiniLMEmbedder
 from connectors.knowledge import build_knowledge_index
@@ -589,3 +590,21 @@ async def test_knowledge_alerts_are_listed_acknowledged_and_resolve_when_the_sou
                 assert bad.status_code == 422 and "firing" in bad.json()["detail"]
 
         await asyncio.to_thread(_go)
+
+
+async def test_demo_knowledge_is_registered_fresh_and_reconfirmed_on_the_next_start(
+    kb_stack: Stack,
+) -> None:
+    tenant = await asyncio.to_thread(lambda: create_tenant(kb_stack.http()))
+
+    def _seed() -> tuple[int, bool]:
+        return seed_demo_knowledge(
+            kb_stack.api.url, ADMIN_TOKEN, tenant.agent_id, tenant.vapi_token, timeout_s=120
+        )
+
+    count, fresh = await asyncio.to_thread(_seed)
+    assert count == len(list(DEMO.iterdir())) and fresh
+    again = await asyncio.to_thread(_seed)  # unchanged files: one refresh each re-confirms them
+    assert again == (count, True)
+    asked = _events(kb_stack.engine, "demo-knowledge-0", "knowledge_request")
+    assert asked and asked[-1].data["status"] == "ok"
