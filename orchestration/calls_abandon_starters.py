@@ -9,18 +9,16 @@ from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
     ScheduleState,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
 )
 
 from orchestration.calls_abandon import CallsAbandonWorkflow
 from orchestration.calls_abandon_types import ABANDON_SCHEDULE_ID, AbandonInput
+from orchestration.schedules import upsert_schedule
 
 
 async def ensure_abandon_schedule(client: Client, *, task_queue: str, interval_s: int) -> str:
@@ -36,13 +34,4 @@ async def ensure_abandon_schedule(client: Client, *, task_queue: str, interval_s
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
         state=ScheduleState(note="closes calls that never sent an end-of-call as abandoned"),
     )
-    try:
-        await client.create_schedule(ABANDON_SCHEDULE_ID, schedule)
-        return "created"
-    except ScheduleAlreadyRunningError:
-
-        def _replace(_input: ScheduleUpdateInput) -> ScheduleUpdate:
-            return ScheduleUpdate(schedule=schedule)
-
-        await client.get_schedule_handle(ABANDON_SCHEDULE_ID).update(_replace)
-        return "updated"
+    return await upsert_schedule(client, ABANDON_SCHEDULE_ID, schedule)

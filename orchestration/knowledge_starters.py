@@ -12,15 +12,12 @@ from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
     ScheduleHandle,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
     ScheduleState,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
     WorkflowHandle,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -40,6 +37,7 @@ from orchestration.knowledge_types import (
     refresh_schedule_id,
     refresh_workflow_id,
 )
+from orchestration.schedules import upsert_schedule
 
 RefreshHandle = WorkflowHandle[KnowledgeRefreshWorkflow, RefreshResult]
 
@@ -96,17 +94,9 @@ async def sync_refresh_schedule(
     handle = client.get_schedule_handle(schedule_id)
     if interval_s is None:
         return "deleted" if await delete_schedule(handle) else "absent"
-    schedule = _refresh_schedule(source_id, interval_s, task_queue)
-    try:
-        await client.create_schedule(schedule_id, schedule)
-        return "created"
-    except ScheduleAlreadyRunningError:
-
-        def _replace(_input: ScheduleUpdateInput) -> ScheduleUpdate:
-            return ScheduleUpdate(schedule=schedule)
-
-        await handle.update(_replace)
-        return "updated"
+    return await upsert_schedule(
+        client, schedule_id, _refresh_schedule(source_id, interval_s, task_queue)
+    )
 
 
 async def delete_schedule(handle: ScheduleHandle) -> bool:
@@ -147,16 +137,7 @@ async def ensure_sweep_schedule(
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
         state=ScheduleState(note="marks knowledge sources past their maximum staleness"),
     )
-    try:
-        await client.create_schedule(SWEEP_SCHEDULE_ID, schedule)
-        return "created"
-    except ScheduleAlreadyRunningError:
-
-        def _replace(_input: ScheduleUpdateInput) -> ScheduleUpdate:
-            return ScheduleUpdate(schedule=schedule)
-
-        await client.get_schedule_handle(SWEEP_SCHEDULE_ID).update(_replace)
-        return "updated"
+    return await upsert_schedule(client, SWEEP_SCHEDULE_ID, schedule)
 
 
 async def describe_refresh(
