@@ -404,8 +404,10 @@ def _upload_if_changed(api: Api, source: dict[str, Any], force: bool) -> dict[st
 def status(
     agent_id: str,
     source: Annotated[str | None, typer.Option(help="One source, as JSON")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
-    """Freshness summary of an agent's knowledge: counts by state, chunks, oldest check."""
+    """Freshness summary of an agent's knowledge: counts by state, chunks, oldest check.
+    Exits 3 when a source is stale or failing."""
     with Api.from_settings() as api:
         if source:
             _print(api.call("GET", f"/v1/knowledge/sources/{source}"))
@@ -415,14 +417,23 @@ def status(
     for s in sources:
         counts[s["freshness"]] = counts.get(s["freshness"], 0) + 1
     ages = [s["age_s"] for s in sources if s["age_s"] is not None]
+    if as_json:
+        _print({"counts": counts, "sources": sources})
+    else:
+        _status_summary(sources, counts, ages)
+    if counts["stale"] or counts["failing"]:
+        raise typer.Exit(3)
+
+
+def _status_summary(
+    sources: list[dict[str, Any]], counts: dict[str, int], ages: list[float]
+) -> None:
     typer.echo(
         f"{len(sources)} sources, {sum(s['chunk_count'] for s in sources)} chunks; "
         + ", ".join(f"{k}: {v}" for k, v in counts.items())
         + (f"; oldest good check {_age(max(ages))}" if ages else "")
     )
     _table(sources)
-    if counts["stale"] or counts["failing"]:
-        raise typer.Exit(3)
 
 
 @app.command("remove")

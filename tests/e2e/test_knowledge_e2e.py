@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -460,6 +461,9 @@ async def test_cli_refresh_uploads_a_changed_file_lists_full_ids_searches_and_re
     with kb_stack.http() as http:
         after = http.get(f"/v1/knowledge/sources/{source['id']}", headers=ADMIN).json()
     assert after["content_hash"] != first_hash and after["freshness"] == "fresh"
+    status = await asyncio.to_thread(lambda: invoke("status", tenant.agent_id, "--json"))
+    assert status.exit_code == 0, status.output
+    assert json.loads(status.output)["counts"]["fresh"] == 1
 
     found = await asyncio.to_thread(
         lambda: invoke("search", tenant.agent_id, "are you open on sundays", "--json")
