@@ -26,7 +26,12 @@ from core.knowledge.ports import (
     UnreadableContentError,
 )
 from core.knowledge.service import KnowledgeService
-from core.monitoring.alerts import raise_alert
+from core.monitoring.alerts import (
+    KNOWLEDGE_FAILING,
+    KNOWLEDGE_STALE,
+    knowledge_subject,
+    raise_alert,
+)
 from core.ports import Embedder
 from orchestration.knowledge_refresh import (
     ACT_AUDIT,
@@ -143,7 +148,7 @@ class KnowledgeActivities:
                     session,
                     org_id=source.org_id,
                     agent_id=source.agent_id,
-                    kind="knowledge_source_failing",
+                    kind=KNOWLEDGE_FAILING,
                     message=(
                         f"Knowledge source '{source.name}' could not be refreshed "
                         f"({data.stage}); its last good content keeps serving until it is "
@@ -151,6 +156,7 @@ class KnowledgeActivities:
                     ),
                     detail={"source_id": source.id, "stage": data.stage, "error": data.error},
                     actor="system:knowledge-refresh",
+                    subject=knowledge_subject(source.id),
                 )
 
     @activity.defn(name=ACT_AUDIT)
@@ -189,13 +195,14 @@ class KnowledgeActivities:
                     session,
                     org_id=source.org_id,
                     agent_id=source.agent_id,
-                    kind="knowledge_source_stale",
+                    kind=KNOWLEDGE_STALE,
                     message=(
                         f"Knowledge source '{source.name}' is past its maximum staleness; "
                         "its chunks are withheld from answers until a refresh succeeds."
                     ),
                     detail={"source_id": source.id, "verified_at": str(source.verified_at)},
                     actor="system:knowledge-sweep",
+                    subject=knowledge_subject(source.id),
                 )
             return SweepResult(checked=checked, newly_stale=[s.id for s in newly])
 

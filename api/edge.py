@@ -199,6 +199,8 @@ def _answer_sync(
             caller_hash = calls.caller_hash(number)
             answer.context = memory.get_context(agent.org_id, agent.id, caller_hash)
             data = {"caller_known": answer.context.known}
+            if caller_hash is None:
+                data["no_memory"] = calls.no_memory_reason(number)
             # From the in-process cache: no database round trip for the prompt.
             answer.prompt = serve_prompt(
                 state.prompts,

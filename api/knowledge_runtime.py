@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.state import AgentInfo, AppState
 from connectors.knowledge import build_knowledge_index
-from connectors.vapi.knowledge import caller_query
+from connectors.vapi.knowledge import caller_query, no_question_reason
 from core.calls.events import CallRef, KnowledgeRequest
 from core.calls.service import CallsService
 from core.db import session_scope, utcnow
@@ -106,8 +106,10 @@ def answer_request(
     query = caller_query(event.turns)
     if not query:
         answer = KnowledgeAnswer(query="", normalized_query="", status="empty")
-    else:
-        answer = runtime(state).retriever.search(session, agent.id, query, k=5)
+        data = retrieval_event_data(answer, "knowledge_request")
+        data["reason"] = no_question_reason(event.turns)
+        return answer, data
+    answer = runtime(state).retriever.search(session, agent.id, query, k=5)
     return answer, retrieval_event_data(answer, "knowledge_request")
 
 

@@ -24,10 +24,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api import edge, knowledge_runtime, tool_gateway
 from api.deps import TenantGuard, TextGuard
+from api.docs import install_docs
 from api.errors import error_responses, install_error_handlers, install_openapi_errors
 from api.limits import EdgeLimits
 from api.prompt_sync import initial_refresh, poll_prompts
 from api.routes import (
+    alerts,
     audit,
     calls,
     health,
@@ -191,7 +193,11 @@ def create_app(
         description="The backend behind voice AI agents: memory, prompts, knowledge, tools, "
         "testing and monitoring for VAPI, Retell and Bland.",
         lifespan=lifespan,
+        # Served from local assets (api/docs.py): the default pages load from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     install_error_handlers(app)
     app.add_middleware(
         EdgeLimits,
@@ -203,7 +209,18 @@ def create_app(
         app.include_router(module.router)
     temporal_codec.install_cors(app, settings.temporal_ui_origins)
     # The API's own routes: a key, then tenant isolation, before anything else runs.
-    for module in (tenancy, memory, calls, tools, prompts, mcp, knowledge, audit, retention):
+    for module in (
+        tenancy,
+        memory,
+        calls,
+        tools,
+        prompts,
+        mcp,
+        knowledge,
+        alerts,
+        audit,
+        retention,
+    ):
         app.include_router(
             module.router,
             dependencies=[TenantGuard, TextGuard],

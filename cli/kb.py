@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -28,7 +29,6 @@ app = typer.Typer(help="Knowledge bases: sources, refreshes, freshness.", no_arg
 console = Console(stderr=True)
 
 SUPPORTED = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf")
-DONE = ("fresh", "failing", "stale")
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_KNOWLEDGE = ROOT / "examples" / "knowledge"
 # Demo policy: the price list must be re-confirmed monthly, the rest quarterly.
@@ -115,22 +115,24 @@ def upsert_files(
     max_staleness: dict[str, int | None] | None = None,
     default_staleness_s: int | None = None,
     progress: Progress | None = None,
-) -> list[tuple[dict[str, Any], str | None]]:
-    """Add each file as a source (named by file name), or upload it again when it changed.
-    Returns each change with the source's ``last_attempt_at`` before it (see ``wait_fresh``)."""
+) -> list[dict[str, Any]]:
+    """Add each file as a source (named by file name, remembering its path), or upload it again
+    when it changed. Returns each change (``refresh`` is None when nothing changed)."""
     existing = {
         s["name"]: s
         for s in api.call("GET", f"/v1/agents/{agent_id}/knowledge/sources")
         if s["kb_name"] == kb
     }
     task = progress.add_task("uploading", total=len(files)) if progress else None
-    changes: list[tuple[dict[str, Any], str | None]] = []
+    changes: list[dict[str, Any]] = []
     for path in files:
         raw = path.read_bytes()
         staleness = (max_staleness or {}).get(path.name, default_staleness_s)
+        origin = str(path.resolve())
         body: dict[str, Any] = {
             "filename": path.name,
             "content_base64": base64.b64encode(raw).decode(),
+            "origin_path": origin,
             "refresh_interval_s": refresh_interval_s,
             "max_staleness_s": staleness,
         }
@@ -141,36 +143,76 @@ def upsert_files(
                 f"/v1/agents/{agent_id}/knowledge/sources",
                 {**body, "kind": "file", "name": path.name, "kb": kb},
             )
-        elif current["content_hash"] != hashlib.sha256(raw).hexdigest() or (
-            current["max_staleness_s"] != staleness
+        elif (
+            current["content_hash"] != hashlib.sha256(raw).hexdigest()
+            or current["max_staleness_s"] != staleness
+            or current.get("origin_path") != origin
         ):
             change = api.call("PATCH", f"/v1/knowledge/sources/{current['id']}", body)
         else:
             change = {"source": current, "refresh": None}
-        changes.append((change, current["last_attempt_at"] if current else None))
+        changes.append(change)
         if progress is not None and task is not None:
             progress.update(task, advance=1, description=f"uploaded {path.name}")
     return changes
 
 
-def wait_fresh(
-    api: Api, baselines: dict[str, str | None], timeout_s: float, progress: Progress
-) -> bool:
-    """Poll until every source finished a refresh newer than its baseline ``last_attempt_at``
-    (fresh, failing or stale, search index written), with a deadline."""
-    task = progress.add_task("refreshing", total=len(baselines))
-    started = time.monotonic()
-    pending = set(baselines)
-    while pending and time.monotonic() - started < timeout_s:
-        for source_id in sorted(pending):
-            s = api.call("GET", f"/v1/knowledge/sources/{source_id}")
-            attempted = s["last_attempt_at"] not in (None, baselines[source_id])
-            if attempted and s["freshness"] in DONE and not s["index_pending"]:
-                pending.discard(source_id)
-                progress.update(task, advance=1, description=f"{s['name']}: {s['freshness']}")
-        if pending:
+def started_runs(changes: Iterable[dict[str, Any]]) -> dict[str, str | None]:
+    """Source id -> run id of the refresh each change started (or joined)."""
+    runs: dict[str, str | None] = {}
+    for change in changes:
+        if change.get("refresh"):
+            runs[change["source"]["id"]] = change["refresh"]["run_id"]
+        elif change.get("note"):
+            console.print(f"{change['source']['name']}: {change['note']}")
+    return runs
+
+
+def wait_refreshes(
+    api: Api, runs: dict[str, str | None], timeout_s: float, progress: Progress
+) -> tuple[bool, dict[str, dict[str, Any]]]:
+    """Poll each refresh this command started until it ended, whatever the outcome (updated,
+    unchanged, failing...), with a deadline. Returns (all ended, source id -> its ended run)."""
+    task = progress.add_task("refreshing", total=len(runs))
+    deadline = time.monotonic() + timeout_s
+    ended: dict[str, dict[str, Any]] = {}
+    while len(ended) < len(runs) and time.monotonic() < deadline:
+        for source_id in sorted(set(runs) - set(ended)):
+            run = api.call(
+                "GET", f"/v1/knowledge/sources/{source_id}/refresh", run_id=runs[source_id]
+            )
+            if not run["running"]:
+                ended[source_id] = run
+                progress.update(
+                    task, advance=1, description=f"{source_id}: {run['outcome'] or run['status']}"
+                )
+        if len(ended) < len(runs):
             time.sleep(0.5)
-    return not pending
+    return len(ended) == len(runs), ended
+
+
+def failed_runs(ended: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Source id -> why its refresh failed, for the refreshes that did not succeed."""
+    return {
+        source_id: run["error"] or run["status"]
+        for source_id, run in ended.items()
+        if run["status"] != "completed" or run["outcome"] == "failing"
+    }
+
+
+def report(sources: list[dict[str, Any]], done: bool, ended: dict[str, dict[str, Any]]) -> None:
+    """The sources' table, then each failed refresh with its reason; exits 1 when a refresh is
+    still running at the deadline, 3 when one failed."""
+    _table(sources)
+    failed = failed_runs(ended)
+    names = {s["id"]: s["name"] for s in sources}
+    for source_id, reason in failed.items():
+        console.print(f"[red]failing[/]: {names.get(source_id, source_id)} ({source_id}): {reason}")
+    if not done:
+        console.print("some refreshes are still running; see `backline kb status`")
+        raise typer.Exit(1)
+    if failed:
+        raise typer.Exit(3)
 
 
 def _progress() -> Progress:
@@ -210,7 +252,7 @@ def add(
     interval = parse_duration(every)
     staleness = parse_duration(max_staleness)
     with Api.from_settings() as api, _progress() as progress:
-        changes: list[tuple[dict[str, Any], str | None]] = []
+        changes: list[dict[str, Any]] = []
         if paths:
             changes += upsert_files(
                 api,
@@ -234,16 +276,13 @@ def add(
             if every is not None:
                 body["refresh_interval_s"] = interval
             created = api.call("POST", f"/v1/agents/{agent_id}/knowledge/sources", body)
-            changes.append((created, None))
+            changes.append(created)
         if not changes:
             raise typer.BadParameter("give files or folders, --url or --text")
-        ids = [c["source"]["id"] for c, _ in changes]
-        refreshing = {c["source"]["id"]: before for c, before in changes if c.get("refresh")}
-        done = wait_fresh(api, refreshing, timeout, progress) if wait else True
-    _table(_sources_by_id(ids))
-    if not done:
-        console.print("some refreshes are still running; see `backline kb status`")
-        raise typer.Exit(1)
+        ids = [c["source"]["id"] for c in changes]
+        runs = started_runs(changes)
+        done, ended = wait_refreshes(api, runs, timeout, progress) if wait else (True, {})
+    report(_sources_by_id(ids), done, ended)
 
 
 def _sources_by_id(ids: list[str]) -> list[dict[str, Any]]:
@@ -261,23 +300,28 @@ def _age(seconds: float | None) -> str:
 
 
 def _table(sources: list[dict[str, Any]]) -> None:
-    table = Table(title="Knowledge sources")
-    for column in ("id", "kb", "name", "kind", "freshness", "last good check", "chunks", "error"):
-        table.add_column(column)
+    """Sources as a table that fits 80 columns; errors are listed under it in full."""
+    table = Table(title="Knowledge sources", box=box.SIMPLE_HEAD)
+    # Ids are what `kb refresh` and `kb remove` take: never truncated, whatever the width.
+    table.add_column("id", no_wrap=True, min_width=max((len(s["id"]) for s in sources), default=2))
+    table.add_column("name", overflow="fold", ratio=1)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("freshness", overflow="fold")
+    table.add_column("chunks", justify="right", no_wrap=True)
     colors = {"fresh": "green", "stale": "red", "failing": "yellow", "pending": "blue"}
     for s in sources:
         state = s["freshness"]
         table.add_row(
             s["id"],
-            s["kb_name"],
-            s["name"],
+            s["name"] if s["kb_name"] == "default" else f"{s['kb_name']}/{s['name']}",
             s["kind"],
-            f"[{colors.get(state, 'white')}]{state}[/]",
-            _age(s["age_s"]),
+            f"[{colors.get(state, 'white')}]{state}[/] {_age(s['age_s'])}",
             str(s["chunk_count"]),
-            (s["last_error"] or "")[:60],
         )
     Console().print(table)
+    for s in sources:
+        if s["last_error"]:
+            Console().print(f"{s['id']} last error: {s['last_error'][:300]}", soft_wrap=True)
 
 
 @app.command("list")
@@ -302,35 +346,68 @@ def refresh(
     wait: Annotated[bool, typer.Option(help="Wait for the refreshes to finish")] = True,
     timeout: Annotated[float, typer.Option(help="Seconds to wait")] = 600,
 ) -> None:
-    """Refresh now (joins a refresh of the same source that is already running)."""
+    """Refresh now (joins a refresh of the same source that is already running).
+
+    URL sources are fetched again by the server. A file source is read again from the path it
+    was added from: when the file changed there, the new content is uploaded first."""
     with Api.from_settings() as api, _progress() as progress:
         ids = list(source_ids or [])
         if agent:
             ids += [s["id"] for s in api.call("GET", f"/v1/agents/{agent}/knowledge/sources")]
         if not ids:
             raise typer.BadParameter("give source ids or --agent")
-        baselines = {
-            i: api.call("GET", f"/v1/knowledge/sources/{i}")["last_attempt_at"] for i in ids
-        }
         task = progress.add_task("starting refreshes", total=len(ids))
+        changes: list[dict[str, Any]] = []
         for source_id in ids:
-            started = api.call(
-                "POST", f"/v1/knowledge/sources/{source_id}/refresh", force=str(force).lower()
-            )
-            note = "joined the running refresh" if started["joined_running"] else "started"
+            source = api.call("GET", f"/v1/knowledge/sources/{source_id}")
+            change = _upload_if_changed(api, source, force)
+            if change is None:
+                started = api.call(
+                    "POST", f"/v1/knowledge/sources/{source_id}/refresh", force=str(force).lower()
+                )
+                change = {"source": source, "refresh": started}
+                note = "joined the running refresh" if started["joined_running"] else "started"
+            else:
+                note = "uploaded the changed file"
+            changes.append(change)
             progress.update(task, advance=1, description=f"{source_id}: {note}")
-        done = wait_fresh(api, baselines, timeout, progress) if wait else True
-    _table(_sources_by_id(ids))
-    if not done:
-        raise typer.Exit(1)
+        runs = started_runs(changes)
+        done, ended = wait_refreshes(api, runs, timeout, progress) if wait else (True, {})
+    report(_sources_by_id(ids), done, ended)
+
+
+def _upload_if_changed(api: Api, source: dict[str, Any], force: bool) -> dict[str, Any] | None:
+    """A file source whose file changed at its recorded path: upload it (which refreshes it).
+    None when there is nothing new to upload (then the caller asks for a plain refresh)."""
+    origin = source.get("origin_path")
+    if source["kind"] != "file" or not origin or force:
+        return None
+    path = Path(origin)
+    if not path.is_file():
+        console.print(
+            f"[yellow]{source['name']}[/]: {origin} no longer exists here; refreshing the "
+            "uploaded copy (run `backline kb add` with the file's new path to replace it)"
+        )
+        return None
+    raw = path.read_bytes()
+    if hashlib.sha256(raw).hexdigest() == source["content_hash"]:
+        return None
+    change: dict[str, Any] = api.call(
+        "PATCH",
+        f"/v1/knowledge/sources/{source['id']}",
+        {"filename": path.name, "content_base64": base64.b64encode(raw).decode()},
+    )
+    return change
 
 
 @app.command("status")
 def status(
     agent_id: str,
     source: Annotated[str | None, typer.Option(help="One source, as JSON")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
-    """Freshness summary of an agent's knowledge: counts by state, chunks, oldest check."""
+    """Freshness summary of an agent's knowledge: counts by state, chunks, oldest check.
+    Exits 3 when a source is stale or failing."""
     with Api.from_settings() as api:
         if source:
             _print(api.call("GET", f"/v1/knowledge/sources/{source}"))
@@ -340,14 +417,93 @@ def status(
     for s in sources:
         counts[s["freshness"]] = counts.get(s["freshness"], 0) + 1
     ages = [s["age_s"] for s in sources if s["age_s"] is not None]
+    if as_json:
+        _print({"counts": counts, "sources": sources})
+    else:
+        _status_summary(sources, counts, ages)
+    if counts["stale"] or counts["failing"]:
+        raise typer.Exit(3)
+
+
+def _status_summary(
+    sources: list[dict[str, Any]], counts: dict[str, int], ages: list[float]
+) -> None:
     typer.echo(
         f"{len(sources)} sources, {sum(s['chunk_count'] for s in sources)} chunks; "
         + ", ".join(f"{k}: {v}" for k, v in counts.items())
         + (f"; oldest good check {_age(max(ages))}" if ages else "")
     )
     _table(sources)
-    if counts["stale"] or counts["failing"]:
-        raise typer.Exit(3)
+
+
+@app.command("remove")
+def remove(
+    source_ids: Annotated[list[str], typer.Argument(help="Source ids (see `backline kb list`)")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Remove sources: their chunks, search-index entries and refresh schedules go too."""
+    with Api.from_settings() as api:
+        sources = [api.call("GET", f"/v1/knowledge/sources/{i}") for i in source_ids]
+        if not yes:
+            names = ", ".join(f"{s['name']} ({s['id']})" for s in sources)
+            typer.confirm(f"Remove {names}?", abort=True)
+        removed = [api.call("DELETE", f"/v1/knowledge/sources/{s['id']}") for s in sources]
+    if as_json:
+        _print(removed)
+        return
+    table = Table(title="Removed sources")
+    table.add_column("id", no_wrap=True, min_width=max(len(r["source_id"]) for r in removed))
+    for column in ("name", "chunks removed", "schedule removed"):
+        table.add_column(column)
+    for source, r in zip(sources, removed, strict=True):
+        table.add_row(
+            r["source_id"], source["name"], str(r["chunks_removed"]), str(r["schedule_removed"])
+        )
+    Console().print(table)
+
+
+@app.command("search")
+def search(
+    agent_id: str,
+    query: Annotated[str, typer.Argument(help="What a caller would ask")],
+    k: Annotated[int, typer.Option("--k", help="How many hits (1-20)")] = 5,
+    kb: Annotated[str | None, typer.Option(help="Only this knowledge base")] = None,
+    mode: Annotated[str, typer.Option(help="hybrid, dense or keyword")] = "hybrid",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Search an agent's knowledge as a call would: hits with their source and freshness;
+    outdated chunks are withheld and listed."""
+    body = {"agent_id": agent_id, "query": query, "k": k, "kb": kb, "mode": mode}
+    with Api.from_settings() as api:
+        answer = api.call("POST", "/v1/knowledge/search", body)
+    if as_json:
+        _print(answer)
+        return
+    console.print(
+        f"query: {answer['normalized_query']!r} · status: {answer['status']} · "
+        f"{answer['latency_ms']:.1f} ms"
+    )
+    table = Table(title=f"Hits for {query!r}")
+    for column in ("#", "source", "section", "freshness", "score", "text"):
+        table.add_column(column, overflow="fold")
+    for rank, hit in enumerate(answer["hits"], start=1):
+        table.add_row(
+            str(rank),
+            hit["source_name"],
+            hit["section"] or hit["title"],
+            f"{hit['freshness']} ({_age(hit['age_s'])})",
+            f"{hit['similarity'] if hit['similarity'] is not None else hit['score']:.3f}",
+            hit["text"][:200],
+        )
+    Console().print(table)
+    for withheld in answer["withheld"]:
+        console.print(
+            f"withheld as outdated: {withheld['source_name']} · {withheld['section']}: "
+            f"{withheld['reason']}"
+        )
+    if answer.get("spoken_fallback"):
+        console.print(f"the agent would say: {answer['spoken_fallback']}")
 
 
 # -- the demo knowledge base (``backline up``) -----------------------------------------------
@@ -371,14 +527,19 @@ def seed_demo_knowledge(
             default_staleness_s=DEMO_DEFAULT_STALENESS,
             progress=progress,
         )
-        for change, _before in changes:
+        started = []
+        for change in changes:
             if change.get("refresh") is None:  # unchanged since the last run: re-confirm it
-                api.call("POST", f"/v1/knowledge/sources/{change['source']['id']}/refresh")
-        baselines = {c["source"]["id"]: before for c, before in changes}
-        fresh = wait_fresh(api, baselines, timeout_s, progress)
+                refresh = api.call(
+                    "POST", f"/v1/knowledge/sources/{change['source']['id']}/refresh"
+                )
+                change = {**change, "refresh": refresh}
+            started.append(change)
+        done, ended = wait_refreshes(api, started_runs(started), timeout_s, progress)
+        fresh = done and not failed_runs(ended)
     if fresh:
         ask_demo_questions(api_url, agent_id, vapi_token)
-    return len(baselines), fresh
+    return len(changes), fresh
 
 
 def ask_demo_questions(api_url: str, agent_id: str, vapi_token: str) -> int:

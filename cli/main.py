@@ -13,15 +13,18 @@ from typing import Annotated
 import typer
 
 from cli import ops
+from cli.alerts import alerts_app
 from cli.audit import app as audit_app
 from cli.http import call, print_json
 from cli.kb import app as kb_app
+from cli.output import print_rows, text, when
 from cli.prompts import app as prompts_app
 from cli.retention import app as retention_app
 from cli.tools import tools_app
 from core.settings import Settings
 
 app = typer.Typer(help="Backline: the backend behind voice AI agents.", no_args_is_help=True)
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON")]
 orgs_app = typer.Typer(help="Organizations (operator token).", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys of an organization.", no_args_is_help=True)
 agents_app = typer.Typer(help="Agents and their platform credentials.", no_args_is_help=True)
@@ -37,6 +40,7 @@ app.add_typer(tools_app, name="tools")
 app.add_typer(kb_app, name="kb")
 app.add_typer(audit_app, name="audit")
 app.add_typer(retention_app, name="retention")
+app.add_typer(alerts_app, name="alerts")
 
 
 @app.command()
@@ -84,6 +88,43 @@ def keys_create(
 ) -> None:
     """Create an API key; the token is printed once."""
     print_json(call("POST", f"/v1/orgs/{org_id}/keys", {"name": name, "scopes": scope}))
+
+
+@keys_app.command("list")
+def keys_list(org_id: str, as_json: JsonOption = False) -> None:
+    """List an organization's API keys (never their tokens)."""
+    print_rows(
+        call("GET", f"/v1/orgs/{org_id}/keys"),
+        [
+            ("id", "id"),
+            ("name", "name"),
+            ("scopes", lambda k: ", ".join(k["scopes"])),
+            ("created", lambda k: when(k["created_at"])),
+            ("revoked", lambda k: when(k["revoked_at"]) if k["revoked_at"] else "active"),
+        ],
+        title=f"API keys of {org_id}",
+        as_json=as_json,
+        ids=("id",),
+    )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    org_id: str,
+    key_id: Annotated[str, typer.Argument(help="Key id (see `backline keys list`)")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke an API key: requests with its token are refused from now on."""
+    if not yes:
+        typer.confirm(f"Revoke key {key_id} of {org_id}?", abort=True)
+    print_rows(
+        [call("DELETE", f"/v1/orgs/{org_id}/keys/{key_id}")],
+        [("id", "id"), ("name", "name"), ("revoked", lambda k: when(k["revoked_at"]))],
+        title="Revoked",
+        as_json=as_json,
+        ids=("id",),
+    )
 
 
 class AddressRule(StrEnum):
@@ -156,11 +197,46 @@ def agents_set_credential(
 
 @memory_app.command("show")
 def memory_show(
-    agent_id: str, number: Annotated[str, typer.Option(help="The caller's phone number")]
+    agent_id: str,
+    number: Annotated[str, typer.Option(help="The caller's phone number, e.g. +14155550100")],
+    as_json: JsonOption = False,
 ) -> None:
     """Show a caller's memory timeline (summaries and facts, past and current)."""
     handle = call("POST", f"/v1/agents/{agent_id}/callers/lookup", {"number": number})
-    print_json(call("GET", f"/v1/agents/{agent_id}/callers/{handle['caller_hash']}/memory"))
+    timeline = call("GET", f"/v1/agents/{agent_id}/callers/{handle['caller_hash']}/memory")
+    if as_json:
+        print_json(timeline)
+        return
+    ctx = timeline["context"]
+    typer.echo(
+        f"caller {timeline['caller_display'] or handle['display']} on {agent_id}: "
+        + (
+            f"{ctx['call_count']} calls, last {when(ctx['last_call_at'])}"
+            if ctx["known"]
+            else "not known (no memory yet)"
+        )
+    )
+    print_rows(
+        timeline["summaries"],
+        [
+            ("created", lambda r: when(r["created_at"])),
+            ("call", "source_call_id"),
+            ("method", "method"),
+            ("summary", "text"),
+        ],
+        title="Call summaries",
+    )
+    print_rows(
+        timeline["facts"],
+        [
+            ("fact", "key"),
+            ("value", "value"),
+            ("since", lambda r: when(r["valid_from"])),
+            ("until", lambda r: when(r["valid_to"]) if r["valid_to"] else "current"),
+            ("call", "source_call_id"),
+        ],
+        title="Facts",
+    )
 
 
 @memory_app.command("forget")
@@ -178,12 +254,81 @@ def memory_forget(
 
 @calls_app.command("list")
 def calls_list(
-    agent_id: Annotated[str | None, typer.Option(help="Only this agent")] = None,
-    org_id: Annotated[str | None, typer.Option(help="Org (operator token only)")] = None,
-    limit: int = 20,
+    agent_id: Annotated[
+        str | None, typer.Option("--agent-id", "--agent", help="Only this agent")
+    ] = None,
+    org_id: Annotated[
+        str | None, typer.Option("--org-id", help="Organization (needed with the operator token)")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first (1-500)")] = 20,
+    as_json: JsonOption = False,
 ) -> None:
-    """List recent calls."""
-    print_json(call("GET", "/v1/calls", agent_id=agent_id, org_id=org_id, limit=limit))
+    """List recent calls (status: in_progress, ended, processed or abandoned)."""
+    calls = call("GET", "/v1/calls", agent_id=agent_id, org_id=org_id, limit=limit)
+    print_rows(
+        calls,
+        [
+            ("call id", "platform_call_id"),
+            ("agent", "agent_id"),
+            ("platform", "platform"),
+            ("started", lambda c: when(c["started_at"])),
+            ("caller", "caller_display"),
+            ("status", "status"),
+            ("ended reason", "ended_reason"),
+        ],
+        title="Calls",
+        as_json=as_json,
+        ids=("call id",),
+    )
+
+
+@calls_app.command("show")
+def calls_show(
+    call_id: Annotated[str, typer.Argument(help="The platform's call id (see `calls list`)")],
+    agent_id: Annotated[str, typer.Option("--agent-id", "--agent", help="The call's agent")],
+    platform: Annotated[
+        str | None, typer.Option(help="vapi, retell or bland (default: found among recent calls)")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show one call: status, summary, score, transcript and its events in order."""
+    if platform is None:
+        org_id = call("GET", f"/v1/agents/{agent_id}")["org_id"]
+        recent = call("GET", "/v1/calls", agent_id=agent_id, org_id=org_id, limit=500)
+        found = [c["platform"] for c in recent if c["platform_call_id"] == call_id]
+        if not found:
+            typer.echo(
+                f"error: no recent call '{call_id}' for agent '{agent_id}'; give --platform "
+                "(vapi, retell or bland) to look it up directly",
+                err=True,
+            )
+            raise typer.Exit(1)
+        platform = found[0]
+    detail = call("GET", f"/v1/calls/{agent_id}/{platform}/{call_id}")
+    if as_json:
+        print_json(detail)
+        return
+    typer.echo(
+        f"{platform} call {call_id} · {detail['status']} · started {when(detail['started_at'])}"
+        f" · ended {when(detail['ended_at'])} ({detail['ended_reason'] or '—'}) · caller "
+        f"{detail['caller_display'] or '—'} · score {text(detail['score'])}"
+    )
+    if detail["summary"]:
+        typer.echo(f"summary: {detail['summary']}")
+    print_rows(
+        detail["transcript"],
+        [("role", "role"), ("said", "text")],
+        title="Transcript",
+    )
+    print_rows(
+        detail["events"],
+        [
+            ("at", lambda e: when(e["at"])),
+            ("event", "type"),
+            ("platform event", "platform_type"),
+        ],
+        title="Events",
+    )
 
 
 if __name__ == "__main__":

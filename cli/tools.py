@@ -17,6 +17,7 @@ import typer
 
 from cli.http import call as _call
 from cli.http import print_json as _print
+from cli.output import print_rows
 
 tools_app = typer.Typer(
     help="Tools through the MCP gateway: servers, enabled tools, calls, status.",
@@ -203,6 +204,70 @@ def tools_call(
 
 
 @tools_app.command("status")
-def tools_status(org_id: str) -> None:
-    """Breakers, connections, rate limits and call metrics of the organization's tools."""
-    _print(_call("GET", f"/v1/orgs/{org_id}/tools/status"))
+def tools_status(
+    org_id: str, as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False
+) -> None:
+    """Gateway status: per server its connection, breaker and tools; per tool its calls by
+    outcome and latency (counted in the API process that answers)."""
+    status = _call("GET", f"/v1/orgs/{org_id}/tools/status")
+    if as_json:
+        _print(status)
+        return
+    print_rows(
+        status["servers"],
+        [
+            ("server", "name"),
+            ("transport", "transport"),
+            ("connected", "connected"),
+            ("breaker", lambda s: s["breaker"]["state"]),
+            ("tools", lambda s: ", ".join(s["tools"])),
+            ("last error", "last_error"),
+        ],
+        title=f"MCP servers of {org_id}",
+        ids=("server",),
+    )
+    metrics = [{"tool": name, **m} for name, m in status["metrics"].items()]
+    print_rows(
+        metrics,
+        [
+            ("tool", "tool"),
+            ("calls", "calls"),
+            ("by outcome", lambda m: ", ".join(f"{k} {v}" for k, v in m["by_status"].items())),
+            ("p50 ms", "latency_p50_ms"),
+            ("p95 ms", "latency_p95_ms"),
+        ],
+        title="Tool calls",
+        ids=("tool",),
+    )
+
+
+@tools_app.command("export")
+def tools_export(
+    agent_id: str,
+    platform: Annotated[str, typer.Option(help="vapi, retell or bland")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the definitions to paste into the platform")
+    ] = False,
+) -> None:
+    """The agent's tool definitions in a platform's format (URLs from BACKLINE_PUBLIC_URL):
+    a summary table, or with --json the definitions to paste into VAPI, Retell or Bland."""
+    tools = _call("GET", f"/v1/agents/{agent_id}/platforms/{platform}/tools")
+    print_rows(
+        tools,
+        [("tool", _tool_name), ("calls", _tool_url)],
+        title=f"{platform} tools of {agent_id} (--json for the definitions)",
+        as_json=as_json,
+        ids=("tool",),
+    )
+
+
+def _tool_name(tool: dict[str, Any]) -> str:
+    function = tool.get("function")
+    name = function.get("name") if isinstance(function, dict) else None
+    return str(name or tool.get("name") or tool.get("tool", {}).get("name", "?"))
+
+
+def _tool_url(tool: dict[str, Any]) -> str:
+    server = tool.get("server")
+    url = server.get("url") if isinstance(server, dict) else None
+    return str(url or tool.get("url") or tool.get("tool", {}).get("url", ""))

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     # failed authentications allowed per source address per minute before answering 429.
     max_body_bytes: int = Field(default=5_000_000, ge=64 * 1024)
     auth_failures_per_minute: int = Field(default=60, ge=1)
+    # A call still in progress with nothing heard for this long (typically: only a context
+    # request, no end-of-call report) is closed as abandoned by a Temporal Schedule that runs
+    # every calls_abandon_sweep_s.
+    calls_abandon_after_s: int = Field(default=3600, ge=60)
+    calls_abandon_sweep_s: int = Field(default=300, ge=10)
     api_url: str = "http://127.0.0.1:8000"
     api_key: SecretStr | None = None
     demo_vapi_token: SecretStr = SecretStr(DEV_DEMO_VAPI_TOKEN)

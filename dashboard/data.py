@@ -127,6 +127,18 @@ def recent_calls(agent_id: str | None = None, limit: int = RECENT_CALLS) -> pd.D
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
+def _abandoned_calls(url: str, agent_id: str | None, days: int) -> int:
+    since = utcnow() - timedelta(days=days)
+    with _session(url) as session:
+        return call_queries.count_abandoned_calls(session, agent_id, since)
+
+
+def abandoned_calls(agent_id: str | None = None, days: int = ACTIVITY_DAYS) -> int:
+    """Calls closed as abandoned (no end-of-call report ever came) in the last ``days`` days."""
+    return _abandoned_calls(database_url(), agent_id, days)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
 def _call_activity(url: str, agent_id: str | None, days: int) -> pd.DataFrame:
     since = utcnow() - timedelta(days=days)
     with _session(url) as session:

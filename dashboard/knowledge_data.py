@@ -17,9 +17,13 @@ from sqlmodel import Session
 
 from core.db import utcnow
 from core.knowledge import queries
+from core.monitoring.alerts import open_alert_rows
 from dashboard.data import TTL_S, database_url, get_engine
 
-KNOWLEDGE_TABLES = ("knowledgebase", "knowledgesource", "knowledgechunk", "callevent", "agent")
+KNOWLEDGE_TABLES = (
+    "knowledgebase", "knowledgesource", "knowledgechunk", "callevent", "agent", "alert"
+)  # fmt: skip
+ALERT_COLUMNS = ["id", "created_at", "kind", "severity", "state", "message"]
 SOURCE_COLUMNS = [
     "name", "kb", "kind", "freshness", "age_s", "verified_at", "last_attempt_at", "chunks",
     "documents", "refresh_interval_s", "max_staleness_s", "failures", "last_error", "url",
@@ -89,3 +93,17 @@ def clear() -> None:
     """After a refresh request, so the next render reads the new state."""
     _sources.clear()
     _retrievals.clear()
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def _alerts(url: str, agent_id: str) -> pd.DataFrame:
+    with _session(url) as session:
+        rows = open_alert_rows(session, agent_id, "knowledge_")
+    frame = pd.DataFrame(rows, columns=ALERT_COLUMNS)
+    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
+    return frame
+
+
+def open_alerts(agent_id: str) -> pd.DataFrame:
+    """The agent's open knowledge alerts (failing or stale sources), newest first."""
+    return _alerts(database_url(), agent_id)

@@ -138,3 +138,31 @@ async def ensure_sweep_schedule(
         state=ScheduleState(note="marks knowledge sources past their maximum staleness"),
     )
     return await upsert_schedule(client, SWEEP_SCHEDULE_ID, schedule)
+
+
+async def describe_refresh(
+    client: Client, source_id: str, run_id: str | None = None
+) -> tuple[str, str | None, str, RefreshResult | None, str | None] | None:
+    """The state of one refresh run (the latest when ``run_id`` is None):
+    (workflow id, run id, status, result when it completed, failure when it did not).
+    None when no refresh of this source ever ran."""
+    handle: RefreshHandle = client.get_workflow_handle_for(
+        KnowledgeRefreshWorkflow.run, refresh_workflow_id(source_id), run_id=run_id
+    )
+    try:
+        described = await handle.describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    status = described.status.name.lower() if described.status is not None else "unknown"
+    result: RefreshResult | None = None
+    failure: str | None = None
+    if status == "completed":
+        result = await handle.result()
+    elif status != "running":
+        try:
+            await handle.result()
+        except Exception as exc:  # the run's own failure, reported as text
+            failure = str(getattr(exc, "cause", None) or exc)[:1000]
+    return handle.id, described.run_id, status, result, failure

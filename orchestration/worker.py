@@ -9,11 +9,13 @@ import asyncio
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.calls import CallsActivities
 from activities.knowledge import KnowledgeActivities
 from activities.post_call import PostCallActivities
 from activities.prompts import PromptActivities
@@ -26,6 +28,8 @@ from core.db import make_engine
 from core.egress import egress_policy
 from core.memory.ports import CallAnalyzer
 from core.settings import Settings
+from orchestration.calls_abandon import CallsAbandonWorkflow
+from orchestration.calls_abandon_starters import ensure_abandon_schedule
 from orchestration.codec import connect_temporal
 from orchestration.knowledge_refresh import (
     KnowledgeFreshnessSweepWorkflow,
@@ -90,6 +94,7 @@ def build_worker(
     prompt_activities: PromptActivities | None = None,
     knowledge_activities: KnowledgeActivities | None = None,
     retention_activities: RetentionActivities | None = None,
+    calls_activities: CallsActivities | None = None,
 ) -> Worker:
     prompts = prompt_activities or PromptActivities(make_engine(settings.resolved_database_url))
     knowledge = knowledge_activities or build_knowledge_activities(
@@ -98,18 +103,31 @@ def build_worker(
     retention = retention_activities or build_retention_activities(
         settings, make_engine(settings.resolved_database_url)
     )
+    calls = calls_activities or CallsActivities(
+        make_engine(settings.resolved_database_url),
+        settings.secret_key.get_secret_value(),
+        settings.calls_abandon_after_s,
+    )
+    all_activities: list[Any] = [
+        *activities.all(),
+        *prompts.all(),
+        *knowledge.all(),
+        *retention.all(),
+        *calls.all(),
+    ]
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[
             PostCallWorkflow,
+            CallsAbandonWorkflow,
             PromptRolloutWorkflow,
             KnowledgeRefreshWorkflow,
             KnowledgeScheduledRefreshWorkflow,
             KnowledgeFreshnessSweepWorkflow,
             RetentionWorkflow,
         ],
-        activities=[*activities.all(), *prompts.all(), *knowledge.all(), *retention.all()],  # type: ignore[list-item]
+        activities=all_activities,
         activity_executor=executor,
         max_concurrent_activities=16,
     )
@@ -145,6 +163,12 @@ async def run_worker(settings: Settings) -> None:
             await ensure_retention_schedule(client, task_queue=settings.task_queue)
         except Exception as exc:  # the worker still serves; the next start retries
             log.warning("could not create the retention schedule: %s", exc)
+        try:
+            await ensure_abandon_schedule(
+                client, task_queue=settings.task_queue, interval_s=settings.calls_abandon_sweep_s
+            )
+        except Exception as exc:  # the worker still serves; the next start retries
+            log.warning("could not create the abandoned-calls schedule: %s", exc)
         log.info("worker polling task queue %s", settings.task_queue)
         async with worker:
             await stop.wait()

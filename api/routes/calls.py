@@ -23,7 +23,10 @@ def list_calls(
 ) -> object:
     org = org_id or principal.org_id
     if org is None:
-        raise InvalidInputError("the operator must name an org: add ?org_id=<org>")
+        raise InvalidInputError(
+            "the operator token must name an organization: `backline calls list --org-id <org>` "
+            "(API: the org_id query parameter)"
+        )
     principal.require("viewer", org)
     return repo.list_calls(tenancy.session, org, agent_id, limit)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -39,6 +39,7 @@ from core.knowledge.schemas import (
 from core.knowledge.service import KnowledgeService, apply_index_ops
 from core.tenancy import repository as tenancy_repo
 from core.tenancy.models import Agent
+from orchestration.knowledge_starters import describe_refresh
 
 router = APIRouter(tags=["knowledge"])
 
@@ -54,6 +55,25 @@ class SourceDeleted(BaseModel):
     source_id: str
     chunks_removed: int
     schedule_removed: bool
+
+
+class RefreshRun(BaseModel):
+    """One refresh of a source, as Temporal knows it."""
+
+    source_id: str
+    workflow_id: str
+    run_id: str | None
+    running: bool
+    status: str = Field(
+        description="running, completed, failed, canceled, terminated, timed_out, ..."
+    )
+    outcome: str | None = Field(
+        default=None,
+        description="When completed: updated, unchanged, failing (the fetch or ingest failed "
+        "after its retries), gone or skipped",
+    )
+    error: str | None = Field(default=None, description="Why the refresh failed, when it did")
+    chunk_count: int | None = None
 
 
 class TemporalUnavailableError(AppError):
@@ -285,6 +305,50 @@ async def refresh_source(
     response.headers["Location"] = f"/v1/knowledge/sources/{source_id}"
     return RefreshStarted(
         source_id=source_id, workflow_id=found[0], run_id=found[1], joined_running=found[2]
+    )
+
+
+@router.get(
+    "/v1/knowledge/sources/{source_id}/refresh",
+    response_model=RefreshRun,
+    openapi_extra=auth("viewer"),
+)
+async def get_refresh(
+    source_id: str,
+    principal: PrincipalDep,
+    state: StateDep,
+    run_id: Annotated[str | None, Query(description="One run (default: the latest)")] = None,
+) -> RefreshRun:
+    """Whether the source's refresh (the latest, or ``run_id``) is still running, and how it
+    ended: ``outcome`` ``failing`` with ``error`` when the source could not be fetched."""
+
+    def _check() -> None:
+        with Session(state.engine) as session:
+            source = KnowledgeService(session).require_source(source_id)
+            principal.require("viewer", source.org_id)
+
+    await run_in_threadpool(_check)
+    if state.temporal is None:
+        raise TemporalUnavailableError(
+            f"Temporal is unreachable, so the refresh state is unknown; retry in a moment "
+            f"({state.temporal_error})"
+        )
+    found = await describe_refresh(state.temporal, source_id, run_id)
+    if found is None:
+        raise NotFoundError(
+            f"source '{source_id}' has no refresh{f' run {run_id}' if run_id else ''}; start one "
+            "with POST /v1/knowledge/sources/{id}/refresh (CLI: backline kb refresh)"
+        )
+    workflow_id, found_run, status, result, failure = found
+    return RefreshRun(
+        source_id=source_id,
+        workflow_id=workflow_id,
+        run_id=found_run,
+        running=status == "running",
+        status=status,
+        outcome=result.status if result else None,
+        error=(result.error if result else None) or failure,
+        chunk_count=result.chunk_count if result and result.status == "updated" else None,
     )
 
 

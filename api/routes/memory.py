@@ -5,20 +5,35 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from api.deps import CallsDep, MemoryDep, PrincipalDep, StateDep, TenancyDep, auth
 from connectors.vectors.embedded import VectorEntry
 from core.audit.service import record_audit
 from core.db import scrub_deleted
 from core.memory.schemas import CallerTimeline, MemoryHit
-from core.pii.phone import mask_number
+from core.pii.phone import checked_number, mask_number
 
 router = APIRouter(prefix="/v1/agents/{agent_id}/callers", tags=["memory"])
 
 
 class CallerLookup(BaseModel):
-    number: str = Field(min_length=3, description="The caller's phone number, any format")
+    number: str = Field(
+        min_length=3,
+        max_length=100,
+        description="The caller's phone number, any format (+1 415 555 0100, (415) 555-0100 "
+        "for US numbers) or a sip: URI",
+    )
+
+    @field_validator("number")
+    @classmethod
+    def _phone_number(cls, value: str) -> str:
+        if checked_number(value) is None:
+            raise ValueError(
+                f"'{value}' is not a phone number; give it with its country code, "
+                "e.g. +14155550100 (CLI: --number)"
+            )
+        return value
 
 
 class CallerHandle(BaseModel):

@@ -29,6 +29,13 @@ def caller_query(turns: list[Turn]) -> str:
     return query
 
 
+def no_question_reason(turns: list[Turn]) -> str:
+    """Why ``caller_query`` found nothing to search for, for the call's trace."""
+    if not turns:
+        return "no conversation: the request carried no turn in messagesOpenAIFormatted or messages"
+    return "no caller question: the conversation holds no non-empty user turn"
+
+
 def knowledge_base_reply(answer: KnowledgeAnswer) -> dict[str, Any]:
     documents: list[dict[str, Any]] = [
         {

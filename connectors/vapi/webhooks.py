@@ -194,6 +194,14 @@ def _turns_from_messages(messages: Any) -> list[Turn]:
     return turns
 
 
+def knowledge_request_turns(message: Mapping[str, Any]) -> list[Turn]:
+    """The conversation of a knowledge-base request: ``messagesOpenAIFormatted`` when it holds
+    any turn, else ``messages`` (entries carrying ``message`` or ``content``)."""
+    return _turns_from_messages(message.get("messagesOpenAIFormatted")) or _turns_from_messages(
+        message.get("messages")
+    )
+
+
 def _turns_from_transcript(transcript: Any) -> list[Turn]:
     turns: list[Turn] = []
     if not isinstance(transcript, str):
@@ -308,9 +316,7 @@ def parse_event(body: Mapping[str, Any]) -> CanonicalEvent:
     if kind == "knowledge-base-request":
         ref = call_ref(message)
         assert ref is not None
-        return KnowledgeRequest(
-            call=ref, turns=_turns_from_messages(message.get("messagesOpenAIFormatted"))
-        )
+        return KnowledgeRequest(call=ref, turns=knowledge_request_turns(message))
     if kind == "transfer-destination-request":
         ref = call_ref(message)
         assert ref is not None

@@ -64,6 +64,11 @@ class RejectedWebhook(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow, index=True)
 
 
+# in_progress -> ended (end-of-call stored) -> processed (post-call done); in_progress ->
+# abandoned when nothing was heard for the idle time (a later end-of-call still ends it).
+ABANDONED = "abandoned"
+
+
 class Call(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("agent_id", "platform", "platform_call_id"),)
 

@@ -15,7 +15,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from core.calls import repository as repo
-from core.calls.models import Call
+from core.calls.models import ABANDONED, Call
 from core.memory import repository as memory_repo
 from core.memory.models import Fact
 from core.monitoring.models import CallScore
@@ -154,12 +154,14 @@ class ActivityRow(TypedDict):
 def list_call_activity(
     session: Session, agent_id: str | None, since: datetime
 ) -> list[ActivityRow]:
-    """Time, platform and score of every call since ``since``: the input of trend charts."""
+    """Time, platform and score of every call since ``since``: the input of trend charts.
+    Abandoned calls (no end-of-call ever came) are left out: they are not calls that happened
+    as far as quality and volume go; ``count_abandoned_calls`` counts them."""
     when = _call_time().label("time")
     stmt = (
         select(when, Call.platform, CallScore.score)
         .outerjoin(CallScore, _score_join())
-        .where(when >= since)
+        .where(when >= since, col(Call.status) != ABANDONED)
     )
     if agent_id:
         stmt = stmt.where(col(Call.agent_id) == agent_id)
@@ -167,6 +169,14 @@ def list_call_activity(
         ActivityRow(time=t, platform=p, score=None if s is None else float(s))
         for t, p, s in session.exec(stmt.order_by(when))
     ]
+
+
+def count_abandoned_calls(session: Session, agent_id: str | None, since: datetime) -> int:
+    when = _call_time()
+    stmt = select(func.count(col(Call.id))).where(when >= since, col(Call.status) == ABANDONED)
+    if agent_id:
+        stmt = stmt.where(col(Call.agent_id) == agent_id)
+    return int(session.exec(stmt).one())
 
 
 def _fact_row(fact: Fact) -> FactRow:

@@ -212,3 +212,25 @@ def delete_caller_calls(session: Session, org_id: str, agent_id: str, caller_has
         ),
     )
     return total
+
+
+def idle_in_progress_calls(session: Session, cutoff: datetime, limit: int) -> list[Call]:
+    """Calls still ``in_progress`` with nothing heard from them since ``cutoff``: no change to
+    the row and no event recorded (a context request alone never ends a call)."""
+    recent_event = (
+        select(CallEvent.id)
+        .where(
+            CallEvent.agent_id == Call.agent_id,
+            CallEvent.platform == Call.platform,
+            CallEvent.platform_call_id == Call.platform_call_id,
+            CallEvent.at >= cutoff,
+        )
+        .exists()
+    )
+    stmt = (
+        select(Call)
+        .where(Call.status == "in_progress", Call.updated_at < cutoff, ~recent_event)
+        .order_by(col(Call.id))
+        .limit(limit)
+    )
+    return list(session.exec(stmt))

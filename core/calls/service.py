@@ -17,12 +17,12 @@ from sqlmodel import Session
 
 from core.calls import repository as repo
 from core.calls.events import CallAnalyzed, CallEnded, CallRef, Turn, canonical_end_reason
-from core.calls.models import Call, CallEvent, RejectedWebhook, WebhookInbox
+from core.calls.models import ABANDONED, Call, CallEvent, RejectedWebhook, WebhookInbox
 from core.db import utcnow
 from core.errors import ConflictError
 from core.monitoring.alerts import raise_alert
 from core.pii.phone import caller_hash as hash_caller
-from core.pii.phone import mask_number
+from core.pii.phone import checked_number, mask_number
 from core.pii.policy import PiiPolicy
 from core.pii.redact import redact, redact_json, redact_turns
 from core.tenancy.models import Agent
@@ -68,7 +68,23 @@ class CallsService:
         self._secret_key = secret_key
 
     def caller_hash(self, number: str | None) -> str | None:
-        return hash_caller(self._secret_key, number) if number else None
+        """The keyed hash that addresses a caller's memory; None without a usable number.
+
+        A withheld or odd caller id ("anonymous", "unknown", a truncated number) is legitimate
+        on a webhook but names no one: hashing it would pool every such caller into one shared
+        memory, so the call is served without memory instead (``no_memory_reason``)."""
+        if not number or checked_number(number) is None:
+            return None
+        return hash_caller(self._secret_key, number)
+
+    @staticmethod
+    def no_memory_reason(number: str | None) -> str | None:
+        """Why a call has no caller memory (for its trace; never the number itself)."""
+        if not number:
+            return "no caller id (a web call, or the number was withheld)"
+        if checked_number(number) is None:
+            return "the caller id is not a phone number (withheld or malformed)"
+        return None
 
     # -- inbox ---------------------------------------------------------------------------
     def receive_call_ended(
@@ -252,6 +268,10 @@ class CallsService:
                 started_at=utcnow(),
             )
             self.session.add(call)
+        elif call.status == ABANDONED:  # it was not over after all
+            call.status = "in_progress"
+            call.updated_at = utcnow()
+            self.session.add(call)
         if prompt_version is not None and call.prompt_version is None:
             # The version that served the call's start is the one its metrics belong to.
             call.prompt_version = prompt_version
@@ -356,6 +376,30 @@ class CallsService:
         """The agent's PII policy (the default one for an agent that set none)."""
         agent = self.session.get(Agent, agent_id)
         return PiiPolicy.from_stored(agent.pii_policy if agent is not None else None)
+
+    def abandon_idle_calls(self, now: datetime, idle_s: int, limit: int = 500) -> list[Call]:
+        """Close calls that only ever had a context request (or went silent) as ``abandoned``
+        once idle for ``idle_s``. An end-of-call arriving later is processed as usual and
+        moves the call to ``ended``. Abandoned calls count in no quality metric."""
+        calls = repo.idle_in_progress_calls(self.session, now - timedelta(seconds=idle_s), limit)
+        for call in calls:
+            call.status = ABANDONED
+            call.updated_at = now
+            self.session.add(call)
+            self.session.add(
+                CallEvent(
+                    org_id=call.org_id,
+                    agent_id=call.agent_id,
+                    platform=call.platform,
+                    platform_call_id=call.platform_call_id,
+                    caller_hash=call.caller_hash,
+                    type="call_abandoned",
+                    platform_type="backline",
+                    data={"idle_s": idle_s, "reason": "no end-of-call report arrived"},
+                    at=now,
+                )
+            )
+        return calls
 
     def save_summary(self, call: Call, summary: str, method: str) -> None:
         call.summary = summary

@@ -46,6 +46,9 @@ class KnowledgeSource(SQLModel, table=True):
     name: str = Field(max_length=200)
     url: str | None = Field(default=None, max_length=2000)
     filename: str | None = Field(default=None, max_length=255)
+    # Where the CLI read a file source from, so `backline kb refresh` can upload it again when
+    # it changed on disk (the server never reads this path).
+    origin_path: str | None = Field(default=None, max_length=1000)
     content_type: str | None = Field(default=None, max_length=100)
     refresh_interval_s: int | None = None
     max_staleness_s: int | None = None

@@ -69,6 +69,12 @@ class SourceCreate(FreshnessPolicy):
     filename: str | None = Field(default=None, max_length=255)
     content_base64: str | None = Field(default=None, description="File content, base64")
     content_type: str | None = Field(default=None, max_length=100)
+    origin_path: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="File sources: the path the client read the file from, so it can upload "
+        "it again when it changes (recorded only; the server never reads it)",
+    )
     refresh: bool = Field(default=True, description="Start a refresh right away")
 
     @field_validator("url")
@@ -98,6 +104,7 @@ class SourceUpdate(BaseModel):
     filename: str | None = Field(default=None, max_length=255)
     content_base64: str | None = None
     content_type: str | None = Field(default=None, max_length=100)
+    origin_path: str | None = Field(default=None, max_length=1000)
     refresh_interval_s: int | None = Field(
         strict=True, default=None, ge=MIN_INTERVAL_S, le=MAX_INTERVAL_S
     )
@@ -117,6 +124,9 @@ class SourcePublic(BaseModel):
     name: str
     url: str | None
     filename: str | None
+    origin_path: str | None = Field(
+        default=None, description="File sources: the path the CLI uploaded it from"
+    )
     refresh_interval_s: int | None
     max_staleness_s: int | None
     freshness: FreshnessState

@@ -45,6 +45,12 @@ from core.knowledge.schemas import (
     SourceUpdate,
 )
 from core.knowledge.text import index_text, sha256_hex
+from core.monitoring.alerts import (
+    KNOWLEDGE_FAILING,
+    KNOWLEDGE_STALE,
+    knowledge_subject,
+    resolve_subject,
+)
 from core.ports import Embedder
 
 log = logging.getLogger("backline.knowledge")
@@ -264,6 +270,7 @@ class KnowledgeService:
             kind=data.kind,
             name=data.name,
             url=data.url,
+            origin_path=data.origin_path if data.kind == "file" else None,
             refresh_interval_s=interval,
             max_staleness_s=data.max_staleness_s,
             created_by=actor,
@@ -358,6 +365,8 @@ class KnowledgeService:
             source.etag = source.last_modified = None  # validators belong to the old URL
             content_changed = True
         elif source.kind in ("file", "text"):
+            if source.kind == "file" and "origin_path" in given:
+                source.origin_path = data.origin_path
             content_changed = self._store_upload(
                 source, data.text, data.content_base64, data.filename, data.content_type
             )
@@ -390,6 +399,13 @@ class KnowledgeService:
             self.session.flush()
             self._bump_kb(kb)
         self.session.delete(source)
+        resolve_subject(
+            self.session,
+            subject=knowledge_subject(source.id),
+            kinds=(KNOWLEDGE_FAILING, KNOWLEDGE_STALE),
+            resolution="the source was deleted",
+            actor=actor,
+        )
         self._queue(
             IndexOps(
                 source_id=source.id,
@@ -426,7 +442,7 @@ class KnowledgeService:
             **source.model_dump(
                 include={
                     "id", "org_id", "agent_id", "kb_id", "kind", "name", "url", "filename",
-                    "refresh_interval_s", "max_staleness_s", "status", "verified_at",
+                    "origin_path", "refresh_interval_s", "max_staleness_s", "status", "verified_at",
                     "fetched_at", "last_attempt_at", "last_error", "failure_count",
                     "chunk_count", "document_count", "content_hash", "schedule_synced",
                     "created_at", "updated_at",
@@ -620,6 +636,13 @@ class KnowledgeService:
         source.last_error = None
         source.updated_at = utcnow()
         self.session.add(source)
+        resolve_subject(
+            self.session,
+            subject=knowledge_subject(source.id),
+            kinds=(KNOWLEDGE_FAILING, KNOWLEDGE_STALE),
+            resolution="the source refreshed successfully",
+            actor="system:knowledge-refresh",
+        )
         return source
 
     def mark_failing(

@@ -1,4 +1,9 @@
-"""Raising, listing and resolving alerts. Every raised alert is also an audit event.
+"""Raising, listing, acknowledging and resolving alerts. Every change is also an audit event.
+
+An alert is ``firing`` when raised, ``acknowledged`` once a human took it, ``resolved`` by a
+human or automatically when its condition clears (``resolve_subject``: a knowledge source fresh
+again or deleted, a later rollout promoted). While an alert about a subject is open, raising the
+same kind about the same subject updates it instead of piling up a second one.
 
 Never puts a raw phone number, a caller hash or a secret into an alert's message or detail:
 alerts are shown to every viewer of the organization.
@@ -6,15 +11,51 @@ alerts are shown to every viewer of the organization.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from core.audit.service import record_audit
 from core.db import utcnow
+from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.monitoring.models import Alert
 
 SEVERITIES = ("info", "warning", "critical")
+STATES = ("firing", "acknowledged", "resolved")
+OPEN_STATES = ("firing", "acknowledged")
+
+KNOWLEDGE_FAILING = "knowledge_source_failing"
+KNOWLEDGE_STALE = "knowledge_source_stale"
+ROLLOUT_ROLLBACK = "prompt_rollout_rollback"
+ROLLOUT_PAUSED = "prompt_rollout_paused"
+
+
+class AlertPublic(BaseModel):
+    id: int
+    org_id: str
+    agent_id: str | None
+    kind: str
+    severity: str
+    state: str
+    subject: str | None
+    message: str
+    detail: dict[str, Any]
+    created_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution: str | None
+
+
+def knowledge_subject(source_id: str) -> str:
+    return f"knowledge_source:{source_id}"
+
+
+def rollout_subject(rollout_id: int) -> str:
+    return f"prompt_rollout:{rollout_id}"
 
 
 def raise_alert(
@@ -27,9 +68,24 @@ def raise_alert(
     severity: str = "warning",
     actor: str = "system",
     detail: dict[str, Any] | None = None,
+    subject: str | None = None,
 ) -> Alert:
     if severity not in SEVERITIES:
         raise ValueError(f"unknown severity '{severity}'; use one of {SEVERITIES}")
+    if subject is not None:
+        stmt = select(Alert).where(
+            Alert.org_id == org_id,
+            Alert.subject == subject,
+            Alert.kind == kind,
+            col(Alert.state).in_(OPEN_STATES),
+        )
+        existing = session.exec(stmt).first()
+        if existing is not None:  # the same condition, still open: keep one alert up to date
+            existing.message = message
+            existing.detail = detail or {}
+            existing.severity = severity
+            session.add(existing)
+            return existing
     alert = Alert(
         org_id=org_id,
         agent_id=agent_id,
@@ -37,6 +93,7 @@ def raise_alert(
         severity=severity,
         message=message,
         detail=detail or {},
+        subject=subject,
     )
     session.add(alert)
     record_audit(
@@ -55,28 +112,135 @@ def list_alerts(
     org_id: str,
     agent_id: str | None = None,
     *,
+    kind: str | None = None,
+    state: str | None = None,
     open_only: bool = False,
     limit: int = 100,
 ) -> list[Alert]:
+    if state is not None and state not in STATES:
+        raise InvalidInputError(f"unknown alert state '{state}'; use one of {', '.join(STATES)}")
     stmt = select(Alert).where(Alert.org_id == org_id)
     if agent_id is not None:
         stmt = stmt.where(Alert.agent_id == agent_id)
+    if kind is not None:
+        stmt = stmt.where(Alert.kind == kind)
+    if state is not None:
+        stmt = stmt.where(Alert.state == state)
     if open_only:
-        stmt = stmt.where(col(Alert.resolved_at).is_(None))
+        stmt = stmt.where(col(Alert.state).in_(OPEN_STATES))
     return list(session.exec(stmt.order_by(col(Alert.id).desc()).limit(limit)))
 
 
-def resolve_alert(session: Session, alert_id: int, actor: str) -> Alert | None:
+def require_alert(session: Session, org_id: str, alert_id: int) -> Alert:
     alert = session.get(Alert, alert_id)
-    if alert is None or alert.resolved_at is not None:
-        return alert
+    if alert is None or alert.org_id != org_id:
+        raise NotFoundError(
+            f"organization '{org_id}' has no alert {alert_id}; list them with "
+            "`backline alerts list --org-id <org>`"
+        )
+    return alert
+
+
+def acknowledge_alert(session: Session, org_id: str, alert_id: int, actor: str) -> Alert:
+    """A human took the alert; it stays open until resolved (by them or by its condition)."""
+    alert = require_alert(session, org_id, alert_id)
+    if alert.state == "resolved":
+        raise ConflictError(f"alert {alert_id} is already resolved; nothing to acknowledge")
+    if alert.state == "firing":
+        alert.state = "acknowledged"
+        alert.acknowledged_at = utcnow()
+        alert.acknowledged_by = actor
+        session.add(alert)
+        record_audit(
+            session,
+            actor=actor,
+            action="alert.acknowledge",
+            target=f"alert:{alert_id}",
+            org_id=alert.org_id,
+            detail={"kind": alert.kind},
+        )
+    return alert
+
+
+def _resolve(session: Session, alert: Alert, actor: str, resolution: str) -> None:
+    alert.state = "resolved"
     alert.resolved_at = utcnow()
+    alert.resolved_by = actor
+    alert.resolution = resolution[:500]
     session.add(alert)
     record_audit(
         session,
         actor=actor,
         action="alert.resolve",
-        target=f"alert:{alert_id}",
+        target=f"alert:{alert.id}",
         org_id=alert.org_id,
+        detail={"kind": alert.kind, "resolution": resolution[:500]},
     )
+
+
+def resolve_alert(
+    session: Session, org_id: str, alert_id: int, actor: str, resolution: str | None = None
+) -> Alert:
+    """Resolve by hand (idempotent: resolving a resolved alert changes nothing)."""
+    alert = require_alert(session, org_id, alert_id)
+    if alert.state != "resolved":
+        _resolve(session, alert, actor, resolution or f"resolved by {actor}")
     return alert
+
+
+def resolve_subject(
+    session: Session,
+    *,
+    subject: str | None = None,
+    agent_id: str | None = None,
+    kinds: tuple[str, ...],
+    resolution: str,
+    actor: str = "system",
+) -> list[Alert]:
+    """Resolve the open alerts of these kinds about a subject (or an agent): their condition
+    cleared. Returns the alerts it resolved."""
+    if subject is None and agent_id is None:
+        raise ValueError("name a subject or an agent")
+    stmt = select(Alert).where(col(Alert.kind).in_(kinds), col(Alert.state).in_(OPEN_STATES))
+    if subject is not None:
+        stmt = stmt.where(Alert.subject == subject)
+    if agent_id is not None:
+        stmt = stmt.where(Alert.agent_id == agent_id)
+    resolved = list(session.exec(stmt))
+    for alert in resolved:
+        _resolve(session, alert, actor, resolution)
+    return resolved
+
+
+def public(alert: Alert) -> AlertPublic:
+    return AlertPublic.model_validate(alert, from_attributes=True)
+
+
+def open_alert_rows(
+    session: Session, agent_id: str, kind_prefix: str, org_id: str | None = None
+) -> list[dict[str, Any]]:
+    """An agent's open alerts whose kind starts with ``kind_prefix`` (``knowledge_``,
+    ``prompt_``), newest first, for the dashboard page of the thing they are about."""
+    stmt = (
+        select(Alert)
+        .where(
+            Alert.agent_id == agent_id,
+            col(Alert.kind).startswith(kind_prefix),
+            col(Alert.state).in_(OPEN_STATES),
+        )
+        .order_by(col(Alert.id).desc())
+        .limit(50)
+    )
+    if org_id is not None:
+        stmt = stmt.where(Alert.org_id == org_id)
+    return [
+        {
+            "id": a.id,
+            "created_at": a.created_at,
+            "kind": a.kind,
+            "severity": a.severity,
+            "state": a.state,
+            "message": a.message,
+        }
+        for a in session.exec(stmt)
+    ]

@@ -36,4 +36,14 @@ class Alert(SQLModel, table=True):
     message: str
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow, index=True)
+    # firing -> acknowledged (a human is on it) -> resolved (by a human, or automatically when
+    # the condition clears); a resolved alert never fires again, a new one is raised instead.
+    state: str = Field(default="firing", max_length=16, index=True)
+    # What the alert is about, so the condition clearing can find it: "knowledge_source:<id>",
+    # "prompt_rollout:<id>".
+    subject: str | None = Field(default=None, max_length=200, index=True)
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = Field(default=None, max_length=128)
     resolved_at: datetime | None = None
+    resolved_by: str | None = Field(default=None, max_length=128)
+    resolution: str | None = Field(default=None, max_length=500)

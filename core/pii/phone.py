@@ -26,6 +26,22 @@ def normalize_number(raw: str | None, default_region: str = "US") -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+def checked_number(raw: str) -> str | None:
+    """The E.164 form of something a person typed as a phone number (a ``sip:`` URI as is),
+    or None when it cannot be one. Lookups use this; webhooks do not (a withheld or odd
+    caller id is legitimate there)."""
+    value = raw.strip()
+    if value.lower().startswith("sip:") and len(value) > 4:
+        return value
+    try:
+        parsed = phonenumbers.parse(value, "US")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
 def caller_hash(secret_key: str, raw_number: str) -> str:
     """Keyed hash of a caller's normalized number; stable for one secret key."""
     normalized = normalize_number(raw_number) or raw_number

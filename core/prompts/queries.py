@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from core.monitoring.alerts import list_alerts
+from core.monitoring.alerts import open_alert_rows
 from core.prompts import repository as repo
 from core.prompts.models import PromptExperiment, PromptRollout, PromptVersion
 from core.prompts.ports import NoEvalSuiteGate
@@ -158,12 +158,5 @@ def experiment_results(
 
 
 def open_alerts(session: Session, org_id: str, agent_id: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "created_at": a.created_at,
-            "kind": a.kind,
-            "severity": a.severity,
-            "message": a.message,
-        }
-        for a in list_alerts(session, org_id, agent_id, open_only=True, limit=50)
-    ]
+    """Open rollout alerts (knowledge alerts are shown on the Knowledge page)."""
+    return open_alert_rows(session, agent_id, "prompt_", org_id=org_id)

@@ -18,7 +18,13 @@ from sqlmodel import Session
 from core.audit.service import record_audit
 from core.db import utcnow
 from core.errors import ConflictError, InvalidInputError, NotFoundError
-from core.monitoring.alerts import raise_alert
+from core.monitoring.alerts import (
+    ROLLOUT_PAUSED,
+    ROLLOUT_ROLLBACK,
+    raise_alert,
+    resolve_subject,
+    rollout_subject,
+)
 from core.prompts import repository as repo
 from core.prompts.metrics import arm_stats, load_outcomes
 from core.prompts.models import PromptExperiment, PromptRollout, PromptRolloutCheck
@@ -294,11 +300,12 @@ class RolloutService:
                 self.session,
                 org_id=rollout.org_id,
                 agent_id=rollout.agent_id,
-                kind="prompt_rollout_rollback",
+                kind=ROLLOUT_ROLLBACK,
                 severity="critical",
                 actor=actor,
                 message=f"rollout of v{rollout.candidate_version} rolled back: {reason}"[:2000],
                 detail={"rollout_id": rollout.id, "candidate": rollout.candidate_version},
+                subject=rollout_subject(rollout.id) if rollout.id is not None else None,
             )
         repo.bump_revision(self.session)
         return rollout
@@ -343,6 +350,14 @@ class RolloutService:
             org_id=rollout.org_id,
             detail={"candidate": rollout.candidate_version, "reason": reason, "gate": gate.detail},
         )
+        # A later rollout reached production: earlier rollback alerts of this agent are over.
+        resolve_subject(
+            self.session,
+            agent_id=rollout.agent_id,
+            kinds=(ROLLOUT_ROLLBACK, ROLLOUT_PAUSED),
+            resolution=f"rollout of v{rollout.candidate_version} was promoted to production",
+            actor=actor,
+        )
         repo.bump_revision(self.session)
         return True, reason
 
@@ -368,10 +383,11 @@ class RolloutService:
                 self.session,
                 org_id=rollout.org_id,
                 agent_id=rollout.agent_id,
-                kind="prompt_rollout_paused",
+                kind=ROLLOUT_PAUSED,
                 severity="warning",
                 actor=actor,
                 message=f"rollout of v{rollout.candidate_version} paused: {reason}"[:2000],
                 detail={"rollout_id": rollout.id, "step": rollout.step_index},
+                subject=rollout_subject(rollout_id),
             )
         return rollout

@@ -38,8 +38,14 @@ if calls.empty:
 
 activity = data.call_activity(agent_id)
 scored = activity["score"].dropna()
-total, mean, latest = st.columns(3)
+total, abandoned, mean, latest = st.columns(4)
 total.metric(f"Calls, last {data.ACTIVITY_DAYS} days", len(activity))
+abandoned.metric(
+    "Abandoned",
+    data.abandoned_calls(agent_id),
+    help="Calls with no end-of-call report, closed after the idle time "
+    "(BACKLINE_CALLS_ABANDON_AFTER_S); not counted in calls or quality",
+)
 mean.metric("Mean quality score", f"{scored.mean():.1f}" if len(scored) else "—")
 latest.metric("Latest call (UTC)", f"{calls['time'].iloc[0]:%Y-%m-%d %H:%M}")
 

@@ -36,6 +36,12 @@ agent_id = st.selectbox(
 )
 sources = knowledge_data.sources(agent_id)
 
+for alert in knowledge_data.open_alerts(agent_id).itertuples():
+    (st.error if alert.severity == "critical" else st.warning)(
+        f"Alert {alert.id} ({alert.state}) · {alert.created_at:%Y-%m-%d %H:%M} UTC · "
+        f"{alert.kind}: {alert.message} — `backline alerts ack {alert.id} --agent {agent_id}`"
+    )
+
 fresh_m, failing_m, stale_m, chunks_m = st.columns(4)
 counts = sources["freshness"].value_counts()
 fresh_m.metric("Fresh", int(counts.get("fresh", 0)))

@@ -159,3 +159,60 @@ def test_every_page_renders_in_a_real_browser(dashboard: str, tmp_path: Path) ->
         finally:
             browser.close()
     assert sorted(p.name for p in shots.iterdir()) == ["calls.png", "memory.png"]
+
+
+@pytest.fixture
+def api_docs(tmp_path: Path) -> Iterator[str]:
+    """The real API app served by uvicorn (no lifespan: ``/docs`` needs no database)."""
+    import threading
+
+    import uvicorn
+
+    from api.main import create_app
+    from tests.conftest import make_settings
+
+    port = _free_port()
+    app = create_app(make_settings(f"sqlite:///{tmp_path / 'api.db'}", tmp_path))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        _wait_for(lambda: server.started, SERVER_START_S, "API server")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_api_docs_render_their_operations_with_no_network(api_docs: str, tmp_path: Path) -> None:
+    if not CHROMIUM.exists():
+        pytest.fail(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    outside: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 2600})
+
+            def _air_gap(route: Any) -> None:
+                # As on an air-gapped machine: anything not served by this API fails.
+                if route.request.url.startswith(api_docs):
+                    route.continue_()
+                else:
+                    outside.append(route.request.url)
+                    route.abort()
+
+            page.route("**/*", _air_gap)
+            page.goto(f"{api_docs}/docs", wait_until="domcontentloaded")
+            page.locator(".opblock").first.wait_for(timeout=RENDER_MS)
+            paths = page.locator(".opblock-summary-path").all_inner_texts()
+            page.screenshot(path=str(tmp_path / "docs.png"), full_page=True)
+        finally:
+            browser.close()
+    flat = [p.replace("\u200b", "") for p in paths]
+    assert "/v1/orgs/{org_id}/alerts" in flat and "/v1/knowledge/search" in flat, flat[:20]
+    assert len(flat) > 50
+    assert outside == []

@@ -21,6 +21,7 @@ from cli.ops import migrate
 from core.calls.models import CallEvent
 from core.db import make_engine, utcnow
 from core.knowledge.models import KnowledgeBase, KnowledgeSource
+from core.monitoring.models import Alert
 from core.tenancy.models import Agent, Organization
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
@@ -53,6 +54,13 @@ def _seed(url: str) -> None:
                               document_count=1, verified_at=now - timedelta(days=40),
                               last_attempt_at=now - timedelta(days=40),
                               max_staleness_s=30 * 86400, status="fresh", **common))  # fmt: skip
+        s.add(Alert(org_id="org-acme", agent_id="demo", kind="knowledge_source_failing",
+                    message="Knowledge source 'prices page' could not be refreshed (fetch)",
+                    subject="knowledge_source:src_failing"))  # fmt: skip
+        s.add(Alert(org_id="org-acme", agent_id="demo", kind="knowledge_source_stale",
+                    message="resolved long ago", state="resolved", resolved_at=now))  # fmt: skip
+        s.add(Alert(org_id="org-acme", agent_id="demo", kind="prompt_rollout_rollback",
+                    severity="critical", message="rollout of v3 rolled back"))  # fmt: skip
         for i, latency in enumerate([4.2, 5.1, 3.9, 12.5]):
             s.add(CallEvent(org_id="org-acme", agent_id="demo", platform="vapi",
                             platform_call_id=f"call-{i}", type="knowledge_request",
@@ -127,7 +135,8 @@ def test_sources_show_freshness_judged_now_with_counts_and_errors(
     assert "503" in table.set_index("name").loc["prices page", "last_error"]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics == {"Fresh": "1", "Failing": "1", "Stale": "1", "Chunks": "16"}
-    assert "old-promo.md (stale)" in at.warning[0].value
+    warnings = [w.value for w in at.warning]
+    assert any("old-promo.md (stale)" in w for w in warnings), warnings
     assert len(at.get("plotly_chart")) == 2
     latencies: pd.DataFrame = at.get_by_key("retrievals_table").dataframe[0].value
     assert sorted(latencies["latency_ms"]) == [3.9, 4.2, 5.1, 12.5]
@@ -151,3 +160,12 @@ def test_page_explains_an_empty_database(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("BACKLINE_DATABASE_URL", url)
     at = _open()
     assert "backline kb add" in at.info[0].value
+
+
+def test_open_knowledge_alerts_show_on_the_knowledge_page_only(knowledge_db: _FakeApi) -> None:
+    at = _open()
+    shown = [w.value for w in at.warning] + [e.value for e in at.error]
+    failing = [w for w in shown if "knowledge_source_failing" in w]
+    assert len(failing) == 1 and "(firing)" in failing[0] and "prices page" in failing[0]
+    assert not any("resolved long ago" in w for w in shown)
+    assert not any("prompt_rollout_rollback" in w for w in shown)  # the Prompts page's

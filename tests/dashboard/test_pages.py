@@ -11,14 +11,19 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import streamlit as st
+from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
+from core.calls.models import Call
+from core.db import make_engine
 from core.pii.phone import caller_hash
 from tests.dashboard.seed import (
     AGENT_ID,
     CARD,
     MARIA,
     OLIVER,
+    ORG_ID,
     QUIET_AGENT_ID,
     SECRET_KEY,
     Seed,
@@ -190,3 +195,20 @@ def test_missing_database_file_is_reported_and_not_created(
 
     assert "no database file" in at.info[0].value
     assert not missing.exists()
+
+
+def test_abandoned_calls_show_as_such_and_stay_out_of_the_call_count(seeded_db: Seed) -> None:
+    before = {m.label: m.value for m in _open().metric}
+    engine = make_engine(seeded_db.url)
+    with Session(engine) as session:
+        session.add(Call(org_id=ORG_ID, agent_id=AGENT_ID, platform="vapi",
+                         platform_call_id="never-ended", status="abandoned"))  # fmt: skip
+        session.commit()
+    engine.dispose()
+    st.cache_data.clear()
+    at = _open()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Abandoned"] == "1"
+    assert metrics["Calls, last 30 days"] == before["Calls, last 30 days"]
+    table = _table(at, "calls_table")
+    assert table.set_index("call_id").loc["never-ended", "status"] == "abandoned"

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 import core.prompts.models  # noqa: F401  (registers the prompt tables before create_all)
 from core.db import make_engine
+from core.monitoring.alerts import raise_alert
 from core.prompts.ports import NoEvalSuiteGate
 from core.prompts.rollouts import RolloutService
 from core.prompts.schemas import ExperimentCreate, VariantIn
@@ -83,6 +84,15 @@ def _seed_prompts(url: str) -> None:
             add_call(session, ORG_ID, AGENT_ID, 1, 70.0 + i % 4)
             add_call(session, ORG_ID, AGENT_ID, 2, 85.0 + i % 4)
         prompts.stop_experiment(agent, experiment.id, "enough data", release)
+        # A knowledge alert of the same agent belongs on the Knowledge page, not here.
+        raise_alert(
+            session,
+            org_id=ORG_ID,
+            agent_id=AGENT_ID,
+            kind="knowledge_source_failing",
+            message="Knowledge source 'prices' could not be refreshed",
+            subject="knowledge_source:src_1",
+        )
         session.commit()
     engine.dispose()
 
@@ -120,6 +130,8 @@ def test_prompts_page_shows_versions_rollout_and_experiment(prompts_db: str) -> 
         "v1": "production",
     }
     assert any("rolled back" in e.value and "quality score" in e.value for e in at.error)
+    shown = [e.value for e in at.error] + [w.value for w in at.warning]
+    assert not any("knowledge_source_failing" in v for v in shown), shown
     text = "\n".join(m.value for m in at.markdown)
     assert "**rolled_back**" in text and "plan 20%" in text
     checks = at.get_by_key("rollout_checks").dataframe[0].value

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -28,6 +29,8 @@ from typer.testing import CliRunner
 from activities.knowledge import KnowledgeActivities
 from activities.prompts import PromptActivities
 from cli.kb import app as kb_app
+from cli.kb import seed_demo_knowledge
+from cli.main import app as main_app
 from connectors.embedder import MiniLMEmbedder
 from connectors.knowledge import build_fetcher, build_knowledge_index
 from connectors.llamaindex import LlamaIndexIngestor
@@ -43,6 +46,7 @@ from tests.conftest import (
     ApiServer,
     Stack,
     build_activities,
+    free_port,
     make_settings,
     temporal_address,
     wait_for,
@@ -190,6 +194,35 @@ async def test_vapi_knowledge_request_is_answered_from_fresh_chunks_and_traced(
     assert event.data["normalized_query"] == "how much do you charge to flush a water heater"
     assert event.data["status"] == "ok" and event.data["latency_ms"] > 0
     assert len(event.data["scores"]) == len(event.data["chunk_ids"])
+
+
+async def test_vapi_request_with_only_messages_is_answered_and_a_blank_one_says_why(
+    kb_stack: Stack,
+) -> None:
+    tenant, _ids = await _setup(kb_stack, "prices.md")
+    asked, blank = f"call-{uuid.uuid4().hex[:8]}", f"call-{uuid.uuid4().hex[:8]}"
+
+    def _ask() -> tuple[dict[str, Any], dict[str, Any]]:
+        with kb_stack.http() as http:
+            body = _kb_request("how much is a water heater flush", asked)
+            del body["message"]["messagesOpenAIFormatted"]
+            r = http.post(tenant.webhook, content=raw(body), headers=tenant.vapi_headers)
+            assert r.status_code == 200, r.text
+            empty = _kb_request("ignored", blank)
+            del empty["message"]["messagesOpenAIFormatted"]
+            empty["message"]["messages"] = [{"role": "bot", "message": "Hi, how can I help?"}]
+            r2 = http.post(tenant.webhook, content=raw(empty), headers=tenant.vapi_headers)
+            assert r2.status_code == 200, r2.text
+            return r.json(), r2.json()
+
+    reply, nothing = await asyncio.to_thread(_ask)
+    assert "$149" in reply["documents"][0]["content"]
+    [event] = _events(kb_stack.engine, asked, "knowledge_request")
+    assert event.data["query"] and event.data["status"] == "ok"
+    assert nothing == {"documents": []}
+    [empty_event] = _events(kb_stack.engine, blank, "knowledge_request")
+    assert empty_event.data["query"] == ""
+    assert "no non-empty user turn" in empty_event.data["reason"]
 
 
 async def test_knowledge_search_tool_answers_every_platform_shape_and_is_traced(
@@ -379,3 +412,210 @@ async def test_cli_adds_files_waits_for_fresh_and_reports_status(
     assert "2 sources" in status.output and "fresh: 2" in status.output
     again = await asyncio.to_thread(lambda: invoke("refresh", "--agent", tenant.agent_id))
     assert again.exit_code == 0, again.output
+
+
+async def test_cli_add_of_a_dead_url_stops_waiting_once_the_refresh_failed(
+    kb_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = await asyncio.to_thread(lambda: create_tenant(kb_stack.http()))
+    monkeypatch.setenv("BACKLINE_API_URL", kb_stack.api.url)
+    monkeypatch.setenv("BACKLINE_API_KEY", ADMIN_TOKEN)
+    dead = f"http://127.0.0.1:{free_port()}/gone.html"  # nothing listens there
+
+    def _add() -> tuple[Any, float]:
+        started = time.monotonic()
+        result = CliRunner().invoke(
+            kb_app,
+            ["add", tenant.agent_id, "--url", dead, "--name", "gone", "--timeout", "90"],
+            catch_exceptions=False,
+        )
+        return result, time.monotonic() - started
+
+    result, elapsed = await asyncio.to_thread(_add)
+    assert elapsed < 45, f"waited {elapsed:.0f}s for a refresh that had already failed"
+    assert result.exit_code == 3, result.output
+    assert "still running" not in result.output
+    assert "failing" in result.output and "gone (src_" in result.output
+    assert "fetch:" in result.output  # the reason, with the stage that failed
+
+
+async def test_cli_refresh_uploads_a_changed_file_lists_full_ids_searches_and_removes(
+    kb_stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = await asyncio.to_thread(lambda: create_tenant(kb_stack.http()))
+    doc = tmp_path / "hours.md"
+    doc.write_text("# Hours\n\nWe are open Monday to Friday, 8am to 6pm.\n")
+    monkeypatch.setenv("BACKLINE_API_URL", kb_stack.api.url)
+    monkeypatch.setenv("BACKLINE_API_KEY", ADMIN_TOKEN)
+    monkeypatch.setenv("COLUMNS", "80")
+
+    def invoke(*args: str) -> Any:
+        return CliRunner().invoke(kb_app, list(args), catch_exceptions=False)
+
+    added = await asyncio.to_thread(lambda: invoke("add", tenant.agent_id, str(doc)))
+    assert added.exit_code == 0, added.output
+    with kb_stack.http() as http:
+        [source] = http.get(f"/v1/agents/{tenant.agent_id}/knowledge/sources", headers=ADMIN).json()
+    assert source["origin_path"] == str(doc.resolve())
+    first_hash = source["content_hash"]
+
+    listed = await asyncio.to_thread(lambda: invoke("list", tenant.agent_id))
+    assert listed.exit_code == 0 and source["id"] in listed.output, listed.output
+
+    doc.write_text("# Hours\n\nWe are open seven days a week, 7am to 9pm, Sundays included.\n")
+    refreshed = await asyncio.to_thread(lambda: invoke("refresh", source["id"]))
+    assert refreshed.exit_code == 0, refreshed.output
+    with kb_stack.http() as http:
+        after = http.get(f"/v1/knowledge/sources/{source['id']}", headers=ADMIN).json()
+    assert after["content_hash"] != first_hash and after["freshness"] == "fresh"
+    status = await asyncio.to_thread(lambda: invoke("status", tenant.agent_id, "--json"))
+    assert status.exit_code == 0, status.output
+    assert json.loads(status.output)["counts"]["fresh"] == 1
+
+    found = await asyncio.to_thread(
+        lambda: invoke("search", tenant.agent_id, "are you open on sundays", "--json")
+    )
+    assert found.exit_code == 0, found.output
+    assert "seven days a week" in found.output
+    table = await asyncio.to_thread(lambda: invoke("search", tenant.agent_id, "open sundays"))
+    assert table.exit_code == 0 and "hours.md" in table.output, table.output
+
+    removed = await asyncio.to_thread(lambda: invoke("remove", source["id"], "--yes"))
+    assert removed.exit_code == 0 and source["id"] in removed.output, removed.output
+    with kb_stack.http() as http:
+        gone = http.get(f"/v1/knowledge/sources/{source['id']}", headers=ADMIN)
+    assert gone.status_code == 404
+
+
+async def test_knowledge_alerts_are_listed_acknowledged_and_resolve_when_the_source_recovers(
+    kb_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BACKLINE_API_URL", kb_stack.api.url)
+    monkeypatch.setenv("BACKLINE_API_KEY", ADMIN_TOKEN)
+    monkeypatch.setenv("COLUMNS", "160")
+
+    def cli(*args: str) -> Any:
+        return CliRunner().invoke(main_app, list(args), catch_exceptions=False)
+
+    with SiteServer() as site:
+        site.pages["/area"] = Page((DEMO / "service_area.html").read_bytes())
+
+        def _go() -> None:
+            with kb_stack.http() as http:
+                tenant = create_tenant(http)
+                alerts_url = f"/v1/orgs/{tenant.org_id}/alerts"
+                key = http.post(
+                    f"/v1/orgs/{tenant.org_id}/keys",
+                    json={"name": "viewer", "scopes": ["viewer"]},
+                    headers=ADMIN,
+                ).json()
+                viewer = {"Authorization": f"Bearer {key['token']}"}
+                r = http.post(
+                    f"/v1/agents/{tenant.agent_id}/knowledge/sources",
+                    json={"kind": "url", "name": "area", "url": site.url("/area")},
+                    headers=ADMIN,
+                )
+                sid = r.json()["source"]["id"]
+                _wait_fresh(http, sid)
+
+                def _refresh() -> None:
+                    """Start a new refresh once the previous one ended (not join it)."""
+                    wait_for(
+                        lambda: (
+                            not http.get(
+                                f"/v1/knowledge/sources/{sid}/refresh", headers=ADMIN
+                            ).json()["running"]
+                        ),
+                        timeout=60,
+                        interval=0.2,
+                    )
+                    started = http.post(f"/v1/knowledge/sources/{sid}/refresh", headers=ADMIN)
+                    assert started.status_code == 202 and not started.json()["joined_running"]
+
+                def _fail_once() -> dict[str, Any]:
+                    site.fail = True
+                    _refresh()
+
+                    def _firing() -> dict[str, Any] | None:
+                        found = http.get(
+                            alerts_url,
+                            params={"kind": "knowledge_source_failing", "state": "firing"},
+                            headers=viewer,
+                        ).json()
+                        return found[0] if found else None
+
+                    alert: dict[str, Any] = wait_for(_firing, timeout=60, interval=0.3)
+                    site.fail = False
+                    return alert
+
+                # failing -> an alert; a viewer sees it but cannot take it
+                first = _fail_once()
+                assert first["subject"] == f"knowledge_source:{sid}"
+                assert first["agent_id"] == tenant.agent_id
+                denied = http.post(f"{alerts_url}/{first['id']}/ack", headers=viewer)
+                assert denied.status_code == 403
+                listed = cli("alerts", "list", "--agent", tenant.agent_id)
+                assert listed.exit_code == 0 and "knowledge_source_failing" in listed.output
+                acked = cli("alerts", "ack", str(first["id"]), "--org-id", tenant.org_id, "--json")
+                assert acked.exit_code == 0, acked.output
+                assert '"state": "acknowledged"' in acked.output
+                # the source recovers -> the alert resolves by itself
+                _refresh()
+                done = wait_for(
+                    lambda: [
+                        a
+                        for a in http.get(
+                            alerts_url, params={"state": "resolved"}, headers=viewer
+                        ).json()
+                        if a["id"] == first["id"]
+                    ],
+                    timeout=60,
+                    interval=0.3,
+                )
+                assert "refreshed successfully" in done[0]["resolution"]
+                # failing again -> a new alert, resolved by hand
+                second = _fail_once()
+                assert second["id"] != first["id"]
+                closed = cli("alerts", "resolve", str(second["id"]), "--agent", tenant.agent_id)
+                assert closed.exit_code == 0 and "resolved" in closed.output, closed.output
+                # the source recovers, fails once more, and is deleted: that alert resolves too
+                _refresh()
+                wait_for(
+                    lambda: (
+                        http.get(f"/v1/knowledge/sources/{sid}", headers=ADMIN).json()[
+                            "failure_count"
+                        ]
+                        == 0
+                    ),
+                    timeout=60,
+                    interval=0.3,
+                )
+                third = _fail_once()
+                assert http.delete(f"/v1/knowledge/sources/{sid}", headers=ADMIN).is_success
+                after = http.get(alerts_url, params={"state": "resolved"}, headers=viewer).json()
+                assert {a["id"] for a in after} == {first["id"], second["id"], third["id"]}
+                assert http.get(alerts_url, params={"state": "firing"}, headers=viewer).json() == []
+                missing = cli("alerts", "list")
+                assert missing.exit_code == 2 and "--org-id" in missing.output
+                bad = http.get(alerts_url, params={"state": "open"}, headers=viewer)
+                assert bad.status_code == 422 and "firing" in bad.json()["detail"]
+
+        await asyncio.to_thread(_go)
+
+
+async def test_demo_knowledge_is_registered_fresh_and_reconfirmed_on_the_next_start(
+    kb_stack: Stack,
+) -> None:
+    tenant = await asyncio.to_thread(lambda: create_tenant(kb_stack.http()))
+
+    def _seed() -> tuple[int, bool]:
+        return seed_demo_knowledge(
+            kb_stack.api.url, ADMIN_TOKEN, tenant.agent_id, tenant.vapi_token, timeout_s=120
+        )
+
+    count, fresh = await asyncio.to_thread(_seed)
+    assert count == len(list(DEMO.iterdir())) and fresh
+    again = await asyncio.to_thread(_seed)  # unchanged files: one refresh each re-confirms them
+    assert again == (count, True)
+    asked = _events(kb_stack.engine, "demo-knowledge-0", "knowledge_request")
+    assert asked and asked[-1].data["status"] == "ok"

@@ -10,10 +10,12 @@ import httpx
 import pytest
 from sqlmodel import Session, select
 
+from core.calls.models import CallEvent
 from core.memory.models import Fact, Memory
 from orchestration.types import PostCallResult
 from tests.conftest import Stack, async_wait_for
 from tests.helpers import (
+    ADMIN,
     DANA_CALL_1,
     DANA_CALL_2,
     Tenant,
@@ -208,3 +210,43 @@ async def test_another_orgs_call_id_with_a_new_body_is_a_new_call_not_its_revisi
     memory_b = await _processed_memory(stack, b, reply_b, call_id)
     assert memory_a.revision == 1 and memory_b.revision == 1
     assert memory_a.caller_hash != memory_b.caller_hash  # each call kept its own caller
+
+
+async def test_a_withheld_caller_id_is_served_without_memory_and_says_why(stack: Stack) -> None:
+    with stack.http() as http:
+        tenant = create_tenant(http)
+        call_id = f"call-{uuid.uuid4().hex[:8]}"
+        r = http.post(
+            tenant.webhook,
+            content=raw(end_of_call(call_id, "anonymous", DANA_CALL_1)),
+            headers=tenant.vapi_headers,
+        )
+        assert r.status_code == 200, r.text
+        await async_wait_for(
+            lambda: (
+                http.get(f"/v1/calls/{tenant.agent_id}/vapi/{call_id}", headers=ADMIN)
+                .json()
+                .get("status")
+                == "processed"
+            ),
+            timeout=30,
+        )
+        # Another caller whose id is also withheld must not inherit the first one's memory.
+        second = f"call-{uuid.uuid4().hex[:8]}"
+        r = http.post(
+            tenant.webhook,
+            content=raw(assistant_request("anonymous", second)),
+            headers=tenant.vapi_headers,
+        )
+        assert r.status_code == 200, r.text
+        variables = r.json()["assistantOverrides"]["variableValues"]
+        assert variables["backline_caller_known"] == "no"
+        assert variables["backline_memory_summary"] == ""
+    with Session(stack.engine) as session:
+        [context] = session.exec(
+            select(CallEvent).where(
+                CallEvent.platform_call_id == second, CallEvent.type == "context_request"
+            )
+        ).all()
+        assert "not a phone number" in context.data["no_memory"]
+        assert not session.exec(select(Memory).where(Memory.agent_id == tenant.agent_id)).all()

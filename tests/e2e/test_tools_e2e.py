@@ -181,7 +181,7 @@ async def test_a_vapi_tool_call_runs_an_mcp_tool_through_the_gateway(
         cli, "call", tenant.agent_id, "order_status", "--args", '{"order_id": "1043"}'
     )
     assert called["status"] == "ok" and "shipped" in called["result"]
-    status = await asyncio.to_thread(cli, "status", tenant.org_id)
+    status = await asyncio.to_thread(cli, "status", tenant.org_id, "--json")
     assert status["metrics"]["order_status"]["calls"] == 2
     disabled = await asyncio.to_thread(cli, "disable", tenant.agent_id, "order_status")
     assert disabled["status"] == "disabled"

@@ -25,6 +25,7 @@ from temporalio.worker import Worker
 
 from activities.prompts import PromptActivities
 from core.audit.models import AuditEvent
+from core.monitoring.alerts import ROLLOUT_ROLLBACK, raise_alert
 from core.monitoring.models import Alert
 from core.prompts import repository as repo
 from core.prompts.models import PromptExperiment, PromptRollout, PromptRolloutCheck
@@ -132,6 +133,17 @@ async def test_clean_candidate_is_promoted_after_every_step(
         RolloutStep(1.0, 0.5, 20, 30),
     ]
     traffic = Traffic(pg_engine, org_id, agent_id, means={1: 75.0, 2: 77.0})
+    with Session(pg_engine) as session:  # an earlier rollout of this agent was rolled back
+        earlier = raise_alert(
+            session,
+            org_id=org_id,
+            agent_id=agent_id,
+            kind=ROLLOUT_ROLLBACK,
+            message="rollout of v9 rolled back: guard breached",
+            subject="prompt_rollout:0",
+        )
+        session.commit()
+        earlier_id = earlier.id
     async with running_worker(temporal_env.client, pg_engine, queue):
         handle = await start_prompt_rollout(
             temporal_env.client, data=_input(org_id, agent_id, steps, 0.2), task_queue=queue
@@ -166,6 +178,9 @@ async def test_clean_candidate_is_promoted_after_every_step(
             .order_by(col(AuditEvent.id))
         ).all()
         assert [d["weight"] for d in steps_audited] == [0.25, 0.5, 1.0]
+        resolved = session.get(Alert, earlier_id)
+        assert resolved is not None and resolved.state == "resolved"
+        assert resolved.resolution is not None and "v2 was promoted" in resolved.resolution
 
 
 async def test_worker_killed_mid_rollout_resumes_at_the_same_step(

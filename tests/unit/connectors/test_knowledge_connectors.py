@@ -182,3 +182,25 @@ def test_durations(text: str | None, seconds: int | None) -> None:
 def test_bad_duration_is_refused() -> None:
     with pytest.raises(typer.BadParameter):
         parse_duration("soon")
+
+
+def test_knowledge_request_without_openai_messages_reads_the_messages_list() -> None:
+    from connectors.vapi.webhooks import parse_event
+    from core.calls.events import KnowledgeRequest
+    from tests.helpers import fixture
+
+    body = fixture("vapi_knowledge_base_request.json")
+    del body["message"]["messagesOpenAIFormatted"]
+    body["message"]["messages"].append({"role": "bot", "message": "Let me look."})
+    body["message"]["messages"].append({"role": "user", "content": "And sale items?"})
+    event = parse_event(body)
+    assert isinstance(event, KnowledgeRequest)
+    assert [t.role for t in event.turns] == ["caller", "agent", "caller"]
+    assert caller_query(event.turns) == "What is your return policy? And sale items?"
+
+
+def test_a_request_with_no_caller_question_says_why() -> None:
+    from connectors.vapi.knowledge import no_question_reason
+
+    assert "no conversation" in no_question_reason([])
+    assert "no non-empty user turn" in no_question_reason([Turn(role="agent", text="Hi")])
