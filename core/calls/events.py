@@ -21,7 +21,7 @@ Role = Literal["agent", "caller"]
 
 # The width of every call-id column (inbox, calls, events, memories); the PostCallWorkflow id
 # built from it stays far below Temporal's 1,000-character limit.
-MAX_CALL_ID_LENGTH = 128
+MAX_CALL_ID_LENGTH = 256
 
 
 def check_call_id(call_id: str, field: str = "call id") -> str:

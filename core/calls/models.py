@@ -35,7 +35,7 @@ class WebhookInbox(SQLModel, table=True):
     agent_id: str = Field(max_length=64)
     platform: str = Field(max_length=16)
     event_type: str = Field(max_length=64)
-    call_id: str = Field(max_length=128)
+    call_id: str = Field(max_length=256)
     payload_hash: str = Field(max_length=64)
     payload: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     caller_hash: str | None = Field(default=None, index=True, max_length=64)
@@ -76,7 +76,7 @@ class Call(SQLModel, table=True):
     org_id: str = Field(index=True, max_length=64)
     agent_id: str = Field(index=True, max_length=64)
     platform: str = Field(max_length=16)
-    platform_call_id: str = Field(max_length=128)
+    platform_call_id: str = Field(max_length=256)
     caller_hash: str | None = Field(default=None, index=True, max_length=64)
     caller_display: str | None = None
     direction: str | None = None
@@ -102,7 +102,7 @@ class CallEvent(SQLModel, table=True):
     org_id: str = Field(index=True, max_length=64)
     agent_id: str = Field(max_length=64)
     platform: str = Field(max_length=16)
-    platform_call_id: str = Field(max_length=128)
+    platform_call_id: str = Field(max_length=256)
     caller_hash: str | None = Field(default=None, index=True, max_length=64)
     type: str = Field(max_length=64)
     platform_type: str = Field(max_length=64)

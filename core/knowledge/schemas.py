@@ -160,7 +160,7 @@ class RefreshStarted(BaseModel):
 
 class CallHandle(BaseModel):
     platform: Literal["vapi", "retell", "bland"]
-    call_id: str = Field(min_length=1, max_length=128)
+    call_id: str = Field(min_length=1, max_length=256)
 
 
 class KnowledgeSearch(BaseModel):

@@ -28,7 +28,7 @@ class Memory(SQLModel, table=True):
     kind: str = Field(default="summary", max_length=32)
     text: str = Field(sa_column=Column(Text, nullable=False))
     platform: str = Field(max_length=16)
-    source_call_id: str = Field(max_length=128)
+    source_call_id: str = Field(max_length=256)
     revision: int = 1
     method: str = Field(default="extractive", max_length=32)
     created_at: datetime = Field(default_factory=utcnow)
@@ -46,9 +46,9 @@ class Fact(SQLModel, table=True):
     valid_from: datetime
     valid_to: datetime | None = None
     superseded_by_platform: str | None = Field(default=None, max_length=16)
-    superseded_by_call_id: str | None = Field(default=None, max_length=128)
+    superseded_by_call_id: str | None = Field(default=None, max_length=256)
     platform: str = Field(max_length=16)
-    source_call_id: str = Field(max_length=128)
+    source_call_id: str = Field(max_length=256)
     recorded_at: datetime = Field(default_factory=utcnow)
 
 

@@ -18,7 +18,7 @@ class CallScore(SQLModel, table=True):
     org_id: str = Field(index=True, max_length=64)
     agent_id: str = Field(max_length=64)
     platform: str = Field(max_length=16)
-    platform_call_id: str = Field(max_length=128)
+    platform_call_id: str = Field(max_length=256)
     score: float
     parts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow, index=True)

@@ -81,7 +81,7 @@ class ToolInvocation(SQLModel, table=True):
     org_id: str = Field(index=True, max_length=64)
     agent_id: str = Field(max_length=64)
     platform: str = Field(max_length=16)
-    call_id: str = Field(max_length=128)
+    call_id: str = Field(max_length=256)
     tool_call_id: str = Field(max_length=128)
     tool: str = Field(max_length=64)
     status: str = Field(default="running", max_length=16)

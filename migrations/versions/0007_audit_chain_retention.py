@@ -2,7 +2,7 @@
 retention windows per organization
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-06 06:30:00.000000
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from core.audit.chain import GENESIS, chain_key, link_hash
 
 revision: str = "0007"
-down_revision: str | None = "0004"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -95,5 +95,5 @@ def test_longest_printable_call_id_is_accepted(
 
 
 def test_canonical_call_ref_refuses_what_a_connector_let_through() -> None:
-    with pytest.raises(MalformedWebhookError, match="at most 128 characters"):
-        CallRef(platform="vapi", call_id="c" * 129)
+    with pytest.raises(MalformedWebhookError, match="at most 256 characters"):
+        CallRef(platform="vapi", call_id="c" * 257)
