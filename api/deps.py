@@ -15,6 +15,7 @@ from core.calls.service import CallsService
 from core.errors import AppError, InvalidInputError, NotFoundError, PermissionDeniedError
 from core.knowledge import repository as knowledge_repo
 from core.memory.service import MemoryService
+from core.prompts.service import require_any
 from core.tenancy import repository as tenancy_repo
 from core.tenancy.models import Agent
 from core.tenancy.service import Principal, TenancyService
@@ -82,7 +83,9 @@ def guard_tenant(request: Request, principal: PrincipalDep, tenancy: TenancyDep)
     A key may only address its own organization: an ``org_id``, ``agent_id`` or ``source_id``
     in the path that belongs to another organization, or to nothing, answers the same 403
     whichever it is, so a key learns neither another tenant's state nor which ids exist there.
-    Scopes (viewer, content, release, admin) are still checked by each route.
+    Then the scope the route declares (``openapi_extra=auth(...)``, listed per route in
+    docs/routes.md) is checked here too, so a key without it gets 403 before its request is
+    validated; routes whose rule depends on the resource (a protected label) check again.
     """
     for name, value in [*request.path_params.items(), *request.query_params.items()]:
         problem = text_problem(value)
@@ -103,6 +106,16 @@ def guard_tenant(request: Request, principal: PrincipalDep, tenancy: TenancyDep)
     if source_id is not None:
         source = knowledge_repo.get_source(tenancy.session, source_id)
         _require_own(principal, "knowledge source", source_id, source.org_id if source else None)
+    route = request.scope.get("route")
+    declared = (getattr(route, "openapi_extra", None) or {}).get(AUTH_EXTENSION)
+    if declared == "operator":
+        raise PermissionDeniedError(
+            "only the operator (BACKLINE_ADMIN_TOKEN) may call this route; an API key cannot"
+        )
+    if declared == "content or release":
+        require_any(principal, ("content", "release"), principal.org_id or "")
+    elif declared in ("viewer", "content", "release", "admin"):
+        principal.require(declared, principal.org_id)
 
 
 def _require_own(principal: Principal, kind: str, ident: str, owner: str | None) -> None:
