@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from api.deps import PrincipalDep, SessionDep, auth
+from core.db import INT_COLUMN_MAX
 from core.monitoring import alerts
 from core.monitoring.alerts import AlertPublic
 
@@ -21,6 +22,9 @@ router = APIRouter(prefix="/v1/orgs/{org_id}/alerts", tags=["alerts"])
 
 class AlertResolve(BaseModel):
     note: str | None = Field(default=None, max_length=500, description="Why it is resolved")
+
+
+AlertId = Annotated[int, Path(ge=1, le=INT_COLUMN_MAX, description="Alert id")]
 
 
 @router.get("", response_model=list[AlertPublic], openapi_extra=auth("viewer"))
@@ -41,7 +45,7 @@ def list_alerts(
 
 @router.post("/{alert_id}/ack", response_model=AlertPublic, openapi_extra=auth("release"))
 def acknowledge(
-    org_id: str, alert_id: int, principal: PrincipalDep, session: SessionDep
+    org_id: str, alert_id: AlertId, principal: PrincipalDep, session: SessionDep
 ) -> AlertPublic:
     """Take the alert: it stays open (acknowledged) until resolved."""
     principal.require("release", org_id)
@@ -51,7 +55,7 @@ def acknowledge(
 @router.post("/{alert_id}/resolve", response_model=AlertPublic, openapi_extra=auth("release"))
 def resolve(
     org_id: str,
-    alert_id: int,
+    alert_id: AlertId,
     principal: PrincipalDep,
     session: SessionDep,
     body: AlertResolve | None = None,

@@ -6,6 +6,7 @@ stored flag says is trusted. Unknown query parameters are rejected, never ignore
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,6 +68,22 @@ def _utc(when: datetime | None) -> datetime | None:
     return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
 
 
+def _iso(name: str, value: str | None) -> datetime | None:
+    """An ISO 8601 time (``Z`` or an offset; none means UTC), else 422 naming the parameter.
+    Plain numbers are refused: a Unix timestamp is not what the parameter documents."""
+    if value is None:
+        return None
+    try:
+        if not re.match(r"^\d{4}-\d{2}-\d{2}", value):
+            raise ValueError(value)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInputError(
+            f"'{name}' must be an ISO 8601 time such as 2026-12-01T00:00:00Z, not {value[:40]!r}"
+        ) from None
+    return _utc(parsed)
+
+
 def _org(principal: Principal, org_id: str | None) -> str:
     org = org_id or principal.org_id
     if org is None:
@@ -87,8 +104,10 @@ def list_events(
     ),
     kind: str | None = Query(default=None, description="Same as action"),
     actor: str | None = None,
-    since: datetime | None = Query(default=None, description="At or after (ISO 8601)"),
-    until: datetime | None = Query(default=None, description="Before (ISO 8601)"),
+    since: str | None = Query(
+        default=None, description="At or after: an ISO 8601 time, e.g. 2026-12-01T00:00:00Z"
+    ),
+    until: str | None = Query(default=None, description="Before: an ISO 8601 time"),
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> object:
     """Newest first, filtered; every filter named here is applied."""
@@ -96,16 +115,16 @@ def list_events(
     if action is not None and kind is not None and action != kind:
         raise InvalidInputError("'action' and 'kind' name the same filter: give one of them")
     org = _org(principal, org_id)
-    since, until = _utc(since), _utc(until)
-    if since is not None and until is not None and since >= until:
+    since_at, until_at = _iso("since", since), _iso("until", until)
+    if since_at is not None and until_at is not None and since_at >= until_at:
         raise InvalidInputError("'since' must be before 'until'")
     f = AuditFilter(
         org_id=org,
         agent_id=agent_id,
         action=action or kind,
         actor=actor,
-        since=since,
-        until=until,
+        since=since_at,
+        until=until_at,
         limit=limit,
     )
     return list_audit(tenancy.session, f)

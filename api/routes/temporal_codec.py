@@ -22,6 +22,7 @@ from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payloads
 
 from api.deps import StateDep, TenancyDep, auth
+from api.errors import error_responses
 from core.errors import AuthenticationError, InvalidInputError, PermissionDeniedError
 from core.settings import Settings
 from core.tenancy.security import constant_time_equals, hash_token
@@ -85,7 +86,9 @@ def _answer(payloads: Sequence[object]) -> Response:
     return Response(json_format.MessageToJson(out), media_type="application/json")
 
 
-@router.post("/decode", openapi_extra=auth("operator"))
+@router.post(
+    "/decode", openapi_extra=auth("operator"), responses=error_responses(400, 401, 403, 422)
+)
 async def decode(request: Request, state: StateDep, tenancy: TenancyDep) -> Response:
     _require_operator(request, state, tenancy)
     payloads = await _read_payloads(request)
@@ -96,7 +99,9 @@ async def decode(request: Request, state: StateDep, tenancy: TenancyDep) -> Resp
     return _answer(decoded)
 
 
-@router.post("/encode", openapi_extra=auth("operator"))
+@router.post(
+    "/encode", openapi_extra=auth("operator"), responses=error_responses(400, 401, 403, 422)
+)
 async def encode(request: Request, state: StateDep, tenancy: TenancyDep) -> Response:
     _require_operator(request, state, tenancy)
     payloads = await _read_payloads(request)
@@ -124,7 +129,12 @@ async def login_form() -> HTMLResponse:
     return _login_page("Sign this browser in as the operator to let the Temporal UI decode.")
 
 
-@router.post("/login", response_class=HTMLResponse, openapi_extra=auth("none"))
+@router.post(
+    "/login",
+    response_class=HTMLResponse,
+    openapi_extra=auth("none"),
+    responses={401: {"description": "Not the operator token: the form again"}},
+)
 async def login(request: Request, state: StateDep) -> HTMLResponse:
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
     token = (form.get("token") or [""])[0]

@@ -257,12 +257,12 @@ async def test_a_history_recorded_before_ids_only_payloads_still_completes_and_r
             )
             async with worker:
                 stack = Stack(settings, pg_engine, api, temporal_env.client)
-                _tenant, workflow_id = await run_post_call(stack, DistinctiveCaller.new())
+                tenant, workflow_id = await run_post_call(stack, DistinctiveCaller.new())
     finally:
         await asyncio.to_thread(api.stop)
 
     with Session(pg_engine) as session:
-        call_id = workflow_id.removeprefix("post-call-vapi-")
+        call_id = workflow_id.removeprefix(f"post-call-{tenant.agent_id}-vapi-")
         summary = session.exec(select(Memory).where(Memory.source_call_id == call_id)).one()
         assert summary.text.startswith("Legacy summary: the caller asked about a flux capacitor")
 
