@@ -189,7 +189,9 @@ def _restart_postgres() -> None:
 
 def run_scenario(name: str, args: argparse.Namespace) -> Outcome:
     out = Outcome(name)
-    env = parse_env(args.env)
+    # The MCP server runs on loopback: allowed by the operator's egress allow-list, as a
+    # deployment with an intranet tool server would set it.
+    env = {"BACKLINE_EGRESS_ALLOW": "127.0.0.1", **parse_env(args.env)}
     with Stack(label=f"fault-{name}", keep=args.keep, extra_env=env) as stack:
         tenant = stack.create_tenant()
         specs = _specs(stack, tenant, args.calls, name.split("-")[0])
@@ -340,7 +342,12 @@ def main() -> None:
     for name in args.scenario or DEFAULT:
         for i in range(args.repeat):
             say(f"scenario {name} ({i + 1}/{args.repeat})")
-            outcomes.append(run_scenario(name, args))
+            o = run_scenario(name, args)
+            outcomes.append(o)
+            say(
+                f"{name}: sent {o.sent}, accepted {o.accepted}, lost {o.lost}, "
+                f"duplicated {o.duplicated}, drained in {o.drained_s:.1f} s"
+            )
     print()
     print(f"machine: {info['cpus']} cores, {info['cpu_model']}; {quiet}")
     rows = [

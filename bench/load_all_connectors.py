@@ -286,7 +286,14 @@ def main() -> None:
         meter = stack.cpu_meter()
 
         async def run() -> float:
-            limits = httpx.Limits(max_connections=args.calls, max_keepalive_connections=args.calls)
+            # Idle connections are dropped before uvicorn's 5 s keep-alive timeout closes them
+            # server-side: a request sent on a connection the server is closing fails with a
+            # ReadError that says nothing about the server (platforms' clients do the same).
+            limits = httpx.Limits(
+                max_connections=args.calls,
+                max_keepalive_connections=args.calls,
+                keepalive_expiry=2.0,
+            )
             async with httpx.AsyncClient(base_url=stack.api_url, timeout=30, limits=limits) as http:
                 stop_at = time.monotonic() + args.seconds
                 t0 = time.monotonic()
