@@ -264,6 +264,8 @@ def run_stack(settings: Settings) -> int:
                 str(s.api_port),
                 "--log-level",
                 "warning",
+                "--timeout-keep-alive",
+                str(s.api_keep_alive_s),
             ],
             env,
         )

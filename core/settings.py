@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     admin_token: SecretStr = SecretStr(DEV_ADMIN_TOKEN)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # How long the API keeps an idle connection open: longer than the idle timeout of the proxies
+    # and HTTP clients in front of it (60 s is the common default), so no client sends a request
+    # on a connection the server is closing at that moment (uvicorn's own default is 5 s).
+    api_keep_alive_s: int = Field(default=75, ge=1)
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8501
     llm_base_url: str | None = None

@@ -206,7 +206,12 @@ class ApiServer:
         app = create_app(settings, embedder=embedder)
         self._server = uvicorn.Server(
             uvicorn.Config(
-                app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+                app,
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                lifespan="on",
+                timeout_keep_alive=settings.api_keep_alive_s,
             )
         )
         self._thread = threading.Thread(target=self._server.run, daemon=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import traceback
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -95,11 +96,24 @@ def _run(
     return operations, cases, failures
 
 
-def _summary(report: str) -> str:
-    """The findings of one operation, without schemathesis's reproduction boilerplate."""
+def _summary(exc: BaseException) -> str:
+    """The findings of one operation, without schemathesis's reproduction boilerplate.
+
+    Anything else (a failure hypothesis could not reproduce, a dropped connection) is reported by
+    its type and message, sub-exceptions included, so no failure is ever reported blank.
+    """
     keep = ("- ", "Received:", "Documented:", "`", "curl ")
-    lines = [ln.strip() for ln in report.splitlines() if ln.strip().startswith(keep)]
-    return "\n".join(ln[:400] for ln in lines)
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip().startswith(keep)]
+    if lines:
+        return "\n".join(ln[:400] for ln in lines)
+    return _describe(exc)[:3000]
+
+
+def _describe(exc: BaseException, depth: int = 0) -> str:
+    text = "  " * depth + "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    if isinstance(exc, BaseExceptionGroup):
+        text += "".join("\n" + _describe(sub, depth + 1) for sub in exc.exceptions)
+    return text
 
 
 def _count(
@@ -133,7 +147,7 @@ def _count(
     try:
         check()
     except (Exception, BaseExceptionGroup) as exc:  # every operation's findings, not the first
-        return _summary(str(exc))
+        return _summary(exc)
     return seen["n"]
 
 
