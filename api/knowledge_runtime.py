@@ -38,7 +38,6 @@ from orchestration.knowledge_starters import (
 from orchestration.knowledge_types import RefreshInput, refresh_schedule_id
 
 log = logging.getLogger("backline.knowledge")
-EXTRAS_KEY = "knowledge"
 RECONCILE_EVERY_S = 15
 ORPHAN_SWEEP_EVERY_S = 600
 RETRIEVAL_EVENT = "knowledge_retrieval"
@@ -60,12 +59,9 @@ def build(state: AppState) -> KnowledgeRuntime:
 
 
 def runtime(state: AppState) -> KnowledgeRuntime:
-    found = state.extras.get(EXTRAS_KEY)
-    if isinstance(found, KnowledgeRuntime):
-        return found
-    built = build(state)
-    state.extras[EXTRAS_KEY] = built
-    return built
+    if state.knowledge is None:
+        state.knowledge = build(state)
+    return state.knowledge
 
 
 def start(state: AppState, scheduler: AsyncIOScheduler) -> KnowledgeRuntime:

@@ -6,7 +6,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -21,6 +21,10 @@ from core.settings import Settings
 from core.tenancy import repository as tenancy_repo
 from core.tenancy.security import SecretBox
 from core.tools.gateway import ToolGateway
+
+if TYPE_CHECKING:
+    from api.knowledge_runtime import KnowledgeRuntime
+    from connectors.mcp.endpoint import McpEndpoint
 
 AGENT_CACHE_TTL_S = 5.0
 
@@ -94,11 +98,14 @@ class AppState:
     agents: AgentDirectory
     temporal: Client | None = None
     temporal_error: str | None = "not connected yet"
-    extras: dict[str, Any] = field(default_factory=dict)
     prompts: PromptCache = field(default_factory=PromptCache)
     eval_gate: EvalGate = field(default_factory=NoEvalSuiteGate)
     # MCP tool gateway (built in the lifespan by api.tool_gateway.start).
     gateway: ToolGateway | None = None
+    # Backline's own MCP endpoint (built with the gateway) and the knowledge runtime (index and
+    # retriever, built on first use).
+    mcp_endpoint: McpEndpoint | None = None
+    knowledge: KnowledgeRuntime | None = None
 
     @cached_property
     def egress(self) -> EgressPolicy:

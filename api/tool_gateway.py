@@ -37,7 +37,6 @@ from core.tools.service import platform_parameters, record_tool_call
 
 log = logging.getLogger("backline.tools")
 
-ENDPOINT_KEY = "mcp_endpoint"
 PLATFORM_TOOL_BUDGET_S: dict[str, float] = {
     "vapi": float(VAPI_TOOL_TIMEOUT_S),
     "retell": RETELL_TOOL_TIMEOUT_MS / 1000.0,
@@ -68,7 +67,7 @@ async def start(state: AppState, scheduler: AsyncIOScheduler) -> AsyncExitStack:
     stack.push_async_callback(gateway.aclose)
     endpoint = McpEndpoint(BacklineTools(state))
     await stack.enter_async_context(endpoint.running())
-    state.extras[ENDPOINT_KEY] = endpoint
+    state.mcp_endpoint = endpoint
     scheduler.add_job(
         gateway.refresh_all,
         "interval",

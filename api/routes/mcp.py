@@ -25,9 +25,8 @@ from starlette.types import Receive, Scope, Send
 from api.deps import PrincipalDep, StateDep, auth
 from api.errors import error_body, error_responses
 from api.state import AppState
-from api.tool_gateway import ENDPOINT_KEY, record_results
+from api.tool_gateway import record_results
 from connectors.egress import acheck_url
-from connectors.mcp.endpoint import McpEndpoint
 from core.db import session_scope
 from core.errors import AppError, AuthenticationError, InvalidInputError, NotFoundError
 from core.tenancy import repository as tenancy_repo
@@ -372,12 +371,12 @@ class McpHttpEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state: AppState = scope["app"].state.backline
-        endpoint = state.extras.get(ENDPOINT_KEY)
+        endpoint = state.mcp_endpoint
         agent_id = str(scope.get("path_params", {}).get("agent_id", ""))
         header = Headers(scope=scope).get("authorization", "")
         token = header[7:].strip() if header.lower().startswith("bearer ") else None
         try:
-            if not isinstance(endpoint, McpEndpoint):
+            if endpoint is None:
                 raise ToolGatewayNotRunningError("the MCP endpoint is not running in this process")
             actor = await run_in_threadpool(_authenticate, state, agent_id, token)
         except AppError as exc:
