@@ -24,7 +24,7 @@ from core.audit.service import record_audit
 from core.calls.events import CallRef
 from core.calls.service import CallsService
 from core.db import session_scope, utcnow
-from core.errors import AppError, NotFoundError
+from core.errors import NotFoundError, TemporalUnavailableError
 from core.knowledge import repository as repo
 from core.knowledge.schemas import (
     KnowledgeAnswer,
@@ -74,12 +74,6 @@ class RefreshRun(BaseModel):
     )
     error: str | None = Field(default=None, description="Why the refresh failed, when it did")
     chunk_count: int | None = None
-
-
-class TemporalUnavailableError(AppError):
-    """A refresh was asked for while Temporal is unreachable (retry shortly)."""
-
-    status_code = 503
 
 
 def _public(state: AppState, source_id: str) -> SourcePublic:
