@@ -21,6 +21,7 @@ from api.errors import error_responses
 from api.state import AgentInfo, AppState
 from connectors.egress import check_url
 from core.audit.service import record_audit
+from core.audit.targets import agent_target
 from core.calls.events import CallRef
 from core.calls.service import CallsService
 from core.db import session_scope, utcnow
@@ -283,7 +284,7 @@ async def refresh_source(
                 session,
                 actor=principal.actor,
                 action="knowledge.source.refresh_requested",
-                target=f"agent:{source.agent_id}/source:{source.id}",
+                target=agent_target(source.agent_id, "source", source.id),
                 org_id=source.org_id,
                 detail={"force": force},
             )
