@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from connectors.bland.webhooks import SIGNATURE_HEADER, sign
-from fakes.common import ADMIN, fixture, raw
+from fakes.common import ADMIN, fixture, new_org_and_agent, raw
 
 JSON = {"content-type": "application/json"}
 
@@ -62,14 +62,7 @@ class BlandTenant:
 def create_bland_tenant(
     http: httpx.Client, *, signing_secret: bool = True, tool_token: bool = True
 ) -> BlandTenant:
-    suffix = uuid.uuid4().hex[:8]
-    org_id, agent_id = f"org-{suffix}", f"agent-{suffix}"
-    r = http.post("/v1/orgs", json={"id": org_id, "name": "Bland org"}, headers=ADMIN)
-    assert r.status_code == 201, r.text
-    r = http.post(
-        f"/v1/orgs/{org_id}/agents", json={"id": agent_id, "name": "Bland agent"}, headers=ADMIN
-    )
-    assert r.status_code == 201, r.text
+    org_id, agent_id = new_org_and_agent(http, "Bland")
     secrets = {
         "signing_secret": f"bland-sign-{uuid.uuid4().hex[:12]}" if signing_secret else None,
         "tool_token": f"bland-tool-{uuid.uuid4().hex[:12]}" if tool_token else None,

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from connectors.retell.webhooks import SIGNATURE_HEADER, sign
-from fakes.common import ADMIN, fixture, raw
+from fakes.common import ADMIN, fixture, new_org_and_agent, raw
 
 
 @dataclass
@@ -42,15 +42,7 @@ class RetellTenant:
 
 
 def create_org_and_agent(http: httpx.Client) -> tuple[str, str]:
-    suffix = uuid.uuid4().hex[:8]
-    org_id, agent_id = f"org-{suffix}", f"agent-{suffix}"
-    r = http.post("/v1/orgs", json={"id": org_id, "name": "Retell org"}, headers=ADMIN)
-    assert r.status_code == 201, r.text
-    r = http.post(
-        f"/v1/orgs/{org_id}/agents", json={"id": agent_id, "name": "Retell agent"}, headers=ADMIN
-    )
-    assert r.status_code == 201, r.text
-    return org_id, agent_id
+    return new_org_and_agent(http, "Retell")
 
 
 def create_retell_tenant(http: httpx.Client) -> RetellTenant:

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from fakes.common import ADMIN, fixture
+from fakes.common import ADMIN, fixture, new_org_and_agent
 
 
 @dataclass
@@ -29,16 +29,8 @@ class Tenant:
 
 
 def create_tenant(http: httpx.Client, assistant_id: str = "asst-123") -> Tenant:
-    suffix = uuid.uuid4().hex[:8]
-    org_id, agent_id, token = f"org-{suffix}", f"agent-{suffix}", f"vapi-token-{suffix}"
-    r = http.post("/v1/orgs", json={"id": org_id, "name": "Test org"}, headers=ADMIN)
-    assert r.status_code == 201, r.text
-    r = http.post(
-        f"/v1/orgs/{org_id}/agents",
-        json={"id": agent_id, "name": "Test agent", "vapi_assistant_id": assistant_id},
-        headers=ADMIN,
-    )
-    assert r.status_code == 201, r.text
+    org_id, agent_id = new_org_and_agent(http, "Test", vapi_assistant_id=assistant_id)
+    token = f"vapi-token-{agent_id.removeprefix('agent-')}"
     r = http.put(
         f"/v1/agents/{agent_id}/credentials/vapi",
         json={"kind": "bearer", "secret": token},
