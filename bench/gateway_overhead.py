@@ -106,7 +106,8 @@ class McpServerProcess:
 
 
 def vapi_body(name: str, arguments: dict[str, Any], call_id: str) -> bytes:
-    from tests.helpers import raw, tool_call
+    from fakes.common import raw
+    from fakes.vapi import tool_call
 
     return raw(tool_call(NUMBER, name, arguments, call_id=call_id))
 

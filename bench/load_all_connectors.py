@@ -99,59 +99,62 @@ class Caller:
         self.index = index
 
     def context(self) -> tuple[str, str, bytes, dict[str, str]]:
-        from tests import bland_helpers as bh
-        from tests import helpers as vh
-        from tests import retell_helpers as rh
+        from fakes import bland as bh
+        from fakes import common
+        from fakes import retell as rh
+        from fakes import vapi as vh
 
         t = self.tenants
         if self.platform == "vapi":
-            body = vh.raw(vh.assistant_request(self.number, self.call_id))
+            body = common.raw(vh.assistant_request(self.number, self.call_id))
             return "context", t.vapi.webhook, body, t.vapi.vapi_headers
         if self.platform == "retell":
-            body = vh.raw(rh.call_inbound(self.number))
+            body = common.raw(rh.call_inbound(self.number))
             return "context", t.retell.url("inbound"), body, _retell_headers(t.retell, body)
-        body = vh.raw(bh.dynamic_data(self.number, self.call_id))
+        body = common.raw(bh.dynamic_data(self.number, self.call_id))
         return "context", t.bland.url("dynamic-data"), body, t.bland._bearer(None)
 
     def tool(self, n: int) -> tuple[str, str, bytes, dict[str, str]]:
-        from tests import bland_helpers as bh
-        from tests import helpers as vh
-        from tests import retell_helpers as rh
+        from fakes import bland as bh
+        from fakes import common
+        from fakes import retell as rh
+        from fakes import vapi as vh
 
         t = self.tenants
         query = self.rng.choice(QUERIES)
         name = "memory_search" if n % 2 == 0 else "knowledge_search"
         if self.platform == "vapi":
             if n % 3 == 2:
-                body = copy.deepcopy(vh.fixture("vapi_knowledge_base_request.json"))
+                body = copy.deepcopy(common.fixture("vapi_knowledge_base_request.json"))
                 body["message"]["call"]["id"] = self.call_id
                 body["message"]["messagesOpenAIFormatted"] = [
                     {"role": "user", "content": f"what about the {query}?"}
                 ]
-                return "knowledge-request", t.vapi.webhook, vh.raw(body), t.vapi.vapi_headers
-            body = vh.raw(vh.tool_call(self.number, name, {"query": query}, self.call_id))
+                return "knowledge-request", t.vapi.webhook, common.raw(body), t.vapi.vapi_headers
+            body = common.raw(vh.tool_call(self.number, name, {"query": query}, self.call_id))
             return name, t.vapi.webhook, body, t.vapi.vapi_headers
         if self.platform == "retell":
-            body = vh.raw(rh.function_call(self.call_id, self.number, name, {"query": query}))
+            body = common.raw(rh.function_call(self.call_id, self.number, name, {"query": query}))
             path = t.retell.url(f"functions/{name}")
             return name, path, body, _retell_headers(t.retell, body)
-        body = vh.raw(bh.tool_request(self.number, query, self.call_id))
+        body = common.raw(bh.tool_request(self.number, query, self.call_id))
         return name, t.bland.url(f"tools/{name}"), body, t.bland._bearer(None)
 
     def end(self) -> tuple[str, str, bytes, dict[str, str]]:
-        from tests import bland_helpers as bh
-        from tests import helpers as vh
-        from tests import retell_helpers as rh
+        from fakes import bland as bh
+        from fakes import common
+        from fakes import retell as rh
+        from fakes import vapi as vh
 
         t = self.tenants
         turns = _turns(self.rng, self.rng.choice(["Dana", "Sam", "Priya", "Luis"]))
         if self.platform == "vapi":
-            body = vh.raw(vh.end_of_call(self.call_id, self.number, turns))
+            body = common.raw(vh.end_of_call(self.call_id, self.number, turns))
             return "end-of-call", t.vapi.webhook, body, t.vapi.vapi_headers
         if self.platform == "retell":
-            body = vh.raw(rh.call_ended(self.call_id, self.number, turns))
+            body = common.raw(rh.call_ended(self.call_id, self.number, turns))
             return "end-of-call", t.retell.url("events"), body, _retell_headers(t.retell, body)
-        body = vh.raw(bh.post_call(self.call_id, self.number, turns))
+        body = common.raw(bh.post_call(self.call_id, self.number, turns))
         from connectors.bland.webhooks import SIGNATURE_HEADER, sign
 
         headers = {SIGNATURE_HEADER: sign(body, t.bland.signing_secret), **bh.JSON}
@@ -226,9 +229,10 @@ async def _slot(
 
 
 def _setup(stack: Stack) -> Tenants:
-    from tests.bland_helpers import create_bland_tenant
-    from tests.helpers import ADMIN, create_tenant
-    from tests.retell_helpers import create_retell_tenant
+    from fakes.bland import create_bland_tenant
+    from fakes.common import ADMIN
+    from fakes.retell import create_retell_tenant
+    from fakes.vapi import create_tenant
 
     with httpx.Client(base_url=stack.api_url, timeout=60) as http:
         tenants = Tenants(

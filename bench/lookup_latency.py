@@ -313,11 +313,11 @@ def _args() -> dict[str, Any]:
 
 def build_platform(name: str, tenant: Any, secret: str) -> Platform:
     """Templates, paths and auth for ``name``; ``secret`` is the credential set on the agent."""
-    from tests.helpers import raw
+    from fakes.common import raw
 
     json_ct = {"content-type": "application/json"}
     if name == "vapi":
-        from tests.helpers import assistant_request, tool_call
+        from fakes.vapi import assistant_request, tool_call
 
         return Platform(
             name,
@@ -332,7 +332,7 @@ def build_platform(name: str, tenant: Any, secret: str) -> Platform:
         )
     if name == "retell":
         from connectors.retell.webhooks import SIGNATURE_HEADER, sign
-        from tests.retell_helpers import call_inbound, function_call
+        from fakes.retell import call_inbound, function_call
 
         base = f"/v1/webhooks/retell/{tenant.agent_id}"
         return Platform(
@@ -349,7 +349,7 @@ def build_platform(name: str, tenant: Any, secret: str) -> Platform:
             signature_header=SIGNATURE_HEADER,
         )
     if name == "bland":
-        from tests.bland_helpers import dynamic_data, tool_request
+        from fakes.bland import dynamic_data, tool_request
 
         base = f"/v1/webhooks/bland/{tenant.agent_id}"
         tool = tool_request(NUM_PH, QUERY_PH, CALL_PH)

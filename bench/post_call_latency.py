@@ -109,7 +109,8 @@ async def drive(args: argparse.Namespace, stack: Stack, tenant: Any) -> dict[str
 
         # every caller, through the real edge: does the next call know them?
         say("checking every caller through a real assistant-request ...")
-        from tests.helpers import assistant_request, raw
+        from fakes.common import raw
+        from fakes.vapi import assistant_request
 
         known = 0
         for c in calls:

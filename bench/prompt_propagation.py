@@ -31,7 +31,8 @@ from bench.common import (
     table,
 )
 from bench.prompt_readme import write_subsection
-from tests.helpers import ADMIN, Tenant, assistant_request, create_tenant, raw
+from fakes.common import ADMIN, raw
+from fakes.vapi import Tenant, assistant_request, create_tenant
 
 MODEL = {"provider": "openai", "model": "gpt-4o-mini"}
 CALLER = "+14155550142"

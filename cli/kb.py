@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cli.http import client, send
 from core.settings import Settings
 
 app = typer.Typer(help="Knowledge bases: sources, refreshes, freshness.", no_args_is_help=True)
@@ -56,18 +57,17 @@ def parse_duration(text: str | None) -> int | None:
 
 
 class Api:
-    def __init__(self, base_url: str, token: str, timeout: float = 60) -> None:
-        self._client = httpx.Client(
-            base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout
-        )
+    """The API for a ``kb`` command: the CLI's client (``cli.http``), with a longer timeout for
+    uploads; the settings' URL and key unless given."""
+
+    def __init__(
+        self, base_url: str | None = None, token: str | None = None, timeout: float = 60
+    ) -> None:
+        self._client = client(base_url, token, timeout)
 
     @classmethod
     def from_settings(cls) -> Api:
-        s = Settings()
-        if s.api_key is None:
-            console.print("error: set BACKLINE_API_KEY to an API key (or the admin token) first")
-            raise typer.Exit(2)
-        return cls(s.api_url, s.api_key.get_secret_value())
+        return cls()
 
     def __enter__(self) -> Api:
         return self
@@ -76,21 +76,7 @@ class Api:
         self._client.close()
 
     def call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
-        try:
-            resp = self._client.request(
-                method, path, json=body, params={k: v for k, v in params.items() if v is not None}
-            )
-        except httpx.HTTPError as exc:
-            console.print(f"error: cannot reach the API at {self._client.base_url}: {exc}")
-            raise typer.Exit(1) from exc
-        if resp.status_code >= 400:
-            try:
-                err = resp.json()
-                console.print(f"error {resp.status_code}: {err.get('error')}: {err.get('detail')}")
-            except ValueError:
-                console.print(f"error {resp.status_code}: {resp.text}")
-            raise typer.Exit(1)
-        return resp.json()
+        return send(self._client, method, path, body, **params)
 
 
 def _files(paths: Iterable[Path]) -> list[Path]:

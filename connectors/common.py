@@ -1,4 +1,5 @@
-"""Helpers shared by the platform connectors: lenient JSON field access and time parsing.
+"""Helpers shared by the platform connectors: lenient JSON field access, time parsing and
+"speaker: text" transcripts.
 
 Platform payloads carry unknown extra fields (tolerated) and sometimes miss required ones
 (named precisely in the error, e.g. ``message.call.id``).
@@ -8,9 +9,11 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from core.calls.events import Role, Turn
 from core.errors import InvalidJsonError, MalformedWebhookError
 
 # Real platform payloads nest a handful of levels; a few dozen is far beyond any of them.
@@ -141,6 +144,24 @@ def parse_time(value: Any) -> datetime | None:
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def turns_from_lines(transcript: Any, roles: Mapping[str, Role]) -> list[Turn]:
+    """A ``"speaker: text"`` transcript, one utterance a line, as turns.
+
+    ``roles`` maps each platform's lowercase speaker labels to a role; a line whose speaker is
+    not in it, that has no colon, or that says nothing is skipped. Anything but a string is no
+    transcript (no turns).
+    """
+    turns: list[Turn] = []
+    if not isinstance(transcript, str):
+        return turns
+    for line in transcript.splitlines():
+        speaker, sep, text = line.partition(":")
+        role = roles.get(speaker.strip().lower())
+        if sep and role and text.strip():
+            turns.append(Turn(role=role, text=text.strip()))
+    return turns
 
 
 def single_line(text: str, limit: int = 4000) -> str:

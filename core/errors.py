@@ -60,3 +60,10 @@ class RateLimitedError(AppError):
     """Too many failed authentications from one source address."""
 
     status_code = 429
+
+
+class TemporalUnavailableError(AppError):
+    """Temporal is unreachable right now, so a workflow cannot be started, queried or described
+    (retry shortly)."""
+
+    status_code = 503

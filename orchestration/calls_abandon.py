@@ -8,10 +8,7 @@ than the configured time. Deterministic orchestration only: the time is ``workfl
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 from orchestration.calls_abandon_types import (
     ACT_ABANDON,
@@ -19,13 +16,7 @@ from orchestration.calls_abandon_types import (
     AbandonInput,
     AbandonResult,
 )
-
-ABANDON_TIMEOUT = timedelta(seconds=60)
-ABANDON_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=10,
-)
+from orchestration.policies import ABANDON_RETRY, ABANDON_TIMEOUT
 
 
 @workflow.defn(name="CallsAbandonWorkflow")

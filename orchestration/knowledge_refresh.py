@@ -16,10 +16,8 @@ by name, and inputs carry source ids, never content.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 
 from orchestration.knowledge_types import (
@@ -37,6 +35,15 @@ from orchestration.knowledge_types import (
     SweepResult,
     refresh_workflow_id,
 )
+from orchestration.policies import (
+    FETCH_RETRY,
+    FETCH_TIMEOUT,
+    INGEST_HEARTBEAT,
+    INGEST_RETRY,
+    INGEST_TIMEOUT,
+    KNOWLEDGE_DB_RETRY,
+    KNOWLEDGE_DB_TIMEOUT,
+)
 
 ACT_FETCH = "knowledge.fetch_source"
 ACT_INGEST = "knowledge.ingest_source"
@@ -44,32 +51,6 @@ ACT_MARK_FRESH = "knowledge.mark_fresh"
 ACT_MARK_FAILING = "knowledge.mark_failing"
 ACT_AUDIT = "knowledge.record_refresh"
 ACT_SWEEP = "knowledge.sweep_freshness"
-
-DB_TIMEOUT = timedelta(seconds=30)
-FETCH_TIMEOUT = timedelta(seconds=90)
-INGEST_TIMEOUT = timedelta(minutes=60)
-INGEST_HEARTBEAT = timedelta(seconds=60)
-
-DB_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=500),
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=20,
-    non_retryable_error_types=["NotFound"],
-)
-# A source that is down for a minute is reported as failing; the schedule tries again later.
-FETCH_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=10),
-    maximum_attempts=3,
-    non_retryable_error_types=["FetchRejected", "UnreadableContent"],
-)
-INGEST_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
-    non_retryable_error_types=["UnreadableContent"],
-)
 
 
 def _reason(err: ActivityError) -> str:
@@ -125,8 +106,8 @@ class KnowledgeRefreshWorkflow:
         await workflow.execute_activity(
             ACT_MARK_FRESH,
             MarkFreshInput(data.source_id, checked_at),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
+            start_to_close_timeout=KNOWLEDGE_DB_TIMEOUT,
+            retry_policy=KNOWLEDGE_DB_RETRY,
         )
         await self._audit(data, result)
         return result
@@ -136,8 +117,8 @@ class KnowledgeRefreshWorkflow:
         await workflow.execute_activity(
             ACT_MARK_FAILING,
             MarkFailingInput(data.source_id, stage, error, workflow.now()),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
+            start_to_close_timeout=KNOWLEDGE_DB_TIMEOUT,
+            retry_policy=KNOWLEDGE_DB_RETRY,
         )
         result = RefreshResult(data.source_id, "failing", error=f"{stage}: {error}")
         await self._audit(data, result)
@@ -147,8 +128,8 @@ class KnowledgeRefreshWorkflow:
         await workflow.execute_activity(
             ACT_AUDIT,
             RefreshAuditInput(data.source_id, data.reason, data.requested_by, result),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
+            start_to_close_timeout=KNOWLEDGE_DB_TIMEOUT,
+            retry_policy=KNOWLEDGE_DB_RETRY,
         )
 
 
@@ -182,7 +163,7 @@ class KnowledgeFreshnessSweepWorkflow:
             ACT_SWEEP,
             SweepActivityInput(workflow.now()),
             result_type=SweepResult,
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
+            start_to_close_timeout=KNOWLEDGE_DB_TIMEOUT,
+            retry_policy=KNOWLEDGE_DB_RETRY,
         )
         return result

@@ -1,5 +1,5 @@
-"""Timeouts and retry policies for activities. Temporal's policy is the only retry owner:
-vendor SDK retries are off inside activities."""
+"""Timeouts and retry policies for activities, for every workflow. Temporal's policy is the
+only retry owner: vendor SDK retries are off inside activities."""
 
 from __future__ import annotations
 
@@ -25,4 +25,45 @@ LLM_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=10),
     maximum_attempts=2,
     non_retryable_error_types=["LLMNotConfigured", "LLMUnavailable"],
+)
+
+# -- CallsAbandonWorkflow --------------------------------------------------------------------
+
+ABANDON_TIMEOUT = timedelta(seconds=60)
+ABANDON_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=10,
+)
+
+# -- RetentionWorkflow -----------------------------------------------------------------------
+
+PURGE_TIMEOUT = timedelta(minutes=10)  # one organization's purge: bulk updates and deletes
+
+# -- the knowledge workflows (refresh, scheduled refresh, freshness sweep) --------------------
+
+KNOWLEDGE_DB_TIMEOUT = timedelta(seconds=30)
+FETCH_TIMEOUT = timedelta(seconds=90)
+INGEST_TIMEOUT = timedelta(minutes=60)
+INGEST_HEARTBEAT = timedelta(seconds=60)
+
+KNOWLEDGE_DB_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=500),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=20,
+    non_retryable_error_types=["NotFound"],
+)
+# A source that is down for a minute is reported as failing; the schedule tries again later.
+FETCH_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=3,
+    non_retryable_error_types=["FetchRejected", "UnreadableContent"],
+)
+INGEST_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+    non_retryable_error_types=["UnreadableContent"],
 )

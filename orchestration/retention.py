@@ -9,11 +9,9 @@ reached by name.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
 
-from orchestration.policies import DB_ACTIVITY_TIMEOUT, DB_RETRY
+from orchestration.policies import DB_ACTIVITY_TIMEOUT, DB_RETRY, PURGE_TIMEOUT
 from orchestration.retention_types import (
     ACT_LIST_ORGS,
     ACT_PURGE_ORG,
@@ -27,8 +25,6 @@ from orchestration.retention_types import (
     RetentionInput,
     RetentionResult,
 )
-
-PURGE_TIMEOUT = timedelta(minutes=10)  # one organization's purge: bulk updates and deletes
 
 
 @workflow.defn(name="RetentionWorkflow")

@@ -21,10 +21,11 @@ from api.errors import error_responses
 from api.state import AgentInfo, AppState
 from connectors.egress import check_url
 from core.audit.service import record_audit
+from core.audit.targets import agent_target
 from core.calls.events import CallRef
 from core.calls.service import CallsService
 from core.db import session_scope, utcnow
-from core.errors import AppError, NotFoundError
+from core.errors import NotFoundError, TemporalUnavailableError
 from core.knowledge import repository as repo
 from core.knowledge.schemas import (
     KnowledgeAnswer,
@@ -74,12 +75,6 @@ class RefreshRun(BaseModel):
     )
     error: str | None = Field(default=None, description="Why the refresh failed, when it did")
     chunk_count: int | None = None
-
-
-class TemporalUnavailableError(AppError):
-    """A refresh was asked for while Temporal is unreachable (retry shortly)."""
-
-    status_code = 503
 
 
 def _public(state: AppState, source_id: str) -> SourcePublic:
@@ -289,7 +284,7 @@ async def refresh_source(
                 session,
                 actor=principal.actor,
                 action="knowledge.source.refresh_requested",
-                target=f"agent:{source.agent_id}/source:{source.id}",
+                target=agent_target(source.agent_id, "source", source.id),
                 org_id=source.org_id,
                 detail={"force": force},
             )

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, field_validator
 from api.deps import CallsDep, MemoryDep, PrincipalDep, StateDep, TenancyDep, auth
 from connectors.vectors.embedded import VectorEntry
 from core.audit.service import record_audit
+from core.audit.targets import agent_target
 from core.db import scrub_deleted
 from core.memory.schemas import CallerTimeline, MemoryHit
 from core.pii.phone import checked_number, mask_number
@@ -111,7 +112,7 @@ def forget_caller(
         tenancy.session,
         actor=principal.actor,
         action="caller.forget",
-        target=f"agent:{agent_id}/forget:{receipt}",
+        target=agent_target(agent_id, "forget", receipt),
         org_id=agent.org_id,
         detail={"rows_deleted": removed},
     )

@@ -22,7 +22,12 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import PrincipalDep, SessionDep, StateDep, TenancyDep, auth
 from api.errors import error_responses
 from core.db import INT_COLUMN_MAX
-from core.errors import AppError, ConflictError, InvalidInputError, NotFoundError
+from core.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    TemporalUnavailableError,
+)
 from core.prompts import repository as repo
 from core.prompts.rollouts import check_plan
 from core.prompts.schemas import (
@@ -60,10 +65,6 @@ router = APIRouter(prefix="/v1/agents/{agent_id}/prompts", tags=["prompts"])
 LabelPath = Annotated[str, Path(pattern=LABEL_PATTERN, description="e.g. production, staging")]
 IdPath = Annotated[int, Path(ge=1, le=INT_COLUMN_MAX)]
 QUERY_TIMEOUT = timedelta(seconds=3)
-
-
-class TemporalUnavailableError(AppError):
-    status_code = 503
 
 
 def get_prompts(state: StateDep, session: SessionDep) -> PromptService:

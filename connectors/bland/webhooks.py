@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from connectors.common import load_json, parse_time
+from connectors.common import load_json, parse_time, turns_from_lines
 from core.calls.events import (
     CallEnded,
     CallRef,
@@ -240,31 +240,18 @@ def _turns_from_entries(items: Any, started_at: datetime | None) -> list[Turn]:
     return turns
 
 
-def _turns_from_text(text: Any) -> list[Turn]:
-    """``"assistant: Hi. \\n user: Where is my order?"`` (Bland's concatenated transcript)."""
-    turns: list[Turn] = []
-    if not isinstance(text, str):
-        return turns
-    for line in text.splitlines():
-        speaker, sep, said = line.partition(":")
-        role = _ROLES.get(speaker.strip().lower())
-        if sep and role and said.strip():
-            turns.append(Turn(role=role, text=said.strip()))
-    return turns
-
-
 def _corrected_turns(corrected: Any, started_at: datetime | None) -> list[Turn]:
     # Bland documents the corrected transcript only as "an object with speaker labels and
     # confidence scores"; its cookbook reads ``segments`` and says it may be a plain string.
     if isinstance(corrected, str):
-        return _turns_from_text(corrected)
+        return turns_from_lines(corrected, _ROLES)
     if isinstance(corrected, list):
         return _turns_from_entries(corrected, started_at)
     if isinstance(corrected, Mapping):
         for key in ("segments", "transcripts", "utterances", "transcript"):
             value = corrected.get(key)
             turns = (
-                _turns_from_text(value)
+                turns_from_lines(value, _ROLES)
                 if isinstance(value, str)
                 else _turns_from_entries(value, started_at)
             )
@@ -279,7 +266,8 @@ def _turns(body: Mapping[str, Any], started_at: datetime | None) -> list[Turn]:
     return (
         _corrected_turns(body.get("corrected_transcript"), started_at)
         or _turns_from_entries(body.get("transcripts"), started_at)
-        or _turns_from_text(body.get("concatenated_transcript"))
+        # Bland's concatenated transcript: "assistant: Hi. \n user: Where is my order?"
+        or turns_from_lines(body.get("concatenated_transcript"), _ROLES)
     )
 
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from connectors.common import optional, parse_time, require
+from connectors.common import optional, parse_time, require, turns_from_lines
 from core.calls.events import (
     CallAnalyzed,
     CallEnded,
@@ -26,6 +26,7 @@ from core.calls.events import (
     CanonicalEvent,
     ContextRequest,
     Informational,
+    Role,
     ToolCall,
     ToolCallBatch,
     TranscriptUpdate,
@@ -42,7 +43,7 @@ SIGNATURE_WINDOW_MS = 5 * 60 * 1000
 # the millisecond timestamp is bounded so a header of thousands of digits is simply invalid.
 _SIGNATURE = re.compile(r"v=(\d{1,16}),d=([0-9a-f]{64})")
 _INBOUND_ID_BUCKET_MS = 10 * 60 * 1000
-_ROLES = {"agent": "agent", "user": "caller"}
+_ROLES: dict[str, Role] = {"agent": "agent", "user": "caller"}
 _FIX_SIGNATURE = (
     "Retell signs with an API key that has the webhook badge; store that key with "
     "PUT /v1/agents/{agent_id}/credentials/retell "
@@ -199,21 +200,9 @@ def _turns_from_object(items: Any) -> list[Turn]:
     return turns
 
 
-def _turns_from_transcript(transcript: Any) -> list[Turn]:
-    turns: list[Turn] = []
-    if not isinstance(transcript, str):
-        return turns
-    for line in transcript.splitlines():
-        speaker, sep, text = line.partition(":")
-        role = _ROLES.get(speaker.strip().lower())
-        if sep and role and text.strip():
-            turns.append(Turn(role=role, text=text.strip()))
-    return turns
-
-
 def _turns(call: Mapping[str, Any]) -> list[Turn]:
-    return _turns_from_object(call.get("transcript_object")) or _turns_from_transcript(
-        call.get("transcript")
+    return _turns_from_object(call.get("transcript_object")) or turns_from_lines(
+        call.get("transcript"), _ROLES
     )
 
 

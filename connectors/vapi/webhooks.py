@@ -14,7 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.common import load_json, optional, optional_str, parse_time, require
+from connectors.common import (
+    load_json,
+    optional,
+    optional_str,
+    parse_time,
+    require,
+    turns_from_lines,
+)
 from core.calls.events import (
     CallEnded,
     CallRef,
@@ -23,6 +30,7 @@ from core.calls.events import (
     ContextRequest,
     Informational,
     KnowledgeRequest,
+    Role,
     ToolCall,
     ToolCallBatch,
     TranscriptUpdate,
@@ -36,6 +44,13 @@ from core.errors import InvalidJsonError, MalformedWebhookError, WebhookSignatur
 HMAC_WINDOW_S = 300
 # One tool-calls message runs its tools before answering; VAPI sends a few at a time.
 MAX_TOOL_CALLS = 32
+# Speaker labels of the ``artifact.transcript`` string.
+_TRANSCRIPT_ROLES: dict[str, Role] = {
+    "ai": "agent",
+    "assistant": "agent",
+    "bot": "agent",
+    "user": "caller",
+}
 
 
 @dataclass(frozen=True)
@@ -202,22 +217,6 @@ def knowledge_request_turns(message: Mapping[str, Any]) -> list[Turn]:
     )
 
 
-def _turns_from_transcript(transcript: Any) -> list[Turn]:
-    turns: list[Turn] = []
-    if not isinstance(transcript, str):
-        return turns
-    for line in transcript.splitlines():
-        speaker, sep, text = line.partition(":")
-        if not sep or not text.strip():
-            continue
-        role = {"ai": "agent", "assistant": "agent", "bot": "agent", "user": "caller"}.get(
-            speaker.strip().lower()
-        )
-        if role:
-            turns.append(Turn(role=role, text=text.strip()))
-    return turns
-
-
 def _success(value: Any) -> bool | None:
     if isinstance(value, bool):
         return value
@@ -237,8 +236,8 @@ def parse_call_ended(body: Mapping[str, Any]) -> CallEnded:
     ref = call_ref(message)
     assert ref is not None
     artifact = message.get("artifact") if isinstance(message.get("artifact"), dict) else {}
-    turns = _turns_from_messages(artifact.get("messages")) or _turns_from_transcript(
-        artifact.get("transcript")
+    turns = _turns_from_messages(artifact.get("messages")) or turns_from_lines(
+        artifact.get("transcript"), _TRANSCRIPT_ROLES
     )
     ended_reason = _message_str(message, "endedReason") or _message_str(message, "call.endedReason")
     reason = ended_reason or None

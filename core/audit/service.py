@@ -26,6 +26,7 @@ from core.audit.chain import (
     verify_chain,
 )
 from core.audit.models import AuditChainHead, AuditEvent
+from core.audit.targets import agent_prefix, agent_target
 from core.db import utcnow
 
 
@@ -107,7 +108,7 @@ def list_audit(session: Session, f: AuditFilter) -> list[AuditEvent]:
     if f.agent_id is not None:
         target = col(AuditEvent.target)
         stmt = stmt.where(
-            (target == f"agent:{f.agent_id}") | target.startswith(f"agent:{f.agent_id}/")
+            (target == agent_target(f.agent_id)) | target.startswith(agent_prefix(f.agent_id))
         )
     if f.action is not None:
         if f.action.endswith(("*", ".")):

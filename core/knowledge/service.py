@@ -20,6 +20,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from core.audit.service import record_audit
+from core.audit.targets import agent_target
 from core.db import utcnow
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.knowledge import repository as repo
@@ -208,7 +209,7 @@ class KnowledgeService:
             self.session,
             actor=actor,
             action="knowledge.base.create",
-            target=f"agent:{agent_id}/kb:{kb.id}",
+            target=agent_target(agent_id, "kb", kb.id),
             org_id=org_id,
             detail={"name": data.name},
         )
@@ -285,7 +286,7 @@ class KnowledgeService:
             self.session,
             actor=actor,
             action="knowledge.source.create",
-            target=f"agent:{agent_id}/source:{source.id}",
+            target=agent_target(agent_id, "source", source.id),
             org_id=org_id,
             detail={"kind": data.kind, "name": data.name, "kb": kb.name},
         )
@@ -380,7 +381,7 @@ class KnowledgeService:
             self.session,
             actor=actor,
             action="knowledge.source.update",
-            target=f"agent:{source.agent_id}/source:{source.id}",
+            target=agent_target(source.agent_id, "source", source.id),
             org_id=source.org_id,
             detail={
                 "fields": sorted(given - {"content_base64", "text"}),
@@ -420,7 +421,7 @@ class KnowledgeService:
             self.session,
             actor=actor,
             action="knowledge.source.delete",
-            target=f"agent:{source.agent_id}/source:{source.id}",
+            target=agent_target(source.agent_id, "source", source.id),
             org_id=source.org_id,
             detail={"name": source.name, "chunks_removed": len(chunk_ids)},
         )

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from core.audit.service import record_audit
+from core.audit.targets import agent_target
 from core.db import utcnow
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.monitoring.models import Alert
@@ -100,7 +101,7 @@ def raise_alert(
         session,
         actor=actor,
         action="alert.raise",
-        target=f"agent:{agent_id}" if agent_id else f"org:{org_id}",
+        target=agent_target(agent_id) if agent_id else f"org:{org_id}",
         org_id=org_id,
         detail={"kind": kind, "severity": severity, "message": message[:500]},
     )

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from sqlmodel import Session
 
 from core.audit.service import record_audit
+from core.audit.targets import agent_target
 from core.db import utcnow
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.monitoring.alerts import (
@@ -179,7 +180,7 @@ class RolloutService:
             self.session,
             actor=actor,
             action="prompt.rollout.start",
-            target=f"agent:{agent_id}/rollout:{rollout.id}",
+            target=agent_target(agent_id, "rollout", rollout.id),
             org_id=agent.org_id,
             detail={
                 "candidate": candidate_version,
@@ -211,7 +212,7 @@ class RolloutService:
             self.session,
             actor=_actor(rollout),
             action="prompt.rollout.step",
-            target=f"agent:{rollout.agent_id}/rollout:{rollout.id}",
+            target=agent_target(rollout.agent_id, "rollout", rollout.id),
             org_id=rollout.org_id,
             detail={"step": step_index, "weight": weight},
         )
@@ -291,7 +292,7 @@ class RolloutService:
             self.session,
             actor=actor,
             action=f"prompt.rollout.{outcome}",
-            target=f"agent:{rollout.agent_id}/rollout:{rollout.id}",
+            target=agent_target(rollout.agent_id, "rollout", rollout.id),
             org_id=rollout.org_id,
             detail={"candidate": rollout.candidate_version, "reason": reason[:1500]},
         )
@@ -346,7 +347,7 @@ class RolloutService:
             self.session,
             actor=actor,
             action="prompt.rollout.promoted",
-            target=f"agent:{rollout.agent_id}/rollout:{rollout.id}",
+            target=agent_target(rollout.agent_id, "rollout", rollout.id),
             org_id=rollout.org_id,
             detail={"candidate": rollout.candidate_version, "reason": reason, "gate": gate.detail},
         )
@@ -374,7 +375,7 @@ class RolloutService:
             self.session,
             actor=actor,
             action=f"prompt.rollout.{status}",
-            target=f"agent:{rollout.agent_id}/rollout:{rollout.id}",
+            target=agent_target(rollout.agent_id, "rollout", rollout.id),
             org_id=rollout.org_id,
             detail={"reason": reason[:1500], "step": rollout.step_index},
         )

@@ -17,6 +17,7 @@ from typing import Any
 from sqlmodel import Session
 
 from core.audit.service import record_audit
+from core.audit.targets import agent_target
 from core.db import utcnow
 from core.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from core.prompts import repository as repo
@@ -58,7 +59,6 @@ from core.tools.builtins import BUILTIN_TOOLS
 
 WRITE_SCOPES = ("content", "release")
 RELEASE = "release"
-AUDIT_TARGET = "agent:{agent}/prompts"
 COMPARED = ("score", "completion", "transferred", "tool_failure", "latency_ms")
 
 
@@ -190,7 +190,7 @@ class PromptService:
             self.session,
             actor=principal.actor,
             action="prompt.version.push",
-            target=AUDIT_TARGET.format(agent=agent.id),
+            target=agent_target(agent.id, "prompts"),
             org_id=agent.org_id,
             detail={"version": number, "message": data.message, "content_hash": digest},
         )
@@ -420,7 +420,7 @@ class PromptService:
             self.session,
             actor=actor,
             action=f"prompt.label.{kind}",
-            target=f"agent:{agent.id}/label:{name}",
+            target=agent_target(agent.id, "label", name),
             org_id=agent.org_id,
             detail={"from": previous, "to": version, "reason": reason, "eval_gate": gate},
         )
@@ -454,7 +454,7 @@ class PromptService:
             self.session,
             actor=principal.actor,
             action="prompt.label.policy",
-            target=f"agent:{agent.id}/label:{name}",
+            target=agent_target(agent.id, "label", name),
             org_id=agent.org_id,
             detail={
                 "before": before,
@@ -509,7 +509,7 @@ class PromptService:
             self.session,
             actor=principal.actor,
             action="prompt.experiment.start",
-            target=f"agent:{agent.id}/experiment:{row.id}",
+            target=agent_target(agent.id, "experiment", row.id),
             org_id=agent.org_id,
             detail={"variants": row.variants, "reason": data.reason},
         )
@@ -539,7 +539,7 @@ class PromptService:
             self.session,
             actor=principal.actor,
             action="prompt.experiment.stop",
-            target=f"agent:{agent.id}/experiment:{experiment_id}",
+            target=agent_target(agent.id, "experiment", experiment_id),
             org_id=agent.org_id,
             detail={"reason": reason},
         )

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from sqlmodel import Session
 
 from core.audit.service import record_audit
+from core.audit.targets import agent_target
 from core.db import utcnow
 from core.errors import (
     AuthenticationError,
@@ -162,7 +163,7 @@ class TenancyService:
             self.session,
             actor=actor,
             action="agent.create",
-            target=f"agent:{data.id}",
+            target=agent_target(data.id),
             org_id=org_id,
         )
         return agent
@@ -181,7 +182,7 @@ class TenancyService:
             self.session,
             actor=actor,
             action="agent.update",
-            target=f"agent:{agent_id}",
+            target=agent_target(agent_id),
             org_id=agent.org_id,
             detail=changed,
         )
@@ -223,7 +224,7 @@ class TenancyService:
             self.session,
             actor=actor,
             action="credential.set",
-            target=f"agent:{agent_id}/{platform}/{data.kind}",
+            target=agent_target(agent_id, f"{platform}/{data.kind}"),
             org_id=agent.org_id,
         )
         return cred

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from core.audit.service import record_audit
+from core.audit.targets import agent_target
 from core.calls.service import CallsService
 from core.db import utcnow
 from core.errors import ConflictError, NotFoundError, PermissionDeniedError
@@ -403,7 +404,7 @@ class ToolRegistryService:
             self.session,
             actor=actor,
             action="tool.enable",
-            target=f"agent:{agent.id}/tool:{name}",
+            target=agent_target(agent.id, "tool", name),
             org_id=agent.org_id,
             detail={"server": server.name, "tool": tool_name, **data.model_dump()},
         )
@@ -423,7 +424,7 @@ class ToolRegistryService:
             self.session,
             actor=actor,
             action="tool.disable",
-            target=f"agent:{agent.id}/tool:{row.exposed_name}",
+            target=agent_target(agent.id, "tool", row.exposed_name),
             org_id=agent.org_id,
         )
         return row
@@ -600,7 +601,7 @@ def record_tool_call(session: Session, secret_key: str, record: ToolCallRecord) 
         session,
         actor=record.actor,
         action="tool.call",
-        target=f"agent:{record.agent_id}/tool:{record.tool}",
+        target=agent_target(record.agent_id, "tool", record.tool),
         org_id=record.org_id,
         detail=detail,
     )

@@ -1,0 +1,7 @@
+"""The voice platforms as the API sees them, for tests and benchmarks alike: wire-format payloads
+built from recorded examples (``payloads/``), sent the way each platform sends them, and tenants
+made through the real admin API.
+
+``common`` loads and serializes payloads; ``vapi``, ``retell`` and ``bland`` build each
+platform's.
+"""
