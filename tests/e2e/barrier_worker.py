@@ -15,10 +15,10 @@ from pathlib import Path
 from temporalio import activity
 from temporalio.worker import Worker
 
+from cli.worker import build_post_call_activities, connect
 from core.settings import Settings
 from orchestration.post_call import ACT_WRITE_MEMORIES, PostCallWorkflow
 from orchestration.types import WriteMemoryInput, WriteMemoryResult
-from orchestration.worker import build_post_call_activities, connect
 
 
 async def main() -> None:

@@ -1,6 +1,8 @@
 """The Temporal worker: the composition root that wires activities to their services.
 
-Run it with ``backline worker`` (``backline up`` starts it for you).
+Run it with ``backline worker`` or ``python -m cli.worker`` (``backline up`` starts it for you).
+It lives in ``cli/``, the top layer, because it imports every layer below it (activities,
+workflows, connectors, core); see docs/architecture.md.
 """
 
 from __future__ import annotations
