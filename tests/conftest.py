@@ -40,6 +40,7 @@ os.environ.setdefault("BACKLINE_MODEL_DIR", str(Path(tempfile.gettempdir()) / "b
 from activities.post_call import PostCallActivities
 from api.main import create_app
 from cli.ops import migrate
+from cli.worker import worker_for
 from connectors.embedder import MiniLMEmbedder, shared_embedder
 from connectors.vectors.embedded import EmbeddedVectorStore
 from core.db import make_engine
@@ -47,7 +48,6 @@ from core.egress import EgressPolicy, egress_policy
 from core.memory.ports import CallAnalyzer
 from core.settings import Settings
 from orchestration.codec import data_converter_for
-from orchestration.post_call import PostCallWorkflow
 
 PG_HOST = os.environ.get("BACKLINE_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("BACKLINE_TEST_PG_PORT", "5432"))
@@ -260,13 +260,7 @@ def build_activities(
 def make_worker(
     client: Client, settings: Settings, activities: PostCallActivities, executor: ThreadPoolExecutor
 ) -> Worker:
-    return Worker(
-        client,
-        task_queue=settings.task_queue,
-        workflows=[PostCallWorkflow],
-        activities=activities.all(),  # type: ignore[arg-type]
-        activity_executor=executor,
-    )
+    return worker_for(client, settings.task_queue, [activities], executor)
 
 
 @pytest.fixture
