@@ -7,6 +7,7 @@ no longer ``in_progress``), so Temporal may retry it. The idle time is injected 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 from temporalio import activity
@@ -35,5 +36,5 @@ class CallsActivities:
             log.info("closed %d idle calls as abandoned", len(ids))
         return AbandonResult(abandoned=len(ids), call_ids=ids)
 
-    def all(self) -> list[object]:
+    def all(self) -> list[Callable[..., object]]:
         return [self.abandon_idle]

@@ -10,6 +10,7 @@ raised here, after the workflow decided a failure is final; never from inside a 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -207,7 +208,7 @@ class KnowledgeActivities:
                 )
             return SweepResult(checked=checked, newly_stale=[s.id for s in newly])
 
-    def all(self) -> list[object]:
+    def all(self) -> list[Callable[..., object]]:
         return [
             self.fetch_source,
             self.ingest_source,

@@ -6,6 +6,8 @@ any of them. Failures retrying cannot fix are raised non-retryable.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio import activity
@@ -214,7 +216,7 @@ class PostCallActivities:
                 detail=dict(data.detail),
             )
 
-    def all(self) -> list[object]:
+    def all(self) -> list[Callable[..., object]]:
         return [
             self.ingest_call,
             self.analyze_call_llm,

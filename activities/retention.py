@@ -3,6 +3,8 @@ core's ``RetentionService``. Each purge is idempotent (a retry finds nothing lef
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy.engine import Engine
 from temporalio import activity
 
@@ -60,5 +62,5 @@ class RetentionActivities:
             n = RetentionService(session, self._default_days).purge_unowned(data.now)
         return PurgeUnownedResult(n)
 
-    def all(self) -> list[object]:
+    def all(self) -> list[Callable[..., object]]:
         return [self.list_orgs, self.purge_org, self.purge_unowned]

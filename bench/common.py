@@ -42,9 +42,9 @@ PG_PORT = int(os.environ.get("BACKLINE_BENCH_PG_PORT", "5432"))
 ADMIN_TOKEN = "test-admin-token"  # the bootstrap token fakes.common.ADMIN sends
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-# Worker settings as shipped in orchestration/worker.py (reported next to throughput figures).
+# Worker settings as shipped in cli/worker.py (reported next to throughput figures).
 WORKER_CONCURRENCY = (
-    "as orchestration/worker.py ships it: max_concurrent_activities=16 on a "
+    "as cli/worker.py ships it: max_concurrent_activities=16 on a "
     "ThreadPoolExecutor(16); "
     "Temporal SDK 1.35 defaults otherwise (100 workflow-task slots, max 5 workflow-task and 5 "
     "activity-task pollers, sandboxed workflow runner, 1000 cached workflows); torch uses "
@@ -365,7 +365,7 @@ class Stack:
                 ],
             )
         if self.want_worker:
-            self._spawn("worker", [PYTHON, "-m", "orchestration.worker"])
+            self._spawn("worker", [PYTHON, "-m", "cli.worker"])
         if self.want_api:
             self._wait_ready()
 

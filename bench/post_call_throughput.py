@@ -6,7 +6,7 @@ warm-up. Completion = the workflow's final activity wrote its ``call.processed``
 (also cross-checked by memory rows appearing). Reports completed calls/s over the window, a
 per-10 s series, the backlog at the end, a per-step breakdown from Temporal histories and CPU
 per process. No LLM configured (rule-based path). The worker runs with the settings
-``orchestration/worker.py`` ships (reported below).
+``cli/worker.py`` ships (reported below).
 
     python -m bench.post_call_throughput            # Postgres, 2 minutes
     python -m bench.post_call_throughput --sqlite   # embedded default (SQLite file)

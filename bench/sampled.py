@@ -1,6 +1,6 @@
 """Run a Python module under a small sampling profiler (py-spy is not installed).
 
-    python -m bench.sampled --out prof.txt [--interval-ms 5] -- -m orchestration.worker
+    python -m bench.sampled --out prof.txt [--interval-ms 5] -- -m cli.worker
 
 A daemon thread samples every thread's Python stack (``sys._current_frames``) at a fixed
 interval; when the module returns (SIGTERM is turned into a clean exit), the report is written:

@@ -54,7 +54,7 @@ def up() -> None:
 @app.command()
 def worker() -> None:
     """Run a Temporal worker for Backline's workflows and activities."""
-    from orchestration.worker import run_worker
+    from cli.worker import run_worker
 
     asyncio.run(run_worker(Settings()))
 

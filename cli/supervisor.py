@@ -249,7 +249,7 @@ def run_stack(settings: Settings) -> int:
             ensure_onnx_model(s.resolved_model_dir)
 
         py = sys.executable
-        stack.spawn("worker", [py, "-m", "orchestration.worker"], env)
+        stack.spawn("worker", [py, "-m", "cli.worker"], env)
         stack.spawn(
             "api",
             [

@@ -28,7 +28,9 @@ import pytest
 import pytest_asyncio
 import uvicorn
 from sqlalchemy.engine import Engine
+from temporalio import workflow
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -40,6 +42,7 @@ os.environ.setdefault("BACKLINE_MODEL_DIR", str(Path(tempfile.gettempdir()) / "b
 from activities.post_call import PostCallActivities
 from api.main import create_app
 from cli.ops import migrate
+from cli.worker import WORKFLOWS, worker_for
 from connectors.embedder import MiniLMEmbedder, shared_embedder
 from connectors.vectors.embedded import EmbeddedVectorStore
 from core.db import make_engine
@@ -47,7 +50,6 @@ from core.egress import EgressPolicy, egress_policy
 from core.memory.ports import CallAnalyzer
 from core.settings import Settings
 from orchestration.codec import data_converter_for
-from orchestration.post_call import PostCallWorkflow
 
 PG_HOST = os.environ.get("BACKLINE_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("BACKLINE_TEST_PG_PORT", "5432"))
@@ -159,16 +161,36 @@ def temporal_binary() -> str:
     return found
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--record-histories",
+        metavar="DIR",
+        default=None,
+        help="when the session ends, write one completed history of each workflow the tests "
+        "ran into DIR (see tests/record_histories.py)",
+    )
+
+
+def temporal_test_converter() -> DataConverter:
+    """The same codec the API and worker derive from the test settings' SECRET_KEY."""
+    return data_converter_for(Settings(secret_key=SECRET_KEY))
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    # The same codec the API and worker derive from the test settings' SECRET_KEY.
+async def temporal_env(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
-        data_converter=data_converter_for(Settings(secret_key=SECRET_KEY)),
+        data_converter=temporal_test_converter(),
         dev_server_existing_path=temporal_binary(),
         port=free_port(),
         dev_server_extra_args=["--dynamic-config-value", "frontend.enableServerVersionCheck=false"],
     )
     yield env
+    out = request.config.getoption("--record-histories")
+    if out:
+        from tests.record_histories import record_histories
+
+        kinds = {workflow._Definition.must_from_class(w).name for w in WORKFLOWS}
+        await record_histories(env.client, Path(out), kinds)
     await env.shutdown()
 
 
@@ -260,13 +282,7 @@ def build_activities(
 def make_worker(
     client: Client, settings: Settings, activities: PostCallActivities, executor: ThreadPoolExecutor
 ) -> Worker:
-    return Worker(
-        client,
-        task_queue=settings.task_queue,
-        workflows=[PostCallWorkflow],
-        activities=activities.all(),  # type: ignore[arg-type]
-        activity_executor=executor,
-    )
+    return worker_for(client, settings.task_queue, [activities], executor)
 
 
 @pytest.fixture

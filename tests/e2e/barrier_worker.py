@@ -13,12 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from temporalio import activity
-from temporalio.worker import Worker
 
+from cli.worker import build_post_call_activities, connect, worker_for
 from core.settings import Settings
-from orchestration.post_call import ACT_WRITE_MEMORIES, PostCallWorkflow
+from orchestration.post_call import ACT_WRITE_MEMORIES
 from orchestration.types import WriteMemoryInput, WriteMemoryResult
-from orchestration.worker import build_post_call_activities, connect
 
 
 async def main() -> None:
@@ -37,15 +36,10 @@ async def main() -> None:
             time.sleep(0.05)
         return acts.write_memories(data)
 
-    others = [a for a in acts.all() if a != acts.write_memories]
     client = await connect(settings)
     with ThreadPoolExecutor(max_workers=4) as executor:
-        worker = Worker(
-            client,
-            task_queue=settings.task_queue,
-            workflows=[PostCallWorkflow],
-            activities=[*others, held_write_memories],  # type: ignore[list-item]
-            activity_executor=executor,
+        worker = worker_for(
+            client, settings.task_queue, [acts], executor, stand_ins=[held_write_memories]
         )
         await worker.run()
 

@@ -31,6 +31,7 @@ from activities.prompts import PromptActivities
 from cli.kb import app as kb_app
 from cli.kb import seed_demo_knowledge
 from cli.main import app as main_app
+from cli.worker import build_worker
 from connectors.embedder import MiniLMEmbedder
 from connectors.knowledge import build_fetcher, build_knowledge_index
 from connectors.llamaindex import LlamaIndexIngestor
@@ -39,7 +40,6 @@ from core.db import session_scope, utcnow
 from core.egress import egress_policy
 from core.knowledge import repository as repo
 from orchestration.knowledge_types import refresh_schedule_id
-from orchestration.worker import build_worker
 from tests.conftest import (
     ADMIN_TOKEN,
     LOOPBACK_ALLOWED,

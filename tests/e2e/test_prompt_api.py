@@ -21,15 +21,14 @@ import pytest_asyncio
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 from typer.testing import CliRunner
 
 from activities.prompts import PromptActivities
 from cli.main import app as cli_app
+from cli.worker import worker_for
 from connectors.embedder import MiniLMEmbedder
 from core.calls import repository as calls_repo
 from core.prompts import repository as prompts_repo
-from orchestration.prompt_rollout import PromptRolloutWorkflow
 from tests.bland_helpers import create_bland_tenant
 from tests.bland_helpers import dynamic_data as bland_dynamic_data
 from tests.conftest import ApiServer, async_wait_for, make_settings, temporal_address
@@ -61,12 +60,8 @@ async def prompt_stack(
     settings = make_settings(pg_url, tmp_path, temporal_address=temporal_address(temporal_env))
     api = await asyncio.to_thread(lambda: ApiServer(settings, embedder).start())
     with ThreadPoolExecutor(max_workers=4) as executor:
-        async with Worker(
-            temporal_env.client,
-            task_queue=settings.task_queue,
-            workflows=[PromptRolloutWorkflow],
-            activities=PromptActivities(pg_engine).all(),
-            activity_executor=executor,
+        async with worker_for(
+            temporal_env.client, settings.task_queue, [PromptActivities(pg_engine)], executor
         ):
             yield PromptStack(api, pg_engine)
             await asyncio.to_thread(api.stop)

@@ -20,13 +20,14 @@ from temporalio import activity
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Replayer
 
 from api.routes.temporal_codec import session_cookie
+from cli.worker import WORKFLOWS, worker_for
 from connectors.embedder import MiniLMEmbedder
 from core.memory.models import Memory
 from orchestration.codec import ENCODING, codec_for, data_converter_for
-from orchestration.post_call import ACT_ANALYZE_RULES, PostCallWorkflow
+from orchestration.post_call import ACT_ANALYZE_RULES
 from orchestration.types import AnalysisResult, CallInput, PostCallResult
 from tests.conftest import (
     ADMIN_TOKEN,
@@ -241,19 +242,12 @@ async def test_a_history_recorded_before_ids_only_payloads_still_completes_and_r
     real = build_activities(settings, pg_engine, embedder, analyzer=None)
     try:
         with ThreadPoolExecutor(max_workers=4) as executor:
-            worker = Worker(
+            worker = worker_for(
                 temporal_env.client,
-                task_queue=settings.task_queue,
-                workflows=[PostCallWorkflow],
-                activities=[
-                    real.ingest_call,
-                    real.analyze_call_llm,
-                    analysis_as_it_was_sent,
-                    real.write_memories,
-                    real.score_call,
-                    real.record_audit,
-                ],
-                activity_executor=executor,
+                settings.task_queue,
+                [real],
+                executor,
+                stand_ins=[analysis_as_it_was_sent],
             )
             async with worker:
                 stack = Stack(settings, pg_engine, api, temporal_env.client)
@@ -268,5 +262,5 @@ async def test_a_history_recorded_before_ids_only_payloads_still_completes_and_r
 
     history = await temporal_env.client.get_workflow_handle(workflow_id).fetch_history()
     await Replayer(
-        workflows=[PostCallWorkflow], data_converter=data_converter_for(settings)
+        workflows=list(WORKFLOWS), data_converter=data_converter_for(settings)
     ).replay_workflow(history)

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from activities.calls import CallsActivities
+from cli.worker import worker_for
 from core.calls import queries
 from core.calls import repository as repo
 from core.calls.events import CallEnded, CallRef
@@ -65,13 +65,7 @@ async def test_idle_calls_are_abandoned_left_out_of_counts_and_a_late_end_of_cal
     queue = f"abandon-{uuid.uuid4().hex[:8]}"
     activities = CallsActivities(pg_engine, SECRET_KEY, IDLE_S)
     with ThreadPoolExecutor(max_workers=2) as executor:
-        async with Worker(
-            temporal_env.client,
-            task_queue=queue,
-            workflows=[CallsAbandonWorkflow],
-            activities=activities.all(),  # type: ignore[arg-type]
-            activity_executor=executor,
-        ):
+        async with worker_for(temporal_env.client, queue, [activities], executor):
             result = await temporal_env.client.execute_workflow(
                 CallsAbandonWorkflow.run,
                 AbandonInput(),

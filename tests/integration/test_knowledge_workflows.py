@@ -17,9 +17,9 @@ from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from activities.knowledge import KnowledgeActivities
+from cli.worker import worker_for
 from connectors.embedder import MiniLMEmbedder
 from connectors.llamaindex import LlamaIndexIngestor
 from connectors.sources.url import HttpSourceFetcher
@@ -31,7 +31,6 @@ from core.knowledge.schemas import SourceCreate
 from core.monitoring.models import Alert
 from orchestration.knowledge_refresh import (
     KnowledgeFreshnessSweepWorkflow,
-    KnowledgeRefreshWorkflow,
     KnowledgeScheduledRefreshWorkflow,
 )
 from orchestration.knowledge_starters import start_refresh, sync_refresh_schedule
@@ -93,17 +92,7 @@ async def env(
     )
     org_id, agent_id = make_tenant(pg_engine)
     with SiteServer() as site, ThreadPoolExecutor(max_workers=4) as executor:
-        worker = Worker(
-            temporal_env.client,
-            task_queue=task_queue,
-            workflows=[
-                KnowledgeRefreshWorkflow,
-                KnowledgeScheduledRefreshWorkflow,
-                KnowledgeFreshnessSweepWorkflow,
-            ],
-            activities=acts.all(),  # type: ignore[arg-type]
-            activity_executor=executor,
-        )
+        worker = worker_for(temporal_env.client, task_queue, [acts], executor)
         async with worker:
             yield Env(temporal_env.client, pg_engine, task_queue, site, org_id, agent_id)
     index.close()

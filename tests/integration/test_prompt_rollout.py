@@ -21,9 +21,9 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from activities.prompts import PromptActivities
+from cli.worker import worker_for
 from core.audit.models import AuditEvent
 from core.monitoring.alerts import ROLLOUT_ROLLBACK, raise_alert
 from core.monitoring.models import Alert
@@ -49,13 +49,7 @@ Handle = WorkflowHandle[PromptRolloutWorkflow, RolloutResult]
 @asynccontextmanager
 async def running_worker(client: Client, engine: Engine, task_queue: str) -> AsyncIterator[None]:
     with ThreadPoolExecutor(max_workers=4) as executor:
-        async with Worker(
-            client,
-            task_queue=task_queue,
-            workflows=[PromptRolloutWorkflow],
-            activities=PromptActivities(engine).all(),
-            activity_executor=executor,
-        ):
+        async with worker_for(client, task_queue, [PromptActivities(engine)], executor):
             yield
 
 
@@ -309,14 +303,9 @@ async def test_a_failing_guard_activity_takes_the_canary_out_instead_of_leaving_
     def broken_check(data: GuardCheckInput) -> GuardCheckResult:
         raise ApplicationError("metrics store is gone", type="NotFound", non_retryable=True)
 
-    others = [a for a in real.all() if a != real.check_guards]
     with ThreadPoolExecutor(max_workers=4) as executor:
-        async with Worker(
-            temporal_env.client,
-            task_queue=queue,
-            workflows=[PromptRolloutWorkflow],
-            activities=[*others, broken_check],
-            activity_executor=executor,
+        async with worker_for(
+            temporal_env.client, queue, [real], executor, stand_ins=[broken_check]
         ):
             handle = await start_prompt_rollout(
                 temporal_env.client,

@@ -20,9 +20,9 @@ from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from activities.retention import RetentionActivities
+from cli.worker import worker_for
 from connectors.embedder import MiniLMEmbedder
 from connectors.vectors.embedded import EmbeddedVectorStore
 from core.audit.models import AuditEvent
@@ -58,13 +58,7 @@ async def env(
     vectors = EmbeddedVectorStore(pg_engine)
     acts = RetentionActivities(pg_engine, embedder, vectors, default_raw_payload_days=7)
     with ThreadPoolExecutor(max_workers=2) as executor:
-        async with Worker(
-            temporal_env.client,
-            task_queue=task_queue,
-            workflows=[RetentionWorkflow],
-            activities=acts.all(),  # type: ignore[arg-type]
-            activity_executor=executor,
-        ):
+        async with worker_for(temporal_env.client, task_queue, [acts], executor):
             yield Env(temporal_env.client, pg_engine, task_queue, vectors, embedder)
 
 

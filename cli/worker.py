@@ -1,6 +1,8 @@
 """The Temporal worker: the composition root that wires activities to their services.
 
-Run it with ``backline worker`` (``backline up`` starts it for you).
+Run it with ``backline worker`` or ``python -m cli.worker`` (``backline up`` starts it for you).
+It lives in ``cli/``, the top layer, because it imports every layer below it (activities,
+workflows, connectors, core); see docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -8,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
+from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -86,6 +90,57 @@ def build_retention_activities(settings: Settings, engine: Engine) -> RetentionA
     )
 
 
+# Every workflow the worker serves: the one list (tests build their workers from it too).
+WORKFLOWS: tuple[type, ...] = (
+    PostCallWorkflow,
+    CallsAbandonWorkflow,
+    PromptRolloutWorkflow,
+    KnowledgeRefreshWorkflow,
+    KnowledgeScheduledRefreshWorkflow,
+    KnowledgeFreshnessSweepWorkflow,
+    RetentionWorkflow,
+)
+MAX_CONCURRENT_ACTIVITIES = 16
+
+
+class ActivitySet(Protocol):
+    """An object of activities (PostCallActivities, PromptActivities, ...)."""
+
+    def all(self) -> list[Callable[..., object]]: ...
+
+
+def activity_name(fn: Callable[..., Any]) -> str | None:
+    """The name an ``@activity.defn`` callable is registered under (None: dynamic)."""
+    return activity._Definition.must_from_callable(fn).name
+
+
+def worker_for(
+    client: Client,
+    task_queue: str,
+    activity_sets: Sequence[ActivitySet],
+    executor: ThreadPoolExecutor,
+    stand_ins: Sequence[Callable[..., Any]] = (),
+) -> Worker:
+    """A worker serving every workflow with the activities of ``activity_sets``.
+
+    ``stand_ins`` replace the activities registered under the same names (as Temporal's testing
+    guide does), e.g. one that fails or waits.
+    """
+    replaced = {activity_name(fn) for fn in stand_ins}
+    activities = [
+        fn for acts in activity_sets for fn in acts.all() if activity_name(fn) not in replaced
+    ]
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=list(WORKFLOWS),
+        activities=[*activities, *stand_ins],
+        activity_executor=executor,
+        # No more activities at once than the executor has threads (temporalio warns otherwise).
+        max_concurrent_activities=min(MAX_CONCURRENT_ACTIVITIES, executor._max_workers),
+    )
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -108,28 +163,8 @@ def build_worker(
         settings.secret_key.get_secret_value(),
         settings.calls_abandon_after_s,
     )
-    all_activities: list[Any] = [
-        *activities.all(),
-        *prompts.all(),
-        *knowledge.all(),
-        *retention.all(),
-        *calls.all(),
-    ]
-    return Worker(
-        client,
-        task_queue=settings.task_queue,
-        workflows=[
-            PostCallWorkflow,
-            CallsAbandonWorkflow,
-            PromptRolloutWorkflow,
-            KnowledgeRefreshWorkflow,
-            KnowledgeScheduledRefreshWorkflow,
-            KnowledgeFreshnessSweepWorkflow,
-            RetentionWorkflow,
-        ],
-        activities=all_activities,
-        activity_executor=executor,
-        max_concurrent_activities=16,
+    return worker_for(
+        client, settings.task_queue, [activities, prompts, knowledge, retention, calls], executor
     )
 
 
@@ -145,7 +180,7 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    with ThreadPoolExecutor(max_workers=16) as executor:
+    with ThreadPoolExecutor(max_workers=MAX_CONCURRENT_ACTIVITIES) as executor:
         worker = build_worker(
             client,
             settings,
