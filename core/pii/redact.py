@@ -397,6 +397,12 @@ def _foreign_phone(
         return
     if candidate.start() and text[candidate.start() - 1] == "+":
         return
+    # Digits glued to a word are part of an id ("4b0138603162ab", "INV0123456789"), not a number
+    # someone said.
+    before = text[candidate.start() - 1] if candidate.start() else " "
+    after = text[candidate.end()] if candidate.end() < len(text) else " "
+    if before.isalnum() or after.isalnum():
+        return
     for other in _FALLBACK_REGIONS:
         if other == region:
             continue

@@ -244,3 +244,10 @@ def test_long_runs_of_single_digits_or_letters_stay_fast() -> None:
         started = time.perf_counter()
         redact(text)
         assert time.perf_counter() - started < 5.0
+
+
+def test_digits_inside_an_id_are_not_read_as_a_foreign_phone_number() -> None:
+    # A hex chunk id holding a national-length run with a leading 0 once came out masked.
+    for text in ("chunk 4b0138603162ab ok", "ref INV07700900123", "id 07700900123x"):
+        assert redact_text(text).text == text
+    assert "900123" not in redact_text("my mobile is 07700 900123").text
