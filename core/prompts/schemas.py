@@ -147,7 +147,7 @@ class LabelMovePublic(BaseModel):
 
 class VariantIn(BaseModel):
     version: int = Field(strict=True, ge=1, le=INT_COLUMN_MAX)
-    weight: float = Field(gt=0, le=1)
+    weight: float = Field(strict=True, gt=0, le=1)
 
 
 class ExperimentCreate(BaseModel):
@@ -241,8 +241,10 @@ MAX_STEP_S = 365 * 86400
 
 
 class RolloutStepIn(BaseModel):
-    weight: float = Field(gt=0, le=1)
-    hold_s: float = Field(ge=0, le=MAX_STEP_S, description="Minimum time at this weight")
+    weight: float = Field(strict=True, gt=0, le=1)
+    hold_s: float = Field(
+        strict=True, ge=0, le=MAX_STEP_S, description="Minimum time at this weight"
+    )
     min_canary_calls: int = Field(
         strict=True,
         ge=0,
@@ -250,6 +252,7 @@ class RolloutStepIn(BaseModel):
         description="Canary calls needed in this step (at least the guards' 20 per arm)",
     )
     max_duration_s: float = Field(
+        strict=True,
         gt=0,
         le=MAX_STEP_S,
         description="Past this without a look that tested the guards the rollout pauses and alerts",
@@ -270,7 +273,7 @@ class RolloutCreate(BaseModel):
     steps: list[RolloutStepIn] | None = Field(
         default=None, description="Default: 5% -> 25% -> 50% -> 100%, 30 min holds"
     )
-    check_interval_s: float = Field(default=60.0, ge=0.1, le=3600)
+    check_interval_s: float = Field(strict=True, default=60.0, ge=0.1, le=3600)
     reason: str = Field(min_length=3, max_length=2000)
 
     @model_validator(mode="after")

@@ -31,9 +31,9 @@ class RetentionUpdate(BaseModel):
     """Fields left out are unchanged; ``null`` resets one (raw payloads: the deployment
     default; transcripts and memories: kept)."""
 
-    raw_payload_days: Days = Field(default=None, ge=0, le=MAX_DAYS)
-    transcript_days: Days = Field(default=None, ge=0, le=MAX_DAYS)
-    memory_days: Days = Field(default=None, ge=0, le=MAX_DAYS)
+    raw_payload_days: Days = Field(strict=True, default=None, ge=0, le=MAX_DAYS)
+    transcript_days: Days = Field(strict=True, default=None, ge=0, le=MAX_DAYS)
+    memory_days: Days = Field(strict=True, default=None, ge=0, le=MAX_DAYS)
 
 
 class RetentionPublic(BaseModel):

@@ -58,7 +58,7 @@ class McpServerCreate(BaseModel):
     env: dict[str, SecretStr] = Field(
         default_factory=dict, description="stdio only: secret environment variables"
     )
-    timeout_s: float = Field(default=5.0, ge=0.2, le=60.0)
+    timeout_s: float = Field(strict=True, default=5.0, ge=0.2, le=60.0)
     max_retries: int = Field(
         strict=True, default=2, ge=0, le=5, description="For idempotent tools only"
     )
@@ -66,10 +66,10 @@ class McpServerCreate(BaseModel):
         strict=True, default=1800, ge=1, le=1_000_000, description="Per tool"
     )
     breaker_failures: int = Field(strict=True, default=5, ge=1, le=1000)
-    breaker_error_rate: float = Field(default=0.5, gt=0.0, le=1.0)
-    breaker_window_s: float = Field(default=30.0, ge=1.0, le=3600.0)
+    breaker_error_rate: float = Field(strict=True, default=0.5, gt=0.0, le=1.0)
+    breaker_window_s: float = Field(strict=True, default=30.0, ge=1.0, le=3600.0)
     breaker_min_calls: int = Field(strict=True, default=10, ge=1, le=10_000)
-    breaker_cooldown_s: float = Field(default=15.0, ge=0.1, le=3600.0)
+    breaker_cooldown_s: float = Field(strict=True, default=15.0, ge=0.1, le=3600.0)
     fallback_message: str | None = Field(default=None, min_length=1, max_length=500)
 
     @model_validator(mode="after")
@@ -135,7 +135,7 @@ class ToolEnable(BaseModel):
         description="Override the server's hints: true allows retries and skips the "
         "idempotency ledger; false treats the tool as side-effecting",
     )
-    timeout_s: float | None = Field(default=None, ge=0.2, le=60.0)
+    timeout_s: float | None = Field(strict=True, default=None, ge=0.2, le=60.0)
     rate_limit_per_minute: int | None = Field(strict=True, default=None, ge=1, le=1_000_000)
     fallback_message: str | None = Field(default=None, min_length=1, max_length=500)
 
