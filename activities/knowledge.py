@@ -43,7 +43,7 @@ from orchestration.knowledge_refresh import (
     ACT_MARK_FRESH,
     ACT_SWEEP,
 )
-from orchestration.knowledge_types import (
+from orchestration.knowledge_refresh_types import (
     FetchInput,
     FetchOutput,
     IngestInput,

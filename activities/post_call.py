@@ -33,7 +33,7 @@ from orchestration.post_call import (
     ACT_SCORE,
     ACT_WRITE_MEMORIES,
 )
-from orchestration.types import (
+from orchestration.post_call_types import (
     AnalysisResult,
     AuditInput,
     CallInput,

@@ -28,7 +28,7 @@ from orchestration.prompt_rollout import (
     ACT_SET_STATUS,
     ACT_SET_WEIGHT,
 )
-from orchestration.rollout_types import (
+from orchestration.prompt_rollout_types import (
     BeginRolloutInput,
     BeginRolloutResult,
     FinishInput,

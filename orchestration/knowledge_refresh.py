@@ -20,7 +20,7 @@ from temporalio import workflow
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 
-from orchestration.knowledge_types import (
+from orchestration.knowledge_refresh_types import (
     FetchInput,
     FetchOutput,
     IngestInput,

@@ -15,7 +15,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 from orchestration.policies import DB_ACTIVITY_TIMEOUT, DB_RETRY, LLM_ACTIVITY_TIMEOUT, LLM_RETRY
-from orchestration.types import (
+from orchestration.post_call_types import (
     AnalysisResult,
     AuditInput,
     CallInput,

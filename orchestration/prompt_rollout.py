@@ -28,7 +28,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 from orchestration.policies import DB_ACTIVITY_TIMEOUT, DB_RETRY
-from orchestration.rollout_types import (
+from orchestration.prompt_rollout_types import (
     BeginRolloutInput,
     BeginRolloutResult,
     CheckSummary,

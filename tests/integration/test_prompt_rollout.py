@@ -30,7 +30,7 @@ from core.monitoring.models import Alert
 from core.prompts import repository as repo
 from core.prompts.models import PromptExperiment, PromptRollout, PromptRolloutCheck
 from orchestration.prompt_rollout import ACT_CHECK, PromptRolloutWorkflow
-from orchestration.rollout_types import (
+from orchestration.prompt_rollout_types import (
     GuardCheckInput,
     GuardCheckResult,
     RolloutInput,

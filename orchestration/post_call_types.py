@@ -1,4 +1,5 @@
-"""Workflow and activity I/O dataclasses: one in, one out, ids rather than transcripts.
+"""I/O dataclasses of PostCallWorkflow and its activities: one in, one out, ids rather than
+transcripts.
 
 Fields may be added (with defaults) safely; never renamed or removed once shipped, because
 they live in workflow histories. Nothing personal travels here: no transcript, summary, fact,
