@@ -35,15 +35,13 @@ from core.monitoring.alerts import (
     raise_alert,
 )
 from core.ports import Embedder
-from orchestration.knowledge_refresh import (
+from orchestration.knowledge_refresh_types import (
     ACT_AUDIT,
     ACT_FETCH,
     ACT_INGEST,
     ACT_MARK_FAILING,
     ACT_MARK_FRESH,
     ACT_SWEEP,
-)
-from orchestration.knowledge_types import (
     FetchInput,
     FetchOutput,
     IngestInput,

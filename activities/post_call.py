@@ -25,15 +25,13 @@ from core.memory.ports import AnalyzerError, AnalyzerUnavailableError, CallAnaly
 from core.memory.service import CallMemoryInput, MemoryService
 from core.monitoring.service import MonitoringService
 from core.ports import Embedder, VectorStore
-from orchestration.post_call import (
+from orchestration.post_call_types import (
     ACT_ANALYZE_LLM,
     ACT_ANALYZE_RULES,
     ACT_AUDIT,
     ACT_INGEST,
     ACT_SCORE,
     ACT_WRITE_MEMORIES,
-)
-from orchestration.types import (
     AnalysisResult,
     AuditInput,
     CallInput,

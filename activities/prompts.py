@@ -20,15 +20,13 @@ from core.db import session_scope
 from core.errors import AppError, NotFoundError
 from core.prompts.ports import EvalGate, NoEvalSuiteGate
 from core.prompts.rollouts import RolloutService
-from orchestration.prompt_rollout import (
+from orchestration.prompt_rollout_types import (
     ACT_BEGIN,
     ACT_CHECK,
     ACT_PROMOTE,
     ACT_ROLL_BACK,
     ACT_SET_STATUS,
     ACT_SET_WEIGHT,
-)
-from orchestration.rollout_types import (
     BeginRolloutInput,
     BeginRolloutResult,
     FinishInput,

@@ -44,8 +44,8 @@ from core.pii.phone import caller_hash as hash_caller
 from core.prompts.serving import ServedPrompt, serve_prompt
 from core.tools.builtins import KnowledgeSearch, ToolContext, ToolOutcome, run_builtin
 from core.tools.schemas import GatewayResult
+from orchestration.post_call_types import PostCallInput
 from orchestration.starters import start_post_call
-from orchestration.types import PostCallInput
 
 log = logging.getLogger("backline.edge")
 _EXCERPT_BYTES = 160

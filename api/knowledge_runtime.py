@@ -29,13 +29,13 @@ from core.knowledge import repository as knowledge_repo
 from core.knowledge.ports import KnowledgeIndex
 from core.knowledge.retrieval import KnowledgeRetriever, retrieval_event_data
 from core.knowledge.schemas import KnowledgeAnswer
+from orchestration.knowledge_refresh_types import RefreshInput, refresh_schedule_id
 from orchestration.knowledge_starters import (
     delete_schedule,
     refresh_schedule_ids,
     start_refresh,
     sync_refresh_schedule,
 )
-from orchestration.knowledge_types import RefreshInput, refresh_schedule_id
 
 log = logging.getLogger("backline.knowledge")
 RECONCILE_EVERY_S = 15

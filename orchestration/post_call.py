@@ -15,7 +15,13 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 from orchestration.policies import DB_ACTIVITY_TIMEOUT, DB_RETRY, LLM_ACTIVITY_TIMEOUT, LLM_RETRY
-from orchestration.types import (
+from orchestration.post_call_types import (
+    ACT_ANALYZE_LLM,
+    ACT_ANALYZE_RULES,
+    ACT_AUDIT,
+    ACT_INGEST,
+    ACT_SCORE,
+    ACT_WRITE_MEMORIES,
     AnalysisResult,
     AuditInput,
     CallInput,
@@ -26,13 +32,6 @@ from orchestration.types import (
     WriteMemoryInput,
     WriteMemoryResult,
 )
-
-ACT_INGEST = "post_call.ingest_call"
-ACT_ANALYZE_LLM = "post_call.analyze_call_llm"
-ACT_ANALYZE_RULES = "post_call.analyze_call_rules"
-ACT_WRITE_MEMORIES = "post_call.write_memories"
-ACT_SCORE = "post_call.score_call"
-ACT_AUDIT = "post_call.record_audit"
 
 
 @workflow.defn(name="PostCallWorkflow")

@@ -28,7 +28,13 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 from orchestration.policies import DB_ACTIVITY_TIMEOUT, DB_RETRY
-from orchestration.rollout_types import (
+from orchestration.prompt_rollout_types import (
+    ACT_BEGIN,
+    ACT_CHECK,
+    ACT_PROMOTE,
+    ACT_ROLL_BACK,
+    ACT_SET_STATUS,
+    ACT_SET_WEIGHT,
     BeginRolloutInput,
     BeginRolloutResult,
     CheckSummary,
@@ -45,13 +51,6 @@ from orchestration.rollout_types import (
     SetWeightInput,
     StatusInput,
 )
-
-ACT_BEGIN = "prompts.begin_rollout"
-ACT_SET_WEIGHT = "prompts.set_canary_weight"
-ACT_CHECK = "prompts.check_guards"
-ACT_ROLL_BACK = "prompts.roll_back"
-ACT_PROMOTE = "prompts.promote"
-ACT_SET_STATUS = "prompts.set_rollout_status"
 
 HISTORY_KEPT = 50
 # A step passes only on a look that tested the guards (before it: on its hold and call count).

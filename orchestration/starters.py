@@ -7,9 +7,9 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from orchestration.post_call import PostCallWorkflow
+from orchestration.post_call_types import PostCallInput
 from orchestration.prompt_rollout import PromptRolloutWorkflow, rollout_workflow_id
-from orchestration.rollout_types import RolloutInput, RolloutResult
-from orchestration.types import PostCallInput
+from orchestration.prompt_rollout_types import RolloutInput, RolloutResult
 
 
 async def start_post_call(

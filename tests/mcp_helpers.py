@@ -5,6 +5,7 @@ over a real database. Every process started here is stopped by its owner (fixtur
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -171,6 +172,19 @@ class Harness:
             arguments=arguments,
             budget_s=budget_s,
         )
+
+    def watch_sends(self) -> asyncio.Event:
+        """An event set each time the pool hands a tool call to a server's session: from then on
+        the call is in flight, so a server killed after it dies under the call."""
+        sent = asyncio.Event()
+        send = self.pool.call_tool
+
+        async def call_tool(*args: Any, **kwargs: Any) -> Any:
+            sent.set()
+            return await send(*args, **kwargs)
+
+        self.pool.call_tool = call_tool  # type: ignore[method-assign]
+        return sent
 
     async def call(self, name: str, arguments: dict[str, Any], **kw: Any) -> GatewayResult:
         result = await self.gateway.call(self.request(name, arguments, **kw))

@@ -58,7 +58,12 @@ from core.prompts.service import PromptService, experiment_public
 from core.tenancy.models import Agent
 from core.tenancy.service import Principal
 from orchestration.prompt_rollout import PromptRolloutWorkflow, rollout_workflow_id
-from orchestration.rollout_types import RolloutInput, RolloutResult, RolloutSignal, RolloutStep
+from orchestration.prompt_rollout_types import (
+    RolloutInput,
+    RolloutResult,
+    RolloutSignal,
+    RolloutStep,
+)
 from orchestration.starters import start_prompt_rollout
 
 router = APIRouter(prefix="/v1/agents/{agent_id}/prompts", tags=["prompts"])

@@ -16,8 +16,7 @@ from temporalio import activity
 
 from cli.worker import build_post_call_activities, connect, worker_for
 from core.settings import Settings
-from orchestration.post_call import ACT_WRITE_MEMORIES
-from orchestration.types import WriteMemoryInput, WriteMemoryResult
+from orchestration.post_call_types import ACT_WRITE_MEMORIES, WriteMemoryInput, WriteMemoryResult
 
 
 async def main() -> None:

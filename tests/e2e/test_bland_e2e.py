@@ -19,7 +19,7 @@ from core.calls.models import Call, WebhookInbox
 from core.memory.models import Fact, Memory
 from core.memory.schemas import CallerContext
 from core.pii.phone import caller_hash
-from orchestration.types import PostCallResult
+from orchestration.post_call_types import PostCallResult
 from tests.bland_helpers import (
     BlandTenant,
     corrected_transcript,

@@ -23,7 +23,7 @@ from core.calls.service import CallsService
 from core.db import make_engine
 from core.memory.service import MemoryService, partition_key, summary_item_id
 from orchestration.codec import codec_for
-from orchestration.types import PostCallResult
+from orchestration.post_call_types import PostCallResult
 from tests.conftest import (
     SECRET_KEY,
     ApiServer,

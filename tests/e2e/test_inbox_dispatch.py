@@ -23,7 +23,7 @@ from core.calls.models import WebhookInbox
 from core.calls.service import DISPATCH_MAX_ATTEMPTS
 from core.db import utcnow
 from core.monitoring.models import Alert
-from orchestration.types import PostCallResult
+from orchestration.post_call_types import PostCallResult
 from tests.conftest import Stack, async_wait_for, make_settings, temporal_address
 from tests.helpers import ADMIN, DANA_CALL_1, create_tenant, end_of_call, raw
 

@@ -39,7 +39,7 @@ from core.calls.models import CallEvent
 from core.db import session_scope, utcnow
 from core.egress import egress_policy
 from core.knowledge import repository as repo
-from orchestration.knowledge_types import refresh_schedule_id
+from orchestration.knowledge_refresh_types import refresh_schedule_id
 from tests.conftest import (
     ADMIN_TOKEN,
     LOOPBACK_ALLOWED,

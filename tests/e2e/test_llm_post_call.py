@@ -16,9 +16,13 @@ from connectors.llm import OpenAICompatibleAnalyzer
 from core.calls.service import CallsService
 from core.memory.models import Fact, Memory
 from orchestration.codec import codec_for
-from orchestration.post_call import ACT_ANALYZE_LLM, ACT_ANALYZE_RULES
+from orchestration.post_call_types import (
+    ACT_ANALYZE_LLM,
+    ACT_ANALYZE_RULES,
+    PostCallInput,
+    PostCallResult,
+)
 from orchestration.starters import start_post_call
-from orchestration.types import PostCallInput, PostCallResult
 from tests.conftest import Stack, build_activities, make_worker
 from tests.e2e.test_temporal_privacy import payloads_in
 from tests.fakes.openai_server import fake_openai_server

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from core.calls.models import CallEvent
 from core.memory.models import Fact, Memory
-from orchestration.types import PostCallResult
+from orchestration.post_call_types import PostCallResult
 from tests.conftest import Stack, async_wait_for
 from tests.helpers import (
     ADMIN,

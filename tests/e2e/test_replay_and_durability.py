@@ -19,7 +19,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from core.calls.models import WebhookInbox
 from core.memory.models import Fact, Memory
-from orchestration.types import PostCallResult
+from orchestration.post_call_types import PostCallResult
 from tests.conftest import Stack, async_wait_for
 from tests.helpers import DANA_CALL_1, create_tenant, end_of_call, raw
 
@@ -134,8 +134,8 @@ async def test_worker_killed_mid_activity_resumes_without_loss_or_duplicates(
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
     try:
         call_id = f"call-{uuid.uuid4().hex[:8]}"
+        from orchestration.post_call_types import PostCallInput
         from orchestration.starters import start_post_call
-        from orchestration.types import PostCallInput
 
         with stack.http() as http:
             tenant = create_tenant(http)

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, func, select
 from connectors.retell.webhooks import SIGNATURE_HEADER, sign
 from core.calls.models import WebhookInbox
 from core.memory.models import Memory
-from orchestration.types import PostCallResult
+from orchestration.post_call_types import PostCallResult
 from tests.conftest import Stack, async_wait_for
 from tests.helpers import ADMIN, DANA_CALL_1, raw
 from tests.retell_helpers import (

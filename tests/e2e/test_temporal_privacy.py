@@ -27,8 +27,12 @@ from cli.worker import WORKFLOWS, worker_for
 from connectors.embedder import MiniLMEmbedder
 from core.memory.models import Memory
 from orchestration.codec import ENCODING, codec_for, data_converter_for
-from orchestration.post_call import ACT_ANALYZE_RULES
-from orchestration.types import AnalysisResult, CallInput, PostCallResult
+from orchestration.post_call_types import (
+    ACT_ANALYZE_RULES,
+    AnalysisResult,
+    CallInput,
+    PostCallResult,
+)
 from tests.conftest import (
     ADMIN_TOKEN,
     SECRET_KEY,

@@ -33,14 +33,14 @@ from orchestration.knowledge_refresh import (
     KnowledgeFreshnessSweepWorkflow,
     KnowledgeScheduledRefreshWorkflow,
 )
-from orchestration.knowledge_starters import start_refresh, sync_refresh_schedule
-from orchestration.knowledge_types import (
+from orchestration.knowledge_refresh_types import (
     RefreshInput,
     RefreshResult,
     SweepInput,
     SweepResult,
     refresh_schedule_id,
 )
+from orchestration.knowledge_starters import start_refresh, sync_refresh_schedule
 from tests.conftest import async_wait_for, loopback_policy
 from tests.knowledge_helpers import Page, SiteServer, add_source, make_tenant
 
@@ -254,7 +254,7 @@ async def test_the_sweep_marks_sources_past_their_staleness_and_alerts_once(env:
 
 
 def test_refresh_ids_and_schedule_ids_are_per_source() -> None:
-    from orchestration.knowledge_types import refresh_workflow_id
+    from orchestration.knowledge_refresh_types import refresh_workflow_id
 
     assert refresh_workflow_id("src_1") == "kb-refresh-src_1"
     assert refresh_schedule_id("src_1") != refresh_workflow_id("src_1")

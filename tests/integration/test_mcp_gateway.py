@@ -234,8 +234,10 @@ async def test_a_stdio_server_killed_mid_call_is_respawned_and_only_safe_calls_a
     harness.enable("book_slot")
     assert len(pids_with_marker(marker)) == 1
 
+    sent = harness.watch_sends()
+
     async def kill_soon() -> int:
-        await asyncio.sleep(0.3)
+        await asyncio.wait_for(sent.wait(), timeout=10)
         return kill_marked(marker)
 
     # An idempotent tool is re-sent on a fresh session after the server died under it.
@@ -246,6 +248,7 @@ async def test_a_stdio_server_killed_mid_call_is_respawned_and_only_safe_calls_a
     slot = json.loads(result.outcome.result or "")["slots"][0]["slot_id"]
 
     # A side-effecting one is not: it may have run, so the caller hears the fallback.
+    sent.clear()
     killer = asyncio.create_task(kill_soon())
     t0 = time.monotonic()
     result = await harness.call("book_slot", {"slot_id": slot, "customer_name": "Dana"})
@@ -281,8 +284,10 @@ async def test_breaker_opens_on_a_dead_http_server_then_half_opens_and_closes(
         assert (await harness.call("list_slots", {})).record.status == "ok"
 
         # Killed mid-call: the call in flight answers the fallback at once.
+        sent = harness.watch_sends()
+
         async def kill_soon() -> None:
-            await asyncio.sleep(0.2)
+            await asyncio.wait_for(sent.wait(), timeout=10)
             await asyncio.to_thread(server.kill)
 
         killer = asyncio.create_task(kill_soon())

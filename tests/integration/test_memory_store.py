@@ -300,7 +300,7 @@ def test_post_call_audit_activity_is_idempotent(
 ) -> None:
     from activities.post_call import PostCallActivities
     from core.audit.models import AuditEvent
-    from orchestration.types import AuditInput
+    from orchestration.post_call_types import AuditInput
 
     org = f"o{uuid.uuid4().hex[:8]}"
     acts = PostCallActivities(pg_engine, SECRET, embedder, EmbeddedVectorStore(pg_engine), None)

@@ -29,8 +29,9 @@ from core.monitoring.alerts import ROLLOUT_ROLLBACK, raise_alert
 from core.monitoring.models import Alert
 from core.prompts import repository as repo
 from core.prompts.models import PromptExperiment, PromptRollout, PromptRolloutCheck
-from orchestration.prompt_rollout import ACT_CHECK, PromptRolloutWorkflow
-from orchestration.rollout_types import (
+from orchestration.prompt_rollout import PromptRolloutWorkflow
+from orchestration.prompt_rollout_types import (
+    ACT_CHECK,
     GuardCheckInput,
     GuardCheckResult,
     RolloutInput,

@@ -10,7 +10,7 @@ from temporalio.converter import DataConverter
 
 from core.settings import Settings
 from orchestration.codec import KEY_ID, EncryptionCodec, UnknownCodecKeyError, codec_for
-from orchestration.types import PostCallInput
+from orchestration.post_call_types import PostCallInput
 
 OLD = ("k1", b"\x01" * 32)
 NEW = ("k2", b"\x02" * 32)

@@ -1,4 +1,5 @@
-"""I/O dataclasses of the knowledge workflows and activities, and their business-key ids.
+"""I/O dataclasses of the knowledge workflows and activities, the activities' names and the
+business-key ids.
 
 Fields may be added (with defaults) safely; never renamed or removed once shipped, because they
 live in workflow histories. Inputs carry source ids, never content, settings or secrets.
@@ -8,6 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+
+ACT_FETCH = "knowledge.fetch_source"
+ACT_INGEST = "knowledge.ingest_source"
+ACT_MARK_FRESH = "knowledge.mark_fresh"
+ACT_MARK_FAILING = "knowledge.mark_failing"
+ACT_AUDIT = "knowledge.record_refresh"
+ACT_SWEEP = "knowledge.sweep_freshness"
 
 SWEEP_SCHEDULE_ID = "kb-freshness-sweep"
 SWEEP_INTERVAL_S = 300

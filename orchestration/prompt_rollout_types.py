@@ -1,4 +1,5 @@
-"""I/O dataclasses of PromptRolloutWorkflow, its activities, signals and query.
+"""I/O dataclasses of PromptRolloutWorkflow, its activities, signals and query, and the
+activities' names.
 
 Fields may be added (with defaults) safely; never renamed or removed once shipped, because
 they live in workflow histories. Inputs carry ids and the plan, never settings or secrets.
@@ -7,6 +8,13 @@ they live in workflow histories. Inputs carry ids and the plan, never settings o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+ACT_BEGIN = "prompts.begin_rollout"
+ACT_SET_WEIGHT = "prompts.set_canary_weight"
+ACT_CHECK = "prompts.check_guards"
+ACT_ROLL_BACK = "prompts.roll_back"
+ACT_PROMOTE = "prompts.promote"
+ACT_SET_STATUS = "prompts.set_rollout_status"
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Workflow and activity I/O dataclasses: one in, one out, ids rather than transcripts.
+"""I/O dataclasses of PostCallWorkflow and its activities (one in, one out, ids rather than
+transcripts), and the activities' names.
 
 Fields may be added (with defaults) safely; never renamed or removed once shipped, because
 they live in workflow histories. Nothing personal travels here: no transcript, summary, fact,
@@ -10,6 +11,13 @@ defaults and stay empty (histories recorded before may still hold them).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+ACT_INGEST = "post_call.ingest_call"
+ACT_ANALYZE_LLM = "post_call.analyze_call_llm"
+ACT_ANALYZE_RULES = "post_call.analyze_call_rules"
+ACT_WRITE_MEMORIES = "post_call.write_memories"
+ACT_SCORE = "post_call.score_call"
+ACT_AUDIT = "post_call.record_audit"
 
 
 @dataclass
