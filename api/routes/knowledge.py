@@ -16,12 +16,10 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from api import knowledge_runtime as kr
-from api.deps import PrincipalDep, SessionDep, StateDep, TenancyDep, auth, require_own_agent
+from api.deps import PrincipalDep, SessionDep, StateDep, TenancyDep, auth
 from api.errors import error_responses
 from api.state import AgentInfo, AppState
 from connectors.egress import check_url
-from core.audit.service import record_audit
-from core.audit.targets import agent_target
 from core.calls.events import CallRef
 from core.calls.service import CallsService
 from core.db import utcnow
@@ -289,16 +287,10 @@ async def refresh_source(
     """Refresh now. While a refresh of this source runs, the request joins it (one at a time)."""
 
     def _check() -> None:
-        source = KnowledgeService(session).require_source(source_id)
+        svc = KnowledgeService(session)
+        source = svc.require_source(source_id)
         principal.require("content", source.org_id)
-        record_audit(
-            session,
-            actor=principal.actor,
-            action="knowledge.source.refresh_requested",
-            target=agent_target(source.agent_id, "source", source.id),
-            org_id=source.org_id,
-            detail={"force": force},
-        )
+        svc.record_refresh_request(source, principal.actor, force)
         # The request is on the audit log before the refresh starts, and stays there when
         # Temporal is unreachable.
         session.commit()
@@ -370,11 +362,12 @@ async def get_refresh(
     openapi_extra=auth("viewer"),
 )
 def search(
-    body: KnowledgeSearch, principal: PrincipalDep, session: SessionDep, state: StateDep
+    body: KnowledgeSearch, principal: PrincipalDep, tenancy: TenancyDep, state: StateDep
 ) -> KnowledgeAnswer:
     """Hybrid retrieval (BM25 + dense, rank fusion) with the speech-to-text normalizer;
     outdated chunks are withheld and listed. Recorded on ``call`` when one is given."""
-    agent = require_own_agent(principal, session, body.agent_id)
+    agent = tenancy.require_own_agent(principal, body.agent_id)
+    session = tenancy.session
     principal.require("viewer", agent.org_id)
     answer = kr.runtime(state).retriever.search(
         session,

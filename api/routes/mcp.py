@@ -22,14 +22,12 @@ from starlette.datastructures import Headers
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from api.deps import PrincipalDep, SessionDep, StateDep, auth
+from api.deps import PrincipalDep, SessionDep, StateDep, TenancyDep, auth
 from api.errors import error_body, error_responses
 from api.state import AppState
 from api.tool_gateway import record_results
 from connectors.egress import acheck_url
 from core.errors import AppError, AuthenticationError, InvalidInputError, NotFoundError
-from core.tenancy import repository as tenancy_repo
-from core.tenancy.models import Agent
 from core.tenancy.security import constant_time_equals
 from core.tenancy.service import TenancyService
 from core.tools import repository as repo
@@ -83,13 +81,6 @@ def _registry(state: AppState, session: Session) -> ToolRegistryService:
     return ToolRegistryService(session, state.settings.secret_key.get_secret_value())
 
 
-def _agent(session: Session, agent_id: str) -> Agent:
-    agent = tenancy_repo.get_agent(session, agent_id)
-    if agent is None:
-        raise NotFoundError(f"agent '{agent_id}' does not exist")
-    return agent
-
-
 # -- servers --------------------------------------------------------------------------------
 
 
@@ -106,6 +97,7 @@ async def add_server(
     body: McpServerCreate,
     principal: PrincipalDep,
     session: SessionDep,
+    tenancy: TenancyDep,
     state: StateDep,
 ) -> McpServerPublic:
     principal.require("admin", org_id)
@@ -114,8 +106,7 @@ async def add_server(
         await acheck_url(body.url, state.egress, allow_unresolved=True)
 
     def _add(session: Session) -> int:
-        if tenancy_repo.get_org(session, org_id) is None:
-            raise NotFoundError(f"organization '{org_id}' does not exist")
+        tenancy.require_org(org_id)
         server = _registry(state, session).add_server(
             org_id, body, principal.actor, operator=principal.operator
         )
@@ -231,10 +222,14 @@ async def list_org_tools(
     "/agents/{agent_id}/tools", response_model=list[AgentToolPublic], openapi_extra=auth("viewer")
 )
 async def list_agent_tools(
-    agent_id: str, principal: PrincipalDep, session: SessionDep, state: StateDep
+    agent_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    tenancy: TenancyDep,
+    state: StateDep,
 ) -> list[AgentToolPublic]:
     def _list(session: Session) -> list[AgentToolPublic]:
-        principal.require("viewer", _agent(session, agent_id).org_id)
+        principal.require("viewer", tenancy.require_agent(agent_id).org_id)
         return _registry(state, session).agent_tools_public(agent_id)
 
     return await _db(session, _list)
@@ -252,13 +247,14 @@ async def enable_tool(
     body: ToolEnable,
     principal: PrincipalDep,
     session: SessionDep,
+    tenancy: TenancyDep,
     state: StateDep,
 ) -> AgentToolPublic:
     """Enable a tool (``<server>/<tool>`` or its exposed name) on the agent, with optional
     per-tool overrides. Re-enabling updates the overrides."""
 
     def _enable(session: Session) -> str:
-        agent = _agent(session, agent_id)
+        agent = tenancy.require_agent(agent_id)
         principal.require("release", agent.org_id)
         return _registry(state, session).enable_tool(agent, ref, body, principal.actor).exposed_name
 
@@ -275,10 +271,15 @@ async def enable_tool(
     openapi_extra=auth("release"),
 )
 async def disable_tool(
-    agent_id: str, ref: str, principal: PrincipalDep, session: SessionDep, state: StateDep
+    agent_id: str,
+    ref: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    tenancy: TenancyDep,
+    state: StateDep,
 ) -> dict[str, str]:
     def _disable(session: Session) -> dict[str, str]:
-        agent = _agent(session, agent_id)
+        agent = tenancy.require_agent(agent_id)
         principal.require("release", agent.org_id)
         row = _registry(state, session).disable_tool(agent, ref, principal.actor)
         return {"agent_id": agent_id, "name": row.exposed_name, "status": "disabled"}
@@ -300,11 +301,12 @@ async def call_tool(
     body: ToolCallRequest,
     principal: PrincipalDep,
     session: SessionDep,
+    tenancy: TenancyDep,
     state: StateDep,
 ) -> ToolCallResponse:
     """Call one of the agent's gateway tools, exactly as a live call would (deadline, limits,
     breaker, idempotency), and record it on the trace (platform ``api``) and audit log."""
-    org_id = await _db(session, lambda s: _agent(s, agent_id).org_id)
+    org_id = await _db(session, lambda _s: tenancy.require_agent(agent_id).org_id)
     principal.require("release", org_id)
     if name in BUILTIN_TOOLS:
         raise InvalidInputError(
