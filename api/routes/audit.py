@@ -14,7 +14,9 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from api.deps import PrincipalDep, TenancyDep, auth
-from core.audit.service import AuditFilter, list_audit, verify_org_chain
+from core.audit import repository as audit_repo
+from core.audit.repository import AuditFilter
+from core.audit.service import verify_org_chain
 from core.errors import InvalidInputError
 from core.tenancy.service import Principal
 
@@ -109,7 +111,7 @@ def list_events(
     ),
     until: str | None = Query(default=None, description="Before: an ISO 8601 time"),
     limit: int = Query(default=100, ge=1, le=1000),
-) -> object:
+) -> list[AuditEventPublic]:
     """Newest first, filtered; every filter named here is applied."""
     _reject_unknown(request, LIST_PARAMS)
     if action is not None and kind is not None and action != kind:
@@ -127,7 +129,10 @@ def list_events(
         until=until_at,
         limit=limit,
     )
-    return list_audit(tenancy.session, f)
+    return [
+        AuditEventPublic.model_validate(e, from_attributes=True)
+        for e in audit_repo.list_events(tenancy.session, f)
+    ]
 
 
 @router.get("/verify", response_model=AuditVerification, openapi_extra=auth("admin"))
@@ -146,9 +151,5 @@ def verify(
         checked=r.checked,
         head_seq=r.head_seq,
         head_hash=r.head_hash,
-        first_bad=ChainBreakPublic(
-            problem=bad.problem, row_id=bad.row_id, seq=bad.seq, detail=bad.detail
-        )
-        if bad
-        else None,
+        first_bad=ChainBreakPublic.model_validate(bad, from_attributes=True) if bad else None,
     )
