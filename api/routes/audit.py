@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
 
 from api.deps import PrincipalDep, TenancyDep, auth
 from core.audit import repository as audit_repo
 from core.audit.repository import AuditFilter
+from core.audit.schemas import AuditEventPublic, AuditVerification, ChainBreakPublic
 from core.audit.service import verify_org_chain
 from core.errors import InvalidInputError
 from core.tenancy.service import Principal
@@ -26,35 +25,6 @@ LIST_PARAMS = frozenset(
     {"org_id", "agent_id", "action", "kind", "actor", "since", "until", "limit"}
 )
 VERIFY_PARAMS = frozenset({"org_id"})
-
-
-class AuditEventPublic(BaseModel):
-    id: int
-    org_id: str | None
-    seq: int
-    at: datetime
-    actor: str
-    action: str
-    target: str
-    detail: dict[str, Any]
-    prev_hash: str
-    hash: str
-
-
-class ChainBreakPublic(BaseModel):
-    problem: str
-    row_id: int | None
-    seq: int
-    detail: str
-
-
-class AuditVerification(BaseModel):
-    org_id: str
-    ok: bool
-    checked: int
-    head_seq: int
-    head_hash: str
-    first_bad: ChainBreakPublic | None
 
 
 def _reject_unknown(request: Request, allowed: frozenset[str]) -> None:
