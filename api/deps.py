@@ -12,13 +12,11 @@ from sqlmodel import Session
 from api.state import AppState
 from connectors.common import check_json_values, text_problem
 from core.calls.service import CallsService
-from core.errors import AppError, InvalidInputError, NotFoundError, PermissionDeniedError
+from core.errors import AppError, InvalidInputError, PermissionDeniedError
 from core.knowledge import repository as knowledge_repo
 from core.memory.service import MemoryService
 from core.prompts.service import require_any
-from core.tenancy import repository as tenancy_repo
-from core.tenancy.models import Agent
-from core.tenancy.service import Principal, TenancyService
+from core.tenancy.service import Principal, TenancyService, require_owner
 
 
 def get_state(request: Request) -> AppState:
@@ -101,11 +99,11 @@ def guard_tenant(request: Request, principal: PrincipalDep, tenancy: TenancyDep)
         )
     agent_id = params.get("agent_id")
     if agent_id is not None:
-        require_own_agent(principal, tenancy.session, agent_id)
+        tenancy.require_own_agent(principal, agent_id)
     source_id = params.get("source_id")
     if source_id is not None:
         source = knowledge_repo.get_source(tenancy.session, source_id)
-        _require_own(principal, "knowledge source", source_id, source.org_id if source else None)
+        require_owner(principal, "knowledge source", source_id, source.org_id if source else None)
     route = request.scope.get("route")
     declared = (getattr(route, "openapi_extra", None) or {}).get(AUTH_EXTENSION)
     if declared == "operator":
@@ -116,25 +114,6 @@ def guard_tenant(request: Request, principal: PrincipalDep, tenancy: TenancyDep)
         require_any(principal, ("content", "release"), principal.org_id or "")
     elif declared in ("viewer", "content", "release", "admin"):
         principal.require(declared, principal.org_id)
-
-
-def _require_own(principal: Principal, kind: str, ident: str, owner: str | None) -> None:
-    if owner is None and principal.operator:
-        raise NotFoundError(f"{kind} '{ident}' does not exist")
-    if not principal.operator and owner != principal.org_id:
-        raise PermissionDeniedError(
-            f"this API key cannot access {kind} '{ident}': it does not exist or belongs to "
-            "another organization"
-        )
-
-
-def require_own_agent(principal: Principal, session: Session, agent_id: str) -> Agent:
-    """The agent, if the caller may address it: 404 for the operator when it does not exist;
-    for a key, the same 403 whether it does not exist or belongs to another organization."""
-    agent = tenancy_repo.get_agent(session, agent_id)
-    _require_own(principal, "agent", agent_id, agent.org_id if agent else None)
-    assert agent is not None
-    return agent
 
 
 async def guard_text(request: Request) -> None:

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from core.db import utcnow
 from core.knowledge import queries
-from core.monitoring.alerts import open_alert_rows
+from core.monitoring.queries import open_alert_rows
 from dashboard.data import TTL_S, database_url, get_engine
 
 KNOWLEDGE_TABLES = (

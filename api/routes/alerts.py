@@ -16,6 +16,7 @@ from api.deps import PrincipalDep, SessionDep, auth
 from core.db import INT_COLUMN_MAX
 from core.monitoring import alerts
 from core.monitoring.alerts import AlertPublic
+from core.monitoring.repository import AlertFilter
 
 router = APIRouter(prefix="/v1/orgs/{org_id}/alerts", tags=["alerts"])
 
@@ -39,7 +40,8 @@ def list_alerts(
 ) -> list[AlertPublic]:
     """Newest first."""
     principal.require("viewer", org_id)
-    found = alerts.list_alerts(session, org_id, agent_id, kind=kind, state=state, limit=limit)
+    f = AlertFilter(org_id=org_id, agent_id=agent_id, kind=kind, state=state, limit=limit)
+    found = alerts.list_alerts(session, f)
     return [alerts.public(a) for a in found]
 
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
 
 from api.deps import PrincipalDep, TenancyDep, auth
-from core.audit.service import AuditFilter, list_audit, verify_org_chain
+from core.audit import repository as audit_repo
+from core.audit.repository import AuditFilter
+from core.audit.schemas import AuditEventPublic, AuditVerification, ChainBreakPublic
+from core.audit.service import verify_org_chain
 from core.errors import InvalidInputError
 from core.tenancy.service import Principal
 
@@ -24,35 +25,6 @@ LIST_PARAMS = frozenset(
     {"org_id", "agent_id", "action", "kind", "actor", "since", "until", "limit"}
 )
 VERIFY_PARAMS = frozenset({"org_id"})
-
-
-class AuditEventPublic(BaseModel):
-    id: int
-    org_id: str | None
-    seq: int
-    at: datetime
-    actor: str
-    action: str
-    target: str
-    detail: dict[str, Any]
-    prev_hash: str
-    hash: str
-
-
-class ChainBreakPublic(BaseModel):
-    problem: str
-    row_id: int | None
-    seq: int
-    detail: str
-
-
-class AuditVerification(BaseModel):
-    org_id: str
-    ok: bool
-    checked: int
-    head_seq: int
-    head_hash: str
-    first_bad: ChainBreakPublic | None
 
 
 def _reject_unknown(request: Request, allowed: frozenset[str]) -> None:
@@ -109,7 +81,7 @@ def list_events(
     ),
     until: str | None = Query(default=None, description="Before: an ISO 8601 time"),
     limit: int = Query(default=100, ge=1, le=1000),
-) -> object:
+) -> list[AuditEventPublic]:
     """Newest first, filtered; every filter named here is applied."""
     _reject_unknown(request, LIST_PARAMS)
     if action is not None and kind is not None and action != kind:
@@ -127,7 +99,10 @@ def list_events(
         until=until_at,
         limit=limit,
     )
-    return list_audit(tenancy.session, f)
+    return [
+        AuditEventPublic.model_validate(e, from_attributes=True)
+        for e in audit_repo.list_events(tenancy.session, f)
+    ]
 
 
 @router.get("/verify", response_model=AuditVerification, openapi_extra=auth("admin"))
@@ -146,9 +121,5 @@ def verify(
         checked=r.checked,
         head_seq=r.head_seq,
         head_hash=r.head_hash,
-        first_bad=ChainBreakPublic(
-            problem=bad.problem, row_id=bad.row_id, seq=bad.seq, detail=bad.detail
-        )
-        if bad
-        else None,
+        first_bad=ChainBreakPublic.model_validate(bad, from_attributes=True) if bad else None,
     )

@@ -20,7 +20,7 @@ def list_calls(
     org_id: str | None = None,
     agent_id: str | None = None,
     limit: int = Query(default=50, ge=1, le=500),
-) -> object:
+) -> list[CallPublic]:
     org = org_id or principal.org_id
     if org is None:
         raise InvalidInputError(
@@ -28,7 +28,10 @@ def list_calls(
             "(API: the org_id query parameter)"
         )
     principal.require("viewer", org)
-    return repo.list_calls(tenancy.session, org, agent_id, limit)
+    return [
+        CallPublic.model_validate(c, from_attributes=True)
+        for c in repo.list_calls(tenancy.session, org, agent_id, limit)
+    ]
 
 
 @router.get(
@@ -62,8 +65,11 @@ def rejected_webhooks(
     tenancy: TenancyDep,
     org_id: str | None = None,
     limit: int = Query(default=50, ge=1, le=500),
-) -> object:
-    if principal.operator:
-        return repo.list_rejected(tenancy.session, org_id, limit)
-    principal.require("viewer", principal.org_id)
-    return repo.list_rejected(tenancy.session, principal.org_id, limit)
+) -> list[RejectedWebhookPublic]:
+    if not principal.operator:
+        principal.require("viewer", principal.org_id)
+        org_id = principal.org_id
+    return [
+        RejectedWebhookPublic.model_validate(r, from_attributes=True)
+        for r in repo.list_rejected(tenancy.session, org_id, limit)
+    ]

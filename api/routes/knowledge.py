@@ -16,15 +16,13 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from api import knowledge_runtime as kr
-from api.deps import PrincipalDep, SessionDep, StateDep, TenancyDep, auth, require_own_agent
+from api.deps import PrincipalDep, SessionDep, StateDep, TenancyDep, auth
 from api.errors import error_responses
 from api.state import AgentInfo, AppState
 from connectors.egress import check_url
-from core.audit.service import record_audit
-from core.audit.targets import agent_target
 from core.calls.events import CallRef
 from core.calls.service import CallsService
-from core.db import session_scope, utcnow
+from core.db import utcnow
 from core.errors import NotFoundError, TemporalUnavailableError
 from core.knowledge import repository as repo
 from core.knowledge.schemas import (
@@ -38,8 +36,6 @@ from core.knowledge.schemas import (
     SourceUpdate,
 )
 from core.knowledge.service import KnowledgeService, apply_index_ops
-from core.tenancy import repository as tenancy_repo
-from core.tenancy.models import Agent
 from orchestration.knowledge_starters import describe_refresh
 
 router = APIRouter(tags=["knowledge"])
@@ -77,14 +73,16 @@ class RefreshRun(BaseModel):
     chunk_count: int | None = None
 
 
-def _public(state: AppState, source_id: str) -> SourcePublic:
-    with Session(state.engine) as session:
-        svc = KnowledgeService(session)
-        return svc.public(svc.require_source(source_id), utcnow())
+def _public(session: Session, source_id: str) -> SourcePublic:
+    # The schedule sync marks the row in its own unit of work: read it again, not from memory.
+    session.expire_all()
+    svc = KnowledgeService(session)
+    return svc.public(svc.require_source(source_id), utcnow())
 
 
 async def _after_change(
     state: AppState,
+    session: Session,
     source_id: str,
     *,
     refresh: bool,
@@ -106,7 +104,7 @@ async def _after_change(
             )
         elif note is None:
             note = "Temporal is unreachable: the refresh starts as soon as it is back"
-    public = await run_in_threadpool(_public, state, source_id)
+    public = await run_in_threadpool(_public, session, source_id)
     return SourceChange(source=public, refresh=started, schedule_synced=synced, note=note)
 
 
@@ -157,26 +155,27 @@ def list_bases(
     openapi_extra=auth("content"),
 )
 async def add_source(
-    agent_id: str, body: SourceCreate, principal: PrincipalDep, state: StateDep
+    agent_id: str, body: SourceCreate, principal: PrincipalDep, tenancy: TenancyDep, state: StateDep
 ) -> SourceChange:
     """Add a file (base64 upload: md, txt, html, pdf), url or text source and start its first
     refresh. URL sources refresh hourly unless ``refresh_interval_s`` says otherwise; a URL
     whose host is not public answers 422 ``EgressDeniedError`` (see docs/knowledge.md)."""
 
+    session = tenancy.session
+
     def _create() -> str:
-        with session_scope(state.engine) as session:
-            agent = _require_agent(session, agent_id)
-            principal.require("content", agent.org_id)
-            if body.kind == "url" and body.url:
-                check_url(body.url, state.egress, allow_unresolved=True)
-            source = KnowledgeService(session).add_source(
-                agent.org_id, agent_id, body, principal.actor
-            )
-            return source.id
+        agent = tenancy.require_agent(agent_id)
+        principal.require("content", agent.org_id)
+        if body.kind == "url" and body.url:
+            check_url(body.url, state.egress, allow_unresolved=True)
+        source = KnowledgeService(session).add_source(agent.org_id, agent_id, body, principal.actor)
+        # Committed before the schedule and the refresh: the workflow reads the source's row.
+        session.commit()
+        return source.id
 
     source_id = await run_in_threadpool(_create)
     return await _after_change(
-        state, source_id, refresh=body.refresh, reason="created", actor=principal.actor
+        state, session, source_id, refresh=body.refresh, reason="created", actor=principal.actor
     )
 
 
@@ -209,25 +208,31 @@ def get_source(source_id: str, principal: PrincipalDep, session: SessionDep) -> 
     openapi_extra=auth("content"),
 )
 async def update_source(
-    source_id: str, body: SourceUpdate, principal: PrincipalDep, state: StateDep
+    source_id: str,
+    body: SourceUpdate,
+    principal: PrincipalDep,
+    session: SessionDep,
+    state: StateDep,
 ) -> SourceChange:
     """Change a source's name, freshness policy, URL or content; new content is refreshed at
     once (``refresh: false`` to wait for the schedule)."""
 
     def _update() -> bool:
-        with session_scope(state.engine) as session:
-            svc = KnowledgeService(session)
-            principal.require("content", svc.require_source(source_id).org_id)
-            if body.url is not None:
-                check_url(body.url, state.egress, allow_unresolved=True)
-            _source, content_changed, _schedule_changed = svc.update_source(
-                source_id, body, principal.actor
-            )
-            return content_changed
+        svc = KnowledgeService(session)
+        principal.require("content", svc.require_source(source_id).org_id)
+        if body.url is not None:
+            check_url(body.url, state.egress, allow_unresolved=True)
+        _source, content_changed, _schedule_changed = svc.update_source(
+            source_id, body, principal.actor
+        )
+        # Committed before the schedule and the refresh: the workflow reads the source's row.
+        session.commit()
+        return content_changed
 
     content_changed = await run_in_threadpool(_update)
     return await _after_change(
         state,
+        session,
         source_id,
         refresh=body.refresh and content_changed,
         reason="content_updated",
@@ -238,16 +243,20 @@ async def update_source(
 @router.delete(
     "/v1/knowledge/sources/{source_id}", response_model=SourceDeleted, openapi_extra=auth("content")
 )
-async def delete_source(source_id: str, principal: PrincipalDep, state: StateDep) -> SourceDeleted:
+async def delete_source(
+    source_id: str, principal: PrincipalDep, session: SessionDep, state: StateDep
+) -> SourceDeleted:
     """Remove a source, its chunks, its search-index entries and its schedule."""
 
     def _delete() -> int:
-        with session_scope(state.engine) as session:
-            svc = KnowledgeService(session)
-            principal.require("content", svc.require_source(source_id).org_id)
-            svc.delete_source(source_id, principal.actor)
-            ops = list(svc.pending)
-        # Committed: the index follows (ids only; a failure here leaves unreachable entries,
+        svc = KnowledgeService(session)
+        principal.require("content", svc.require_source(source_id).org_id)
+        svc.delete_source(source_id, principal.actor)
+        ops = list(svc.pending)
+        # Committed before the index and the schedule follow, so neither drops what a failed
+        # delete would have kept.
+        session.commit()
+        # The index follows (ids only; a failure here leaves unreachable entries,
         # which retrieval skips because their rows are gone).
         index = kr.runtime(state).index
         for op in ops:
@@ -270,25 +279,21 @@ async def delete_source(source_id: str, principal: PrincipalDep, state: StateDep
 async def refresh_source(
     source_id: str,
     principal: PrincipalDep,
+    session: SessionDep,
     state: StateDep,
     response: Response,
     force: Annotated[bool, Query(description="Re-read and re-embed everything")] = False,
 ) -> RefreshStarted:
     """Refresh now. While a refresh of this source runs, the request joins it (one at a time)."""
 
-    def _check() -> str:
-        with session_scope(state.engine) as session:
-            source = KnowledgeService(session).require_source(source_id)
-            principal.require("content", source.org_id)
-            record_audit(
-                session,
-                actor=principal.actor,
-                action="knowledge.source.refresh_requested",
-                target=agent_target(source.agent_id, "source", source.id),
-                org_id=source.org_id,
-                detail={"force": force},
-            )
-            return source.org_id
+    def _check() -> None:
+        svc = KnowledgeService(session)
+        source = svc.require_source(source_id)
+        principal.require("content", source.org_id)
+        svc.record_refresh_request(source, principal.actor, force)
+        # The request is on the audit log before the refresh starts, and stays there when
+        # Temporal is unreachable.
+        session.commit()
 
     await run_in_threadpool(_check)
     found = await kr.request_refresh(state, source_id, "manual", principal.actor, force)
@@ -311,6 +316,7 @@ async def refresh_source(
 async def get_refresh(
     source_id: str,
     principal: PrincipalDep,
+    session: SessionDep,
     state: StateDep,
     run_id: Annotated[str | None, Query(description="One run (default: the latest)")] = None,
 ) -> RefreshRun:
@@ -318,9 +324,8 @@ async def get_refresh(
     ended: ``outcome`` ``failing`` with ``error`` when the source could not be fetched."""
 
     def _check() -> None:
-        with Session(state.engine) as session:
-            source = KnowledgeService(session).require_source(source_id)
-            principal.require("viewer", source.org_id)
+        source = KnowledgeService(session).require_source(source_id)
+        principal.require("viewer", source.org_id)
 
     await run_in_threadpool(_check)
     if state.temporal is None:
@@ -357,11 +362,12 @@ async def get_refresh(
     openapi_extra=auth("viewer"),
 )
 def search(
-    body: KnowledgeSearch, principal: PrincipalDep, session: SessionDep, state: StateDep
+    body: KnowledgeSearch, principal: PrincipalDep, tenancy: TenancyDep, state: StateDep
 ) -> KnowledgeAnswer:
     """Hybrid retrieval (BM25 + dense, rank fusion) with the speech-to-text normalizer;
     outdated chunks are withheld and listed. Recorded on ``call`` when one is given."""
-    agent = require_own_agent(principal, session, body.agent_id)
+    agent = tenancy.require_own_agent(principal, body.agent_id)
+    session = tenancy.session
     principal.require("viewer", agent.org_id)
     answer = kr.runtime(state).retriever.search(
         session,
@@ -382,10 +388,3 @@ def search(
             "api",
         )
     return answer
-
-
-def _require_agent(session: Session, agent_id: str) -> Agent:
-    agent = tenancy_repo.get_agent(session, agent_id)
-    if agent is None:
-        raise NotFoundError(f"agent '{agent_id}' does not exist")
-    return agent

@@ -22,15 +22,12 @@ from starlette.datastructures import Headers
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from api.deps import PrincipalDep, StateDep, auth
+from api.deps import PrincipalDep, SessionDep, StateDep, TenancyDep, auth
 from api.errors import error_body, error_responses
 from api.state import AppState
 from api.tool_gateway import record_results
 from connectors.egress import acheck_url
-from core.db import session_scope
 from core.errors import AppError, AuthenticationError, InvalidInputError, NotFoundError
-from core.tenancy import repository as tenancy_repo
-from core.tenancy.models import Agent
 from core.tenancy.security import constant_time_equals
 from core.tenancy.service import TenancyService
 from core.tools import repository as repo
@@ -69,25 +66,19 @@ def _gateway(state: AppState) -> ToolGateway:
     return state.gateway
 
 
-async def _db(state: AppState, fn: Callable[[Session], T]) -> T:
-    """Run ``fn`` in one committed unit of work, off the event loop."""
+async def _db(session: Session, fn: Callable[[Session], T]) -> T:
+    """Run ``fn`` on the request's session, off the event loop."""
+    return await run_in_threadpool(fn, session)
 
-    def run() -> T:
-        with session_scope(state.engine) as session:
-            return fn(session)
 
-    return await run_in_threadpool(run)
+async def _commit(session: Session) -> None:
+    """Commit before handing over to the gateway: it reads the servers and tools in its own
+    sessions, so it sees only what is committed."""
+    await run_in_threadpool(session.commit)
 
 
 def _registry(state: AppState, session: Session) -> ToolRegistryService:
     return ToolRegistryService(session, state.settings.secret_key.get_secret_value())
-
-
-def _agent(session: Session, agent_id: str) -> Agent:
-    agent = tenancy_repo.get_agent(session, agent_id)
-    if agent is None:
-        raise NotFoundError(f"agent '{agent_id}' does not exist")
-    return agent
 
 
 # -- servers --------------------------------------------------------------------------------
@@ -102,7 +93,12 @@ def _agent(session: Session, agent_id: str) -> Agent:
     openapi_extra=auth("admin"),
 )
 async def add_server(
-    org_id: str, body: McpServerCreate, principal: PrincipalDep, state: StateDep
+    org_id: str,
+    body: McpServerCreate,
+    principal: PrincipalDep,
+    session: SessionDep,
+    tenancy: TenancyDep,
+    state: StateDep,
 ) -> McpServerPublic:
     principal.require("admin", org_id)
     if body.transport == "http" and body.url:
@@ -110,19 +106,24 @@ async def add_server(
         await acheck_url(body.url, state.egress, allow_unresolved=True)
 
     def _add(session: Session) -> int:
-        if tenancy_repo.get_org(session, org_id) is None:
-            raise NotFoundError(f"organization '{org_id}' does not exist")
+        tenancy.require_org(org_id)
         server = _registry(state, session).add_server(
             org_id, body, principal.actor, operator=principal.operator
         )
         assert server.id is not None
         return server.id
 
-    server_id = await _db(state, _add)
+    server_id = await _db(session, _add)
+    await _commit(session)
     # Discovery failures are reported on the server (last_error), not as a failed request:
     # the server stays registered and can be refreshed once it is up.
     await _gateway(state).refresh_server(server_id)
-    return await _db(state, lambda s: ToolRegistryService.public(_server_by_id(s, server_id)))
+
+    def _public(s: Session) -> McpServerPublic:
+        s.expire_all()  # discovery wrote the tools and the server's state in its own session
+        return ToolRegistryService.public(_server_by_id(s, server_id))
+
+    return await _db(session, _public)
 
 
 def _server_by_id(session: Session, server_id: int) -> McpServer:
@@ -138,11 +139,11 @@ def _server_by_id(session: Session, server_id: int) -> McpServer:
     openapi_extra=auth("viewer"),
 )
 async def list_servers(
-    org_id: str, principal: PrincipalDep, state: StateDep
+    org_id: str, principal: PrincipalDep, session: SessionDep
 ) -> list[McpServerPublic]:
     principal.require("viewer", org_id)
     return await _db(
-        state, lambda s: [ToolRegistryService.public(x) for x in repo.list_servers(s, org_id)]
+        session, lambda s: [ToolRegistryService.public(x) for x in repo.list_servers(s, org_id)]
     )
 
 
@@ -152,11 +153,11 @@ async def list_servers(
     openapi_extra=auth("viewer"),
 )
 async def get_server(
-    org_id: str, name: str, principal: PrincipalDep, state: StateDep
+    org_id: str, name: str, principal: PrincipalDep, session: SessionDep, state: StateDep
 ) -> McpServerPublic:
     principal.require("viewer", org_id)
     return await _db(
-        state,
+        session,
         lambda s: ToolRegistryService.public(_registry(state, s).require_server(org_id, name)),
     )
 
@@ -167,7 +168,7 @@ async def get_server(
     openapi_extra=auth("admin"),
 )
 async def remove_server(
-    org_id: str, name: str, principal: PrincipalDep, state: StateDep
+    org_id: str, name: str, principal: PrincipalDep, session: SessionDep, state: StateDep
 ) -> McpServerPublic:
     principal.require("admin", org_id)
 
@@ -177,7 +178,8 @@ async def remove_server(
         _registry(state, session).remove_server(org_id, name, principal.actor)
         return public
 
-    public = await _db(state, _remove)
+    public = await _db(session, _remove)
+    await _commit(session)
     await _gateway(state).forget_server(public.id)
     return public
 
@@ -188,11 +190,11 @@ async def remove_server(
     openapi_extra=auth("admin"),
 )
 async def refresh_server(
-    org_id: str, name: str, principal: PrincipalDep, state: StateDep
+    org_id: str, name: str, principal: PrincipalDep, session: SessionDep, state: StateDep
 ) -> RefreshReport:
     """Re-read the server's tool list now (it is also re-read on a schedule)."""
     principal.require("admin", org_id)
-    server_id = await _db(state, lambda s: _registry(state, s).require_server(org_id, name).id)
+    server_id = await _db(session, lambda s: _registry(state, s).require_server(org_id, name).id)
     assert server_id is not None
     report = await _gateway(state).refresh_server(server_id)
     if report is None:
@@ -207,25 +209,30 @@ async def refresh_server(
 async def list_org_tools(
     org_id: str,
     principal: PrincipalDep,
+    session: SessionDep,
     state: StateDep,
     agent_id: str | None = Query(default=None, description="Mark the tools enabled on it"),
 ) -> list[ToolPublic]:
     """Every tool the organization's servers offer, under the name it would be exposed as."""
     principal.require("viewer", org_id)
-    return await _db(state, lambda s: _registry(state, s).list_org_tools(org_id, agent_id))
+    return await _db(session, lambda s: _registry(state, s).list_org_tools(org_id, agent_id))
 
 
 @router.get(
     "/agents/{agent_id}/tools", response_model=list[AgentToolPublic], openapi_extra=auth("viewer")
 )
 async def list_agent_tools(
-    agent_id: str, principal: PrincipalDep, state: StateDep
+    agent_id: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    tenancy: TenancyDep,
+    state: StateDep,
 ) -> list[AgentToolPublic]:
     def _list(session: Session) -> list[AgentToolPublic]:
-        principal.require("viewer", _agent(session, agent_id).org_id)
+        principal.require("viewer", tenancy.require_agent(agent_id).org_id)
         return _registry(state, session).agent_tools_public(agent_id)
 
-    return await _db(state, _list)
+    return await _db(session, _list)
 
 
 @router.put(
@@ -235,19 +242,26 @@ async def list_agent_tools(
     openapi_extra=auth("release"),
 )
 async def enable_tool(
-    agent_id: str, ref: str, body: ToolEnable, principal: PrincipalDep, state: StateDep
+    agent_id: str,
+    ref: str,
+    body: ToolEnable,
+    principal: PrincipalDep,
+    session: SessionDep,
+    tenancy: TenancyDep,
+    state: StateDep,
 ) -> AgentToolPublic:
     """Enable a tool (``<server>/<tool>`` or its exposed name) on the agent, with optional
     per-tool overrides. Re-enabling updates the overrides."""
 
     def _enable(session: Session) -> str:
-        agent = _agent(session, agent_id)
+        agent = tenancy.require_agent(agent_id)
         principal.require("release", agent.org_id)
         return _registry(state, session).enable_tool(agent, ref, body, principal.actor).exposed_name
 
-    name = await _db(state, _enable)
+    name = await _db(session, _enable)
+    await _commit(session)
     _gateway(state).invalidate(agent_id)
-    tools = await _db(state, lambda s: _registry(state, s).agent_tools_public(agent_id))
+    tools = await _db(session, lambda s: _registry(state, s).agent_tools_public(agent_id))
     return next(t for t in tools if t.name == name)
 
 
@@ -257,15 +271,21 @@ async def enable_tool(
     openapi_extra=auth("release"),
 )
 async def disable_tool(
-    agent_id: str, ref: str, principal: PrincipalDep, state: StateDep
+    agent_id: str,
+    ref: str,
+    principal: PrincipalDep,
+    session: SessionDep,
+    tenancy: TenancyDep,
+    state: StateDep,
 ) -> dict[str, str]:
     def _disable(session: Session) -> dict[str, str]:
-        agent = _agent(session, agent_id)
+        agent = tenancy.require_agent(agent_id)
         principal.require("release", agent.org_id)
         row = _registry(state, session).disable_tool(agent, ref, principal.actor)
         return {"agent_id": agent_id, "name": row.exposed_name, "status": "disabled"}
 
-    disabled = await _db(state, _disable)
+    disabled = await _db(session, _disable)
+    await _commit(session)
     _gateway(state).invalidate(agent_id)
     return disabled
 
@@ -276,11 +296,17 @@ async def disable_tool(
     openapi_extra=auth("release"),
 )
 async def call_tool(
-    agent_id: str, name: str, body: ToolCallRequest, principal: PrincipalDep, state: StateDep
+    agent_id: str,
+    name: str,
+    body: ToolCallRequest,
+    principal: PrincipalDep,
+    session: SessionDep,
+    tenancy: TenancyDep,
+    state: StateDep,
 ) -> ToolCallResponse:
     """Call one of the agent's gateway tools, exactly as a live call would (deadline, limits,
     breaker, idempotency), and record it on the trace (platform ``api``) and audit log."""
-    org_id = await _db(state, lambda s: _agent(s, agent_id).org_id)
+    org_id = await _db(session, lambda _s: tenancy.require_agent(agent_id).org_id)
     principal.require("release", org_id)
     if name in BUILTIN_TOOLS:
         raise InvalidInputError(
@@ -304,7 +330,7 @@ async def call_tool(
         raise NotFoundError(
             f"agent '{agent_id}' has no enabled tool '{name}'; see GET /v1/agents/{agent_id}/tools"
         )
-    await _db(state, lambda s: record_results(s, state, {0: result}))
+    await _db(session, lambda s: record_results(s, state, {0: result}))
     record = result.record
     return ToolCallResponse(
         tool=record.tool,
@@ -358,6 +384,7 @@ def _authenticate(state: AppState, agent_id: str, token: str | None) -> str:
             if cred.kind in AGENT_TOOL_CREDENTIALS and constant_time_equals(cred.secret, token):
                 return f"agent:{agent_id}/{platform}-{cred.kind}"
     s = state.settings
+    # A plain ASGI route (below) has no FastAPI dependencies, so no request session: one read.
     with Session(state.engine) as session:
         principal = TenancyService(
             session, s.secret_key.get_secret_value(), s.admin_token.get_secret_value()

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, field_validator
 
 from api.deps import CallsDep, MemoryDep, PrincipalDep, StateDep, TenancyDep, auth
 from connectors.vectors.embedded import VectorEntry
-from core.audit.service import record_audit
-from core.audit.targets import agent_target
-from core.db import scrub_deleted
 from core.memory.schemas import CallerTimeline, MemoryHit
 from core.pii.phone import checked_number, mask_number
 
@@ -103,25 +98,15 @@ def forget_caller(
     """Erase every row and vector that holds this caller, inbox and rejected payloads included."""
     agent = tenancy.require_agent(agent_id)
     principal.require("admin", agent.org_id)
-    removed = memory.forget(agent.org_id, agent_id, caller_hash)
-    removed += calls.forget_caller(agent.org_id, agent_id, caller_hash)
-    # The audit names the erasure by a receipt, not the caller's hash: after a forget, nothing
-    # stored may still single the caller out.
-    receipt = uuid.uuid4().hex
-    record_audit(
-        tenancy.session,
-        actor=principal.actor,
-        action="caller.forget",
-        target=agent_target(agent_id, "forget", receipt),
-        org_id=agent.org_id,
-        detail={"rows_deleted": removed},
+    done = memory.forget_caller(
+        agent.org_id,
+        agent_id,
+        caller_hash,
+        principal.actor,
+        calls,
+        store_tables=(str(VectorEntry.__tablename__),),
+        vacuum_full=state.settings.forget_vacuum_full,
     )
-    tenancy.session.commit()
-    memory.apply_pending_vectors()
-    # Deleted is not yet unreadable: old copies linger in free pages, the WAL, dead tuples.
-    scrub_deleted(
-        state.engine,
-        (*memory.forget_tables(), *calls.forget_tables(), str(VectorEntry.__tablename__)),
-        full=state.settings.forget_vacuum_full,
+    return ForgetResult(
+        caller_hash=caller_hash, rows_deleted=done.rows_deleted, receipt=done.receipt
     )
-    return ForgetResult(caller_hash=caller_hash, rows_deleted=removed, receipt=receipt)

@@ -24,16 +24,13 @@ from api.errors import error_responses
 from core.db import INT_COLUMN_MAX
 from core.errors import (
     ConflictError,
-    InvalidInputError,
     NotFoundError,
     TemporalUnavailableError,
 )
 from core.prompts import repository as repo
-from core.prompts.rollouts import check_plan
+from core.prompts.rollouts import plan_rollout
 from core.prompts.schemas import (
-    DEFAULT_STEPS,
     LABEL_PATTERN,
-    PRODUCTION,
     ExperimentCreate,
     ExperimentPublic,
     ExperimentResults,
@@ -355,45 +352,21 @@ def _rollout_input(
     tenancy: TenancyDep,
     prompts: PromptService,
 ) -> tuple[Agent, RolloutInput, int]:
-    """Validate before starting, so a doomed rollout answers 4xx instead of failing later."""
     agent = _agent(tenancy, principal, agent_id, "release")
-    check_plan(body.steps or DEFAULT_STEPS)  # 422 naming the smallest valid value
-    session = prompts.session
-    candidate = body.candidate_version
-    if body.candidate_label is not None:
-        label = repo.get_label(session, agent_id, body.candidate_label)
-        if label is None:
-            raise NotFoundError(f"agent '{agent_id}' has no label '{body.candidate_label}'")
-        candidate = label.version
-    assert candidate is not None
-    prompts.require_version(agent_id, candidate)
-    production = repo.get_label(session, agent_id, PRODUCTION)
-    if production is None:
-        raise InvalidInputError(
-            "no version is labelled production: a rollout needs a control; label the first "
-            "version production directly (PUT .../labels/production)"
-        )
-    if production.version == candidate:
-        raise InvalidInputError(f"v{candidate} is already production")
-    if repo.running_experiment(session, agent_id) is not None:
-        raise ConflictError("this agent runs an experiment or a rollout; end it first")
-    # Fail now rather than after hours of canary traffic if promotion could never pass.
-    gate = prompts.check_gate(agent, PRODUCTION, candidate, production)
-    if not gate.passed:
-        raise ConflictError(f"the eval gate would refuse promoting v{candidate}: {gate.detail}")
-    steps = body.steps or list(DEFAULT_STEPS)
+    plan = plan_rollout(prompts, agent, body)
     data = RolloutInput(
         org_id=agent.org_id,
         agent_id=agent_id,
-        candidate_version=candidate,
+        candidate_version=plan.candidate_version,
         steps=[
-            RolloutStep(s.weight, s.hold_s, s.min_canary_calls, s.max_duration_s) for s in steps
+            RolloutStep(s.weight, s.hold_s, s.min_canary_calls, s.max_duration_s)
+            for s in plan.steps
         ],
         check_interval_s=body.check_interval_s,
         actor=principal.actor,
         reason=body.reason,
     )
-    return agent, data, production.version
+    return agent, data, plan.control_version
 
 
 @router.get("/rollouts", response_model=list[RolloutPublic], openapi_extra=auth("viewer"))

@@ -39,15 +39,21 @@ def _operator_only(principal: PrincipalDep) -> None:
     responses=error_responses(409),
     openapi_extra=auth("operator"),
 )
-def create_org(body: OrganizationCreate, principal: PrincipalDep, tenancy: TenancyDep) -> object:
+def create_org(
+    body: OrganizationCreate, principal: PrincipalDep, tenancy: TenancyDep
+) -> OrganizationPublic:
     _operator_only(principal)
-    return tenancy.create_org(body, principal.actor)
+    org = tenancy.create_org(body, principal.actor)
+    return OrganizationPublic.model_validate(org, from_attributes=True)
 
 
 @router.get("/orgs", response_model=list[OrganizationPublic], openapi_extra=auth("operator"))
-def list_orgs(principal: PrincipalDep, tenancy: TenancyDep) -> object:
+def list_orgs(principal: PrincipalDep, tenancy: TenancyDep) -> list[OrganizationPublic]:
     _operator_only(principal)
-    return repo.list_orgs(tenancy.session)
+    return [
+        OrganizationPublic.model_validate(o, from_attributes=True)
+        for o in repo.list_orgs(tenancy.session)
+    ]
 
 
 @router.post(
@@ -58,7 +64,7 @@ def list_orgs(principal: PrincipalDep, tenancy: TenancyDep) -> object:
 )
 def create_key(
     org_id: str, body: ApiKeyCreate, principal: PrincipalDep, tenancy: TenancyDep
-) -> object:
+) -> ApiKeyCreated:
     principal.require("admin", org_id)
     key, token = tenancy.create_api_key(org_id, body, principal.actor)
     return ApiKeyCreated(
@@ -67,17 +73,23 @@ def create_key(
 
 
 @router.get("/orgs/{org_id}/keys", response_model=list[ApiKeyPublic], openapi_extra=auth("admin"))
-def list_keys(org_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> object:
+def list_keys(org_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> list[ApiKeyPublic]:
     principal.require("admin", org_id)
-    return repo.list_api_keys(tenancy.session, org_id)
+    return [
+        ApiKeyPublic.model_validate(k, from_attributes=True)
+        for k in repo.list_api_keys(tenancy.session, org_id)
+    ]
 
 
 @router.delete(
     "/orgs/{org_id}/keys/{key_id}", response_model=ApiKeyPublic, openapi_extra=auth("admin")
 )
-def revoke_key(org_id: str, key_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> object:
+def revoke_key(
+    org_id: str, key_id: str, principal: PrincipalDep, tenancy: TenancyDep
+) -> ApiKeyPublic:
     principal.require("admin", org_id)
-    return tenancy.revoke_api_key(org_id, key_id, principal.actor)
+    key = tenancy.revoke_api_key(org_id, key_id, principal.actor)
+    return ApiKeyPublic.model_validate(key, from_attributes=True)
 
 
 @router.post(
@@ -89,32 +101,36 @@ def revoke_key(org_id: str, key_id: str, principal: PrincipalDep, tenancy: Tenan
 )
 def create_agent(
     org_id: str, body: AgentCreate, principal: PrincipalDep, tenancy: TenancyDep
-) -> object:
+) -> AgentPublic:
     principal.require("admin", org_id)
-    return tenancy.create_agent(org_id, body, principal.actor)
+    agent = tenancy.create_agent(org_id, body, principal.actor)
+    return AgentPublic.model_validate(agent, from_attributes=True)
 
 
 @router.get("/orgs/{org_id}/agents", response_model=list[AgentPublic], openapi_extra=auth("viewer"))
-def list_agents(org_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> object:
+def list_agents(org_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> list[AgentPublic]:
     principal.require("viewer", org_id)
-    return repo.list_agents(tenancy.session, org_id)
+    return [
+        AgentPublic.model_validate(a, from_attributes=True)
+        for a in repo.list_agents(tenancy.session, org_id)
+    ]
 
 
 @router.get("/agents/{agent_id}", response_model=AgentPublic, openapi_extra=auth("viewer"))
-def get_agent(agent_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> object:
+def get_agent(agent_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> AgentPublic:
     agent = tenancy.require_agent(agent_id)
     principal.require("viewer", agent.org_id)
-    return agent
+    return AgentPublic.model_validate(agent, from_attributes=True)
 
 
 @router.patch("/agents/{agent_id}", response_model=AgentPublic, openapi_extra=auth("admin"))
 def update_agent(
     agent_id: str, body: AgentUpdate, principal: PrincipalDep, tenancy: TenancyDep, state: StateDep
-) -> object:
+) -> AgentPublic:
     principal.require("admin", tenancy.require_agent(agent_id).org_id)
     agent = tenancy.update_agent(agent_id, body, principal.actor)
     state.agents.invalidate(agent_id)
-    return agent
+    return AgentPublic.model_validate(agent, from_attributes=True)
 
 
 @router.put(
@@ -129,11 +145,11 @@ def set_credential(
     principal: PrincipalDep,
     tenancy: TenancyDep,
     state: StateDep,
-) -> object:
+) -> CredentialPublic:
     principal.require("admin", tenancy.require_agent(agent_id).org_id)
     cred = tenancy.set_credential(agent_id, platform, body, principal.actor)
     state.agents.invalidate(agent_id)
-    return cred
+    return CredentialPublic.model_validate(cred, from_attributes=True)
 
 
 @router.get(
@@ -141,6 +157,11 @@ def set_credential(
     response_model=list[CredentialPublic],
     openapi_extra=auth("admin"),
 )
-def list_credentials(agent_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> object:
+def list_credentials(
+    agent_id: str, principal: PrincipalDep, tenancy: TenancyDep
+) -> list[CredentialPublic]:
     principal.require("admin", tenancy.require_agent(agent_id).org_id)
-    return repo.list_credentials(tenancy.session, agent_id)
+    return [
+        CredentialPublic.model_validate(c, from_attributes=True)
+        for c in repo.list_credentials(tenancy.session, agent_id)
+    ]

@@ -24,7 +24,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from api import edge
-from api.deps import StateDep, auth
+from api.deps import SessionDep, StateDep, auth
 from api.errors import error_body, error_responses
 from api.state import AgentInfo, AppState
 from connectors.bland import mapping
@@ -175,11 +175,8 @@ async def bland_tool(
 # -- post-call --------------------------------------------------------------------------------
 
 
-def _earlier_post_calls(state: AppState, agent_id: str, call_id: str) -> list[Mapping[str, Any]]:
-    with Session(state.engine) as session:
-        texts = calls_repo.inbox_payloads_for_call(
-            session, agent_id, PLATFORM, "call_ended", call_id
-        )
+def _earlier_post_calls(session: Session, agent_id: str, call_id: str) -> list[Mapping[str, Any]]:
+    texts = calls_repo.inbox_payloads_for_call(session, agent_id, PLATFORM, "call_ended", call_id)
     bodies: list[Mapping[str, Any]] = []
     for text in texts:
         try:
@@ -197,7 +194,9 @@ def _earlier_post_calls(state: AppState, agent_id: str, call_id: str) -> list[Ma
     responses=error_responses(400, 401, 404, 409, 413, 422, 429),
     openapi_extra=auth("platform"),
 )
-async def bland_post_call(agent_id: str, request: Request, state: StateDep) -> JSONResponse:
+async def bland_post_call(
+    agent_id: str, request: Request, session: SessionDep, state: StateDep
+) -> JSONResponse:
     async def parse(agent: AgentInfo, body: dict[str, Any]) -> tuple[CallEnded, bytes | None]:
         if not is_correction_only(body):
             return parse_post_call(body), None
@@ -205,7 +204,7 @@ async def bland_post_call(agent_id: str, request: Request, state: StateDep) -> J
         # object received first, so the inbox row is a whole call again (caller, times, ids)
         # and the post-call activity needs nothing but that row.
         call_id = require_call_id(body)
-        earlier = await run_in_threadpool(_earlier_post_calls, state, agent.id, call_id)
+        earlier = await run_in_threadpool(_earlier_post_calls, session, agent.id, call_id)
         merged = merge_correction(earlier, body)
         return parse_post_call(merged), encode_payload(merged)
 

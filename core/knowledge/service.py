@@ -427,6 +427,17 @@ class KnowledgeService:
         )
         return source
 
+    def record_refresh_request(self, source: KnowledgeSource, actor: str, force: bool) -> None:
+        """A manual refresh is audited when asked for, whether or not it can start now."""
+        record_audit(
+            self.session,
+            actor=actor,
+            action="knowledge.source.refresh_requested",
+            target=agent_target(source.agent_id, "source", source.id),
+            org_id=source.org_id,
+            detail={"force": force},
+        )
+
     def public(
         self, source: KnowledgeSource, now: datetime, kb_name: str | None = None
     ) -> SourcePublic:

@@ -8,13 +8,17 @@ contradicting newer fact closes the old one (``valid_to``) rather than deleting 
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session
 
-from core.db import utcnow
+from core.audit.service import record_audit
+from core.audit.targets import agent_target
+from core.calls.service import CallsService
+from core.db import scrub_deleted, utcnow
 from core.memory import repository as repo
 from core.memory.models import CallerProfile, Fact, Memory
 from core.memory.schemas import (
@@ -44,6 +48,12 @@ def summary_item_id(platform: str, call_id: str) -> str:
 
 def fact_item_id(fact_id: int) -> str:
     return f"fact:{fact_id}"
+
+
+@dataclass(frozen=True)
+class ForgetReceipt:
+    rows_deleted: int
+    receipt: str
 
 
 @dataclass(frozen=True)
@@ -357,6 +367,46 @@ class MemoryService:
     def forget_tables() -> tuple[str, ...]:
         """The tables ``forget`` deletes from (the vector store's own storage aside)."""
         return repo.CALLER_TABLES
+
+    def forget_caller(
+        self,
+        org_id: str,
+        agent_id: str,
+        caller_hash: str,
+        actor: str,
+        calls: CallsService,
+        *,
+        store_tables: Sequence[str] = (),
+        vacuum_full: bool = False,
+    ) -> ForgetReceipt:
+        """Erase every row and vector that holds this caller, their calls, inbox rows and
+        rejected payloads included, and record the erasure.
+
+        Commits: the vectors go only after the rows are gone, and the scrub needs the deletes
+        committed. ``store_tables`` are the vector store's own tables, scrubbed too.
+        """
+        removed = self.forget(org_id, agent_id, caller_hash)
+        removed += calls.forget_caller(org_id, agent_id, caller_hash)
+        # The audit names the erasure by a receipt, not the caller's hash: after a forget,
+        # nothing stored may still single the caller out.
+        receipt = uuid.uuid4().hex
+        record_audit(
+            self.session,
+            actor=actor,
+            action="caller.forget",
+            target=agent_target(agent_id, "forget", receipt),
+            org_id=org_id,
+            detail={"rows_deleted": removed},
+        )
+        self.session.commit()
+        self.apply_pending_vectors()
+        # Deleted is not yet unreadable: old copies linger in free pages, the WAL, dead tuples.
+        scrub_deleted(
+            self.session.get_bind().engine,
+            (*self.forget_tables(), *calls.forget_tables(), *store_tables),
+            full=vacuum_full,
+        )
+        return ForgetReceipt(rows_deleted=removed, receipt=receipt)
 
     def forget(self, org_id: str, agent_id: str, caller_hash: str) -> int:
         removed = repo.delete_caller_rows(self.session, org_id, agent_id, caller_hash)

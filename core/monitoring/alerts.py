@@ -15,17 +15,19 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from core.audit.service import record_audit
 from core.audit.targets import agent_target
 from core.db import utcnow
 from core.errors import ConflictError, InvalidInputError, NotFoundError
+from core.monitoring import repository as repo
 from core.monitoring.models import Alert
+from core.monitoring.repository import AlertFilter
 
 SEVERITIES = ("info", "warning", "critical")
 STATES = ("firing", "acknowledged", "resolved")
-OPEN_STATES = ("firing", "acknowledged")
+OPEN_STATES = repo.OPEN_STATES
 
 KNOWLEDGE_FAILING = "knowledge_source_failing"
 KNOWLEDGE_STALE = "knowledge_source_stale"
@@ -74,13 +76,7 @@ def raise_alert(
     if severity not in SEVERITIES:
         raise ValueError(f"unknown severity '{severity}'; use one of {SEVERITIES}")
     if subject is not None:
-        stmt = select(Alert).where(
-            Alert.org_id == org_id,
-            Alert.subject == subject,
-            Alert.kind == kind,
-            col(Alert.state).in_(OPEN_STATES),
-        )
-        existing = session.exec(stmt).first()
+        existing = repo.open_alert(session, org_id, subject, kind)
         if existing is not None:  # the same condition, still open: keep one alert up to date
             existing.message = message
             existing.detail = detail or {}
@@ -108,32 +104,15 @@ def raise_alert(
     return alert
 
 
-def list_alerts(
-    session: Session,
-    org_id: str,
-    agent_id: str | None = None,
-    *,
-    kind: str | None = None,
-    state: str | None = None,
-    open_only: bool = False,
-    limit: int = 100,
-) -> list[Alert]:
-    if state is not None and state not in STATES:
-        raise InvalidInputError(f"unknown alert state '{state}'; use one of {', '.join(STATES)}")
-    stmt = select(Alert).where(Alert.org_id == org_id)
-    if agent_id is not None:
-        stmt = stmt.where(Alert.agent_id == agent_id)
-    if kind is not None:
-        stmt = stmt.where(Alert.kind == kind)
-    if state is not None:
-        stmt = stmt.where(Alert.state == state)
-    if open_only:
-        stmt = stmt.where(col(Alert.state).in_(OPEN_STATES))
-    return list(session.exec(stmt.order_by(col(Alert.id).desc()).limit(limit)))
+def list_alerts(session: Session, f: AlertFilter) -> list[Alert]:
+    """Newest first."""
+    if f.state is not None and f.state not in STATES:
+        raise InvalidInputError(f"unknown alert state '{f.state}'; use one of {', '.join(STATES)}")
+    return repo.list_alerts(session, f)
 
 
 def require_alert(session: Session, org_id: str, alert_id: int) -> Alert:
-    alert = session.get(Alert, alert_id)
+    alert = repo.get_alert(session, alert_id)
     if alert is None or alert.org_id != org_id:
         raise NotFoundError(
             f"organization '{org_id}' has no alert {alert_id}; list them with "
@@ -202,12 +181,7 @@ def resolve_subject(
     cleared. Returns the alerts it resolved."""
     if subject is None and agent_id is None:
         raise ValueError("name a subject or an agent")
-    stmt = select(Alert).where(col(Alert.kind).in_(kinds), col(Alert.state).in_(OPEN_STATES))
-    if subject is not None:
-        stmt = stmt.where(Alert.subject == subject)
-    if agent_id is not None:
-        stmt = stmt.where(Alert.agent_id == agent_id)
-    resolved = list(session.exec(stmt))
+    resolved = repo.open_alerts_about(session, kinds, subject=subject, agent_id=agent_id)
     for alert in resolved:
         _resolve(session, alert, actor, resolution)
     return resolved
@@ -215,33 +189,3 @@ def resolve_subject(
 
 def public(alert: Alert) -> AlertPublic:
     return AlertPublic.model_validate(alert, from_attributes=True)
-
-
-def open_alert_rows(
-    session: Session, agent_id: str, kind_prefix: str, org_id: str | None = None
-) -> list[dict[str, Any]]:
-    """An agent's open alerts whose kind starts with ``kind_prefix`` (``knowledge_``,
-    ``prompt_``), newest first, for the dashboard page of the thing they are about."""
-    stmt = (
-        select(Alert)
-        .where(
-            Alert.agent_id == agent_id,
-            col(Alert.kind).startswith(kind_prefix),
-            col(Alert.state).in_(OPEN_STATES),
-        )
-        .order_by(col(Alert.id).desc())
-        .limit(50)
-    )
-    if org_id is not None:
-        stmt = stmt.where(Alert.org_id == org_id)
-    return [
-        {
-            "id": a.id,
-            "created_at": a.created_at,
-            "kind": a.kind,
-            "severity": a.severity,
-            "state": a.state,
-            "message": a.message,
-        }
-        for a in session.exec(stmt)
-    ]

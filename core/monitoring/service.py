@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from core.calls.events import CallEnded
 from core.calls.models import Call
+from core.monitoring import repository as repo
 from core.monitoring.models import CallScore
 from core.monitoring.scorecard import Scorecard, score_call
 
@@ -16,13 +17,7 @@ class MonitoringService:
 
     def score_and_store(self, call: Call, ended: CallEnded) -> Scorecard:
         card = score_call(ended)
-        row = self.session.exec(
-            select(CallScore).where(
-                CallScore.agent_id == call.agent_id,
-                CallScore.platform == call.platform,
-                CallScore.platform_call_id == call.platform_call_id,
-            )
-        ).first()
+        row = repo.get_score(self.session, call.agent_id, call.platform, call.platform_call_id)
         if row is None:
             row = CallScore(
                 org_id=call.org_id,
@@ -37,10 +32,4 @@ class MonitoringService:
         return card
 
     def get_score(self, agent_id: str, platform: str, call_id: str) -> CallScore | None:
-        return self.session.exec(
-            select(CallScore).where(
-                CallScore.agent_id == agent_id,
-                CallScore.platform == platform,
-                CallScore.platform_call_id == call_id,
-            )
-        ).first()
+        return repo.get_score(self.session, agent_id, platform, call_id)

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from core.monitoring.alerts import open_alert_rows
+from core.monitoring.queries import open_alert_rows
 from core.prompts import repository as repo
 from core.prompts.models import PromptExperiment, PromptRollout, PromptVersion
 from core.prompts.ports import NoEvalSuiteGate

@@ -30,7 +30,13 @@ from core.prompts import repository as repo
 from core.prompts.metrics import arm_stats, load_outcomes
 from core.prompts.models import PromptExperiment, PromptRollout, PromptRolloutCheck
 from core.prompts.ports import EvalGate
-from core.prompts.schemas import PRODUCTION, version_ref
+from core.prompts.schemas import (
+    DEFAULT_STEPS,
+    PRODUCTION,
+    RolloutCreate,
+    RolloutStepIn,
+    version_ref,
+)
 from core.prompts.sequential import DEFAULT_MIN_SAMPLES, GuardReport, evaluate_guards
 from core.prompts.service import PromptService
 from core.tenancy import repository as tenancy_repo
@@ -71,6 +77,45 @@ def check_plan(steps: Sequence[PlanStep], min_samples: int = DEFAULT_MIN_SAMPLES
             "to compare the candidate with; start with a step below 100% (e.g. --step "
             f"0.05:1800:{max(50, min_samples)}:86400)"
         )
+
+
+@dataclass(frozen=True)
+class RolloutPlan:
+    """A rollout checked before it starts: the candidate, production as control, the steps."""
+
+    candidate_version: int
+    control_version: int
+    steps: list[RolloutStepIn]
+
+
+def plan_rollout(prompts: PromptService, agent: Agent, body: RolloutCreate) -> RolloutPlan:
+    """Validate before starting, so a doomed rollout answers 4xx instead of failing later."""
+    agent_id = agent.id
+    check_plan(body.steps or DEFAULT_STEPS)  # 422 naming the smallest valid value
+    session = prompts.session
+    candidate = body.candidate_version
+    if body.candidate_label is not None:
+        label = repo.get_label(session, agent_id, body.candidate_label)
+        if label is None:
+            raise NotFoundError(f"agent '{agent_id}' has no label '{body.candidate_label}'")
+        candidate = label.version
+    assert candidate is not None
+    prompts.require_version(agent_id, candidate)
+    production = repo.get_label(session, agent_id, PRODUCTION)
+    if production is None:
+        raise InvalidInputError(
+            "no version is labelled production: a rollout needs a control; label the first "
+            "version production directly (PUT .../labels/production)"
+        )
+    if production.version == candidate:
+        raise InvalidInputError(f"v{candidate} is already production")
+    if repo.running_experiment(session, agent_id) is not None:
+        raise ConflictError("this agent runs an experiment or a rollout; end it first")
+    # Fail now rather than after hours of canary traffic if promotion could never pass.
+    gate = prompts.check_gate(agent, PRODUCTION, candidate, production)
+    if not gate.passed:
+        raise ConflictError(f"the eval gate would refuse promoting v{candidate}: {gate.detail}")
+    return RolloutPlan(candidate, production.version, body.steps or list(DEFAULT_STEPS))
 
 
 @dataclass(frozen=True)

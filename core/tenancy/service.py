@@ -73,6 +73,18 @@ class Principal:
             )
 
 
+def require_owner(principal: Principal, kind: str, ident: str, owner: str | None) -> None:
+    """The caller may address this resource: 404 for the operator when it does not exist; for
+    a key, the same 403 whether it does not exist or belongs to another organization."""
+    if owner is None and principal.operator:
+        raise NotFoundError(f"{kind} '{ident}' does not exist")
+    if not principal.operator and owner != principal.org_id:
+        raise PermissionDeniedError(
+            f"this API key cannot access {kind} '{ident}': it does not exist or belongs to "
+            "another organization"
+        )
+
+
 class TenancyService:
     def __init__(self, session: Session, secret_key: str, admin_token: str) -> None:
         self.session = session
@@ -192,6 +204,13 @@ class TenancyService:
         agent = repo.get_agent(self.session, agent_id)
         if agent is None:
             raise NotFoundError(f"agent '{agent_id}' does not exist")
+        return agent
+
+    def require_own_agent(self, principal: Principal, agent_id: str) -> Agent:
+        """The agent, if the caller may address it (see ``require_owner``)."""
+        agent = repo.get_agent(self.session, agent_id)
+        require_owner(principal, "agent", agent_id, agent.org_id if agent else None)
+        assert agent is not None
         return agent
 
     # -- platform credentials -----------------------------------------------------------
