@@ -68,7 +68,7 @@ def _name(pid: int) -> str:
         return "?"
     words = [a.decode(errors="replace") for a in argv if a]
     for marker, label in (
-        ("orchestration.worker", "worker"),
+        ("cli.worker", "worker"),
         ("uvicorn", "api"),
         ("streamlit", "dashboard"),
     ):
