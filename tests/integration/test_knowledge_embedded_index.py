@@ -29,12 +29,17 @@ def test_hnsw_with_exact_rerank_matches_exact_search(tmp_path: Path) -> None:
     for ix in (exact, ann):
         ix.upsert("o", "p", entries)
     assert ann.uses_ann("o", "p") and not exact.uses_ann("o", "p")
-    agree = 0
+    found = 0
     for q in v[:50]:
         a = [h.chunk_id for h in exact.dense("o", "p", q, 5)]
         b = [h.chunk_id for h in ann.dense("o", "p", q, 5)]
-        agree += a == b
-    assert agree >= 48  # the first hit is the query itself; rerank makes the order exact
+        # The exact rerank orders what the graph found as the exact search does; a neighbour
+        # the graph missed is replaced by one that ranks below all the exact five.
+        assert b == [c for c in a if c in b] + [c for c in b if c not in a]
+        found += len(set(a) & set(b))
+    # Isotropic random vectors are a graph's hardest case (every distance alike), and the graph
+    # is built by several threads, so an occasional neighbour is missed: recall@5, not equality.
+    assert found >= 0.97 * 250, found
 
 
 def test_a_second_reader_sees_writes_without_restart(tmp_path: Path) -> None:
