@@ -9,13 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from connectors.registry import parse_call_ended
-from core.audit.models import AuditEvent
-from core.audit.service import record_audit
+from core.audit.service import record_audit_once
 from core.calls.models import Call
 from core.calls.service import CallsService
 from core.db import session_scope, utcnow
@@ -196,16 +195,7 @@ class PostCallActivities:
     def record_audit(self, data: AuditInput) -> None:
         with session_scope(self._engine) as session:
             # A retry after a lost completion must not append the same event twice.
-            earlier = session.exec(
-                select(AuditEvent).where(
-                    AuditEvent.org_id == data.org_id,
-                    AuditEvent.action == data.action,
-                    AuditEvent.target == data.target,
-                )
-            ).all()
-            if any(e.detail == dict(data.detail) for e in earlier):
-                return
-            record_audit(
+            record_audit_once(
                 session,
                 actor="system:post-call",
                 action=data.action,

@@ -36,6 +36,7 @@ import numpy as np
 from cli.launch import (
     TEMPORAL_ENV,
     api_command,
+    port_open,
     temporal_dev_server_command,
     wait_until,
     worker_command,
@@ -67,14 +68,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.3):
-            return True
-    except OSError:
-        return False
 
 
 # -- CPU accounting -------------------------------------------------------------------------
@@ -474,7 +467,7 @@ class Stack:
 
         def listening() -> bool:
             self._check_children()
-            return port_open(self.temporal_port)
+            return port_open("127.0.0.1", self.temporal_port)
 
         wait_until(listening, 60, "the Temporal dev server to open its port")
 
@@ -527,9 +520,11 @@ class Stack:
         self.children.remove(old)
         child = self._spawn(name, old.args)
         if name == "temporal":
-            deadline = time.monotonic() + 60
-            while not port_open(self.temporal_port) and time.monotonic() < deadline:
-                time.sleep(0.2)
+            wait_until(
+                lambda: port_open("127.0.0.1", self.temporal_port),
+                60,
+                "the restarted Temporal dev server to open its port",
+            )
         return child
 
     def pid(self, name: str) -> int:

@@ -55,12 +55,12 @@ from bench.common import (
     install_signal_handlers,
     machine_info,
     parse_env,
-    port_open,
     say,
     table,
     wait_quiet,
     write_json,
 )
+from cli.launch import port_open
 
 SCENARIOS = ("worker-kill", "api-restart", "temporal-restart", "mcp-dies", "postgres-restart")
 DEFAULT = SCENARIOS[:-1]
@@ -265,7 +265,7 @@ def _spawn_orders(port: int) -> subprocess.Popen[bytes]:
         start_new_session=True,
     )
     deadline = time.monotonic() + 30
-    while not port_open(port) and time.monotonic() < deadline:
+    while not port_open("127.0.0.1", port) and time.monotonic() < deadline:
         time.sleep(0.1)
     return proc
 

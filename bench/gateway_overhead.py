@@ -55,13 +55,13 @@ from bench.common import (
     machine_info,
     met,
     parse_env,
-    port_open,
     say,
     summarize_ms,
     table,
     wait_quiet,
     write_json,
 )
+from cli.launch import port_open
 
 TARGET_P95_OVERHEAD_MS = 2.0
 ORDERS = str(ROOT / "examples" / "mcp_servers" / "orders.py")
@@ -86,7 +86,7 @@ class McpServerProcess:
             start_new_session=True,
         )
         deadline = time.monotonic() + 30
-        while not port_open(self.port):
+        while not port_open("127.0.0.1", self.port):
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise RuntimeError("the orders MCP server did not start")
             time.sleep(0.05)

@@ -66,8 +66,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.1) -> Any:
-    """Poll until ``predicate`` returns something truthy; fail with a clear message."""
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float = 30.0,
+    interval: float = 0.1,
+    what: str = "condition",
+) -> Any:
+    """Poll until ``predicate`` returns something truthy; fail with a clear message naming
+    ``what`` was awaited."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -75,7 +81,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: floa
         if last:
             return last
         time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+    raise AssertionError(f"{what} not met within {timeout}s (last value: {last!r})")
 
 
 async def async_wait_for(

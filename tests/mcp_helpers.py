@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from cli.launch import port_open
 from connectors.mcp.pool import McpClientPool
 from core.db import session_scope
 from core.tenancy.schemas import AgentCreate, OrganizationCreate
@@ -34,14 +35,6 @@ ORDERS = str(ROOT / "examples" / "mcp_servers" / "orders.py")
 FAULTY = str(Path(__file__).parent / "fakes" / "mcp_faulty_server.py")
 TIME_SERVER = [sys.executable, "-m", "mcp_server_time", "--local-timezone", "UTC"]
 MARKER_ENV = "BACKLINE_TEST_MARKER"
-
-
-def port_open(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 class HttpServer:
@@ -64,7 +57,7 @@ class HttpServer:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        wait_for(lambda: port_open(self.port), timeout=30, interval=0.05)
+        wait_for(lambda: port_open("127.0.0.1", self.port), timeout=30, interval=0.05)
         return self
 
     def kill(self) -> None:
@@ -73,7 +66,7 @@ class HttpServer:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
-        wait_for(lambda: not port_open(self.port), timeout=10, interval=0.05)
+        wait_for(lambda: not port_open("127.0.0.1", self.port), timeout=10, interval=0.05)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Query
 
 from api.deps import PrincipalDep, TenancyDep, auth
 from core.calls import repository as repo
-from core.calls.schemas import CallDetail, CallEventPublic, CallPublic, RejectedWebhookPublic
+from core.calls.schemas import CallDetail, CallPublic, RejectedWebhookPublic
+from core.calls.service import call_detail
 from core.errors import InvalidInputError, NotFoundError
 from core.monitoring.service import MonitoringService
 
@@ -49,12 +50,7 @@ def get_call(
         raise NotFoundError(f"no {platform} call '{call_id}' for agent '{agent_id}'")
     score = MonitoringService(tenancy.session).get_score(agent_id, platform, call_id)
     events = repo.list_call_events(tenancy.session, agent_id, platform, call_id)
-    return CallDetail(
-        **call.model_dump(),
-        events=[CallEventPublic.model_validate(e, from_attributes=True) for e in events],
-        score=score.score if score else None,
-        score_parts=score.parts if score else None,
-    )
+    return call_detail(call, events, score)
 
 
 @router.get(

@@ -31,6 +31,7 @@ from core.prompts import repository as repo
 from core.prompts.rollouts import plan_rollout
 from core.prompts.schemas import (
     LABEL_PATTERN,
+    CurrentRollout,
     ExperimentCreate,
     ExperimentPublic,
     ExperimentResults,
@@ -46,7 +47,9 @@ from core.prompts.schemas import (
     PromptVersionPublic,
     PushResult,
     RolloutAction,
+    RolloutCheckPublic,
     RolloutCreate,
+    RolloutLastCheck,
     RolloutPublic,
     RolloutStarted,
     VersionDiff,
@@ -381,31 +384,25 @@ def list_rollouts(
     ]
 
 
-@router.get("/rollouts/{rollout_id}/checks", openapi_extra=auth("viewer"))
+@router.get(
+    "/rollouts/{rollout_id}/checks",
+    response_model=list[RolloutCheckPublic],
+    openapi_extra=auth("viewer"),
+)
 def rollout_checks(
     agent_id: str,
     rollout_id: IdPath,
     principal: PrincipalDep,
     tenancy: TenancyDep,
     prompts: PromptsDep,
-) -> list[dict[str, Any]]:
+) -> list[RolloutCheckPublic]:
     """Every guard look of a rollout, oldest first: samples, each guard's statistic, verdict."""
     _agent(tenancy, principal, agent_id, "viewer")
     rollout = repo.get_rollout(prompts.session, rollout_id)
     if rollout is None or rollout.agent_id != agent_id:
         raise NotFoundError(f"agent '{agent_id}' has no rollout {rollout_id}")
     return [
-        {
-            "at": c.at.isoformat(),
-            "step_index": c.step_index,
-            "weight": c.weight,
-            "canary_n": c.canary_n,
-            "control_n": c.control_n,
-            "step_canary_n": c.step_canary_n,
-            "verdict": c.verdict,
-            "reason": c.reason,
-            "metrics": c.metrics,
-        }
+        RolloutCheckPublic.model_validate(c, from_attributes=True)
         for c in repo.list_checks(prompts.session, rollout_id)
     ]
 
@@ -426,45 +423,40 @@ async def _live(state: StateDep, agent_id: str) -> dict[str, Any] | None:
     return asdict(live)
 
 
-@router.get("/rollouts/current", openapi_extra=auth("viewer"))
+@router.get("/rollouts/current", response_model=CurrentRollout, openapi_extra=auth("viewer"))
 async def current_rollout(
     agent_id: str,
     principal: PrincipalDep,
     tenancy: TenancyDep,
     prompts: PromptsDep,
     state: StateDep,
-) -> dict[str, Any]:
+) -> CurrentRollout:
     """The latest rollout (database) and, while it runs, its live status (workflow query):
     step, weights, samples, last metrics and the verdict history."""
     body = await run_in_threadpool(_current_rollout, agent_id, principal, tenancy, prompts)
-    if body["rollout"]["status"] in repo.ACTIVE_ROLLOUT:
-        body["live"] = await _live(state, agent_id)
+    if body.rollout.status in repo.ACTIVE_ROLLOUT:
+        body.live = await _live(state, agent_id)
     return body
 
 
 def _current_rollout(
     agent_id: str, principal: Principal, tenancy: TenancyDep, prompts: PromptService
-) -> dict[str, Any]:
+) -> CurrentRollout:
     _agent(tenancy, principal, agent_id, "viewer")
     row = repo.latest_rollout(prompts.session, agent_id)
     if row is None or row.id is None:
         raise NotFoundError(f"agent '{agent_id}' has never had a rollout")
     checks = repo.list_checks(prompts.session, row.id)
     last = checks[-1] if checks else None
-    return {
-        "rollout": RolloutPublic.model_validate(row, from_attributes=True).model_dump(mode="json"),
-        "live": None,
-        "last_check": (
-            {
-                "at": last.at.isoformat(),
-                "verdict": last.verdict,
-                "reason": last.reason,
-                "metrics": last.metrics,
-            }
+    return CurrentRollout(
+        rollout=RolloutPublic.model_validate(row, from_attributes=True),
+        live=None,
+        last_check=(
+            RolloutLastCheck.model_validate(last, from_attributes=True)
             if last is not None
             else None
         ),
-    }
+    )
 
 
 @router.post(

@@ -1,5 +1,5 @@
-"""Audit queries: the chain head, the event listing and the rows of one chain. Returns models,
-rows or None; never commits."""
+"""Audit queries: the chain head, the event listing, the events of one action on one target and
+the rows of one chain. Returns models, rows or None; never commits."""
 
 from __future__ import annotations
 
@@ -79,6 +79,14 @@ def list_events(session: Session, f: AuditFilter) -> list[AuditEvent]:
     if f.until is not None:
         stmt = stmt.where(col(AuditEvent.at) < f.until)
     stmt = stmt.order_by(col(AuditEvent.seq).desc(), col(AuditEvent.id).desc()).limit(f.limit)
+    return list(session.exec(stmt))
+
+
+def events_for(session: Session, org_id: str | None, action: str, target: str) -> list[AuditEvent]:
+    """The events of one action on one target in the organization's chain."""
+    stmt = select(AuditEvent).where(
+        AuditEvent.org_id == org_id, AuditEvent.action == action, AuditEvent.target == target
+    )
     return list(session.exec(stmt))
 
 

@@ -64,6 +64,25 @@ def record_audit(
     return event
 
 
+def record_audit_once(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    target: str,
+    org_id: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent | None:
+    """Append the event unless the same action on the same target with the same detail is
+    already recorded (a retried activity whose completion was lost); None when it was."""
+    body = detail or {}
+    if any(e.detail == body for e in repo.events_for(session, org_id, action, target)):
+        return None
+    return record_audit(
+        session, actor=actor, action=action, target=target, org_id=org_id, detail=body
+    )
+
+
 def _chain_rows(session: Session, org_id: str) -> Iterator[ChainRow]:
     for e in repo.chain_events(session, org_id):
         assert e.id is not None

@@ -8,6 +8,7 @@ with the reason. Everything derived (events, transcripts) is stored redacted.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,9 +19,11 @@ from sqlmodel import Session
 from core.calls import repository as repo
 from core.calls.events import CallAnalyzed, CallEnded, CallRef, Turn, canonical_end_reason
 from core.calls.models import ABANDONED, Call, CallEvent, RejectedWebhook, WebhookInbox
+from core.calls.schemas import CallDetail, CallEventPublic
 from core.db import utcnow
 from core.errors import ConflictError
 from core.monitoring.alerts import raise_alert
+from core.monitoring.models import CallScore
 from core.pii.phone import caller_hash as hash_caller
 from core.pii.phone import checked_number, mask_number
 from core.pii.policy import PiiPolicy
@@ -60,6 +63,34 @@ def post_call_workflow_id(agent_id: str, platform: str, call_id: str, revision: 
 
 def payload_hash(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
+
+
+def call_detail(call: Call, events: Iterable[CallEvent], score: CallScore | None) -> CallDetail:
+    """The stored call with its trace (oldest event first) and its scorecard, if scored."""
+    assert call.id is not None
+    return CallDetail(
+        id=call.id,
+        org_id=call.org_id,
+        agent_id=call.agent_id,
+        platform=call.platform,
+        platform_call_id=call.platform_call_id,
+        caller_hash=call.caller_hash,
+        caller_display=call.caller_display,
+        status=call.status,
+        started_at=call.started_at,
+        ended_at=call.ended_at,
+        ended_reason=call.ended_reason,
+        revision=call.revision,
+        summary=call.summary,
+        summary_method=call.summary_method,
+        prompt_version=call.prompt_version,
+        transcript=call.transcript,
+        platform_summary=call.platform_summary,
+        analysis=call.analysis,
+        events=[CallEventPublic.model_validate(e, from_attributes=True) for e in events],
+        score=score.score if score else None,
+        score_parts=score.parts if score else None,
+    )
 
 
 class CallsService:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from itertools import pairwise
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, PlainSerializer, model_validator
 
 from core.db import INT_COLUMN_MAX
 
@@ -16,6 +16,10 @@ PRODUCTION = "production"
 STAGING = "staging"
 
 Scalar = str | int | float | bool
+# A guard look's time as the rollout views have always written it: ISO 8601 with a +00:00 offset.
+LookTime = Annotated[
+    datetime, PlainSerializer(lambda at: at.isoformat(), return_type=str, when_used="json")
+]
 
 
 def version_ref(version: int) -> str:
@@ -308,6 +312,38 @@ class RolloutPublic(BaseModel):
     outcome_reason: str | None
     started_at: datetime
     ended_at: datetime | None
+
+
+class RolloutCheckPublic(BaseModel):
+    """One guard look of a rollout: samples, each guard's statistic, the verdict."""
+
+    at: LookTime
+    step_index: int
+    weight: float
+    canary_n: int
+    control_n: int
+    step_canary_n: int
+    verdict: str
+    reason: str
+    metrics: dict[str, Any]
+
+
+class RolloutLastCheck(BaseModel):
+    """The latest guard look, as the current-rollout view shows it."""
+
+    at: LookTime
+    verdict: str
+    reason: str
+    metrics: dict[str, Any]
+
+
+class CurrentRollout(BaseModel):
+    rollout: RolloutPublic
+    live: dict[str, Any] | None = Field(
+        description="While the rollout runs, its live status (workflow query); null otherwise "
+        "or when no worker answers"
+    )
+    last_check: RolloutLastCheck | None
 
 
 class RolloutStarted(BaseModel):

@@ -12,16 +12,16 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
+from tests.conftest import wait_for
 from tests.dashboard.seed import MARIA, OLIVER, seed_database
 
 pytestmark = pytest.mark.browser
@@ -52,16 +52,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not ready within {timeout}s")
 
 
 def _healthy(base: str, proc: subprocess.Popen[bytes], log: Path) -> bool:
@@ -105,7 +95,12 @@ def dashboard(tmp_path: Path) -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
         try:
-            _wait_for(lambda: _healthy(base, proc, log), SERVER_START_S, "streamlit server")
+            wait_for(
+                lambda: _healthy(base, proc, log),
+                SERVER_START_S,
+                interval=0.2,
+                what="streamlit server ready",
+            )
             yield base
         finally:
             proc.terminate()
@@ -122,7 +117,12 @@ def _assert_page_renders(page: Page, heading: str, table: str, last: str, charts
     page.locator("h3", has_text=last).first.wait_for(timeout=RENDER_MS)
     page.locator(f".st-key-{table} [data-testid='stDataFrame']").wait_for(timeout=RENDER_MS)
     plots = page.locator(".js-plotly-plot")
-    _wait_for(lambda: plots.count() >= charts, RENDER_MS / 1000, f"{charts} plotly charts")
+    wait_for(
+        lambda: plots.count() >= charts,
+        RENDER_MS / 1000,
+        interval=0.2,
+        what=f"{charts} plotly charts rendered",
+    )
     assert page.locator('[data-testid="stException"]').count() == 0
     body = page.inner_text("body")
     assert MARIA not in body and OLIVER not in body
@@ -179,7 +179,7 @@ def api_docs(tmp_path: Path) -> Iterator[str]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        _wait_for(lambda: server.started, SERVER_START_S, "API server")
+        wait_for(lambda: server.started, SERVER_START_S, interval=0.2, what="API server started")
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
