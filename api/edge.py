@@ -20,6 +20,8 @@ from starlette.exceptions import HTTPException
 
 from api import knowledge_runtime, tool_gateway
 from api.state import AgentInfo, AppState
+from connectors.platform import ContextReply
+from connectors.registry import PLATFORMS
 from core.calls.events import (
     CallAnalyzed,
     CallEnded,
@@ -51,7 +53,11 @@ log = logging.getLogger("backline.edge")
 _EXCERPT_BYTES = 160
 AGENT_ID_MAX = 64  # the column's width; longer ids never name an agent
 _DIGITS = re.compile(r"\d{3,}")
-_NUMBER_IN_PAYLOAD = re.compile(rb'"(?:number|from_number|from|caller)"\s*:\s*"([^"]{3,40})"')
+# The caller-number fields of every platform's payloads (a refused body is searched for any).
+_CALLER_FIELDS = sorted({f for p in PLATFORMS.values() for f in p.caller_number_fields})
+_NUMBER_IN_PAYLOAD = re.compile(
+    rb'"(?:' + "|".join(map(re.escape, _CALLER_FIELDS)).encode() + rb')"\s*:\s*"([^"]{3,40})"'
+)
 
 
 @dataclass
@@ -88,6 +94,21 @@ def prompt_variables(answer: EdgeAnswer) -> dict[str, str]:
     # Backline's own namespace always wins over a version default of the same name.
     variables.update(context_variables(answer.context or CallerContext()))
     return variables
+
+
+def context_reply(
+    state: AppState, agent: AgentInfo, event: ContextRequest, answer: EdgeAnswer
+) -> ContextReply:
+    """What a platform's context reply is shaped from."""
+    return ContextReply(
+        agent_id=agent.id,
+        call_id=event.call.call_id,
+        variables=prompt_variables(answer),
+        prompt=answer.prompt,
+        public_url=state.settings.public_url,
+        assistant_id=agent.vapi_assistant_id,
+        assistant=agent.vapi_assistant,
+    )
 
 
 def fallback_variables(state: AppState, agent: AgentInfo, event: ContextRequest) -> dict[str, str]:

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
-from connectors.vapi.webhooks import VapiCredential
+from core.calls.ports import PlatformCredential
 from core.egress import EgressPolicy, egress_policy
 from core.ports import Embedder, VectorStore
 from core.prompts.cache import PromptCache
@@ -36,7 +36,7 @@ class AgentInfo:
     name: str
     vapi_assistant_id: str | None
     vapi_assistant: dict[str, Any] | None
-    credentials: dict[str, list[VapiCredential]]  # platform -> credentials
+    credentials: dict[str, list[PlatformCredential]]  # platform -> credentials
 
 
 class AgentDirectory:
@@ -70,10 +70,10 @@ class AgentDirectory:
             agent = tenancy_repo.get_agent(session, agent_id)
             if agent is None:
                 return None
-            creds: dict[str, list[VapiCredential]] = {}
+            creds: dict[str, list[PlatformCredential]] = {}
             for c in tenancy_repo.list_credentials(session, agent_id):
                 creds.setdefault(c.platform, []).append(
-                    VapiCredential(
+                    PlatformCredential(
                         kind=c.kind,
                         secret=self._box.decrypt(c.secret_encrypted),
                         header_name=c.header_name,

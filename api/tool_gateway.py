@@ -3,9 +3,10 @@ from the edge to it, and serving an agent's tools on Backline's own MCP endpoint
 
 Deadlines: a platform waits a bounded time for a tool answer (the timeouts our exported tool
 definitions set: VAPI 15 s of its 20 s default, Retell 10 s of its 2 min default; Bland is
-configurable and gets the same 10 s). The gateway answers ``SAFETY_MARGIN_S`` inside that, with
-a fallback sentence if the tool has not answered by then, so a caller never hears a platform
-timeout. This module never logs tool arguments or results.
+configurable and gets the same 10 s), each platform's ``tool_deadline_s``. The gateway
+answers ``SAFETY_MARGIN_S`` inside that, with a fallback sentence if the tool has not answered
+by then, so a caller never hears a platform timeout. This module never logs tool arguments or
+results.
 """
 
 from __future__ import annotations
@@ -23,8 +24,7 @@ from api import knowledge_runtime
 from api.state import AgentInfo, AppState
 from connectors.mcp.endpoint import McpEndpoint
 from connectors.mcp.pool import McpClientPool
-from connectors.retell.tools import TOOL_TIMEOUT_MS as RETELL_TOOL_TIMEOUT_MS
-from connectors.vapi.tools import TOOL_TIMEOUT_S as VAPI_TOOL_TIMEOUT_S
+from connectors.registry import PLATFORMS
 from core.calls.events import ToolCallBatch
 from core.db import session_scope
 from core.memory.service import MemoryService
@@ -37,17 +37,18 @@ from core.tools.service import platform_parameters, record_tool_call
 
 log = logging.getLogger("backline.tools")
 
-PLATFORM_TOOL_BUDGET_S: dict[str, float] = {
-    "vapi": float(VAPI_TOOL_TIMEOUT_S),
-    "retell": RETELL_TOOL_TIMEOUT_MS / 1000.0,
-    "bland": 10.0,
-}
 # A call whose platform is unknown (Retell's args_at_root form) gets the tightest budget.
-UNKNOWN_PLATFORM_BUDGET_S = min(PLATFORM_TOOL_BUDGET_S.values())
+UNKNOWN_PLATFORM_BUDGET_S = min(p.tool_deadline_s for p in PLATFORMS.values())
 CALLER_NUMBER_ARG = "caller_number"
 INTERNAL_ERROR = (
     "Something went wrong on our side while running that tool; please try again in a moment."
 )
+
+
+def tool_budget_s(platform: str) -> float:
+    """How long a tool call from ``platform`` may take before the gateway answers."""
+    known = PLATFORMS.get(platform)
+    return known.tool_deadline_s if known is not None else UNKNOWN_PLATFORM_BUDGET_S
 
 
 def _secret(state: AppState) -> str:
@@ -106,9 +107,7 @@ async def route_tool_calls(
             tool_call_id=tc.tool_call_id,
             name=tc.name,
             arguments=tc.arguments,
-            budget_s=PLATFORM_TOOL_BUDGET_S.get(
-                ref.platform if ref is not None else "", UNKNOWN_PLATFORM_BUDGET_S
-            ),
+            budget_s=tool_budget_s(ref.platform if ref is not None else ""),
             caller_hash=caller_hash(_secret(state), number) if number else None,
         )
         try:

@@ -1,21 +1,35 @@
-"""Which connector parses which platform's end-of-call payloads (used by activities)."""
+"""The voice platforms Backline speaks, by name: one line per platform.
+
+Adding a platform is one connector package implementing ``connectors.platform.VoicePlatform``
+and one line here (plus its webhook route).
+"""
 
 from __future__ import annotations
 
-from connectors.bland import webhooks as bland
+from connectors.bland.platform import BLAND
 from connectors.common import parse_json_body
-from connectors.retell import webhooks as retell
-from connectors.vapi import webhooks as vapi
+from connectors.platform import VoicePlatform
+from connectors.retell.platform import RETELL
+from connectors.vapi.platform import VAPI
 from core.calls.events import CallEnded
 from core.errors import InvalidInputError
 
+PLATFORMS: dict[str, VoicePlatform] = {
+    VAPI.name: VAPI,
+    RETELL.name: RETELL,
+    BLAND.name: BLAND,
+}
+
+
+def get_platform(name: str) -> VoicePlatform:
+    """The platform called ``name``, or InvalidInputError."""
+    platform = PLATFORMS.get(name)
+    if platform is None:
+        raise InvalidInputError(f"no end-of-call parser for platform '{name}'")
+    return platform
+
 
 def parse_call_ended(platform: str, raw: bytes) -> CallEnded:
+    """An inbox payload as its canonical end-of-call event (used by the ingest activity)."""
     body = parse_json_body(raw)
-    if platform == "vapi":
-        return vapi.parse_call_ended(body)
-    if platform == "retell":
-        return retell.parse_call_ended(body)
-    if platform == "bland":
-        return bland.parse_post_call(body)
-    raise InvalidInputError(f"no end-of-call parser for platform '{platform}'")
+    return get_platform(platform).parse_call_ended(body)

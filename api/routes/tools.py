@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.deps import PrincipalDep, StateDep, TenancyDep, auth
-from connectors.tool_export import EXPORTERS
+from connectors.registry import PLATFORMS
 from core.errors import NotFoundError
 from core.tools.builtins import BUILTIN_TOOLS
 from core.tools.service import ToolRegistryService
@@ -23,8 +23,10 @@ def export_tools(
     format, with server URLs from ``BACKLINE_PUBLIC_URL``."""
     agent = tenancy.require_agent(agent_id)
     principal.require("viewer", agent.org_id)
-    exporter = EXPORTERS.get(platform)
+    exporter = PLATFORMS.get(platform)
     if exporter is None:
-        raise NotFoundError(f"unknown platform '{platform}'; use one of {sorted(EXPORTERS)}")
+        raise NotFoundError(f"unknown platform '{platform}'; use one of {sorted(PLATFORMS)}")
     gateway_tools = ToolRegistryService(tenancy.session).export_specs(agent_id)
-    return exporter({**BUILTIN_TOOLS, **gateway_tools}, state.settings.public_url, agent_id)
+    return exporter.export_tools(
+        {**BUILTIN_TOOLS, **gateway_tools}, state.settings.public_url, agent_id
+    )

@@ -27,27 +27,25 @@ from api import edge
 from api.deps import SessionDep, StateDep, auth
 from api.errors import error_body, error_responses
 from api.state import AgentInfo, AppState
-from connectors.bland import mapping
+from connectors.bland.platform import POST_CALL
 from connectors.bland.webhooks import (
-    PLATFORM,
-    SIGNATURE_HEADER,
     encode_payload,
     is_correction_only,
     merge_correction,
     parse_dynamic_data,
-    parse_post_call,
     parse_tool_call,
     require_call_id,
-    verify_post_call_request,
-    verify_tool_request,
 )
 from connectors.common import parse_json_body
+from connectors.platform import ContextReply
+from connectors.registry import PLATFORMS
 from core.calls import repository as calls_repo
 from core.calls.events import CallEnded, ContextRequest, ToolCallBatch
 from core.errors import AppError, NotFoundError
-from core.tools.builtins import ToolOutcome
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+BLAND = PLATFORMS["bland"]
+PLATFORM = BLAND.name
 log = logging.getLogger("backline.bland")
 T = TypeVar("T")
 Parse = Callable[[AgentInfo, dict[str, Any]], Awaitable[T]]
@@ -59,22 +57,17 @@ DYNAMIC_DATA_BUDGET_S = 1.0
 _late_answers: set[asyncio.Task[edge.EdgeAnswer]] = set()
 
 
-def _secrets(agent: AgentInfo, kind: str) -> list[str]:
-    return [c.secret for c in agent.credentials.get(PLATFORM, []) if c.kind == kind]
-
-
-def _check_tool_token(agent: AgentInfo, request: Request, _raw: bytes) -> None:
-    verify_tool_request(
-        request.headers.get("authorization"), _secrets(agent, "tool_token"), agent_id=agent.id
-    )
+def _check_tool_token(agent: AgentInfo, request: Request, raw: bytes) -> None:
+    BLAND.verify(request.headers, raw, agent.credentials.get(PLATFORM, []), agent_id=agent.id)
 
 
 def _check_signature(agent: AgentInfo, request: Request, raw: bytes) -> None:
-    verify_post_call_request(
+    BLAND.verify(
+        request.headers,
         raw,
-        request.headers.get(SIGNATURE_HEADER),
-        _secrets(agent, "signing_secret"),
+        agent.credentials.get(PLATFORM, []),
         agent_id=agent.id,
+        hook=POST_CALL,
     )
 
 
@@ -140,7 +133,11 @@ async def bland_dynamic_data(agent_id: str, request: Request, state: StateDep) -
         # With a served prompt version: backline_system_prompt and friends, for the Bland
         # agent's prompt to include.
         variables = edge.prompt_variables(answer)
-    return JSONResponse(mapping.dynamic_data_reply(variables))
+    return JSONResponse(
+        BLAND.context_reply(
+            ContextReply(agent_id=agent.id, call_id=event.call.call_id, variables=variables)
+        )
+    )
 
 
 # -- tools ------------------------------------------------------------------------------------
@@ -164,12 +161,7 @@ async def bland_tool(
     agent, _raw, event = received
     answer = await edge.answer(state, agent, event)
     # One tool per URL, so one outcome; always HTTP 200 so the agent can voice an error.
-    outcome = (
-        answer.tool_results[0][1]
-        if answer.tool_results
-        else ToolOutcome(error=f"tool '{tool_name}' produced no answer")
-    )
-    return JSONResponse(mapping.tool_reply(outcome))
+    return JSONResponse(BLAND.tool_reply(event, answer.tool_results))
 
 
 # -- post-call --------------------------------------------------------------------------------
@@ -199,14 +191,14 @@ async def bland_post_call(
 ) -> JSONResponse:
     async def parse(agent: AgentInfo, body: dict[str, Any]) -> tuple[CallEnded, bytes | None]:
         if not is_correction_only(body):
-            return parse_post_call(body), None
+            return BLAND.parse_call_ended(body), None
         # Bland's delayed POST may carry only the corrected transcript: lay it over the call
         # object received first, so the inbox row is a whole call again (caller, times, ids)
         # and the post-call activity needs nothing but that row.
         call_id = require_call_id(body)
         earlier = await run_in_threadpool(_earlier_post_calls, session, agent.id, call_id)
         merged = merge_correction(earlier, body)
-        return parse_post_call(merged), encode_payload(merged)
+        return BLAND.parse_call_ended(merged), encode_payload(merged)
 
     received = await _receive(agent_id, request, state, _check_signature, parse)
     if isinstance(received, JSONResponse):

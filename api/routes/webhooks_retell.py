@@ -23,25 +23,15 @@ from api.deps import StateDep, auth
 from api.errors import error_body, error_responses
 from api.state import AgentInfo, AppState
 from connectors.common import parse_json_body
-from connectors.retell import mapping
-from connectors.retell.webhooks import (
-    SIGNATURE_HEADER,
-    parse_event,
-    parse_function_call,
-    parse_inbound,
-    verify_request,
-)
+from connectors.registry import PLATFORMS
+from connectors.retell.webhooks import parse_function_call, parse_inbound
 from core.calls.events import CallEnded, CanonicalEvent
 from core.errors import AppError, NotFoundError
-from core.tools.builtins import ToolOutcome
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
-PLATFORM = "retell"
+RETELL = PLATFORMS["retell"]
+PLATFORM = RETELL.name
 E = TypeVar("E", bound=CanonicalEvent)
-
-
-def _api_keys(agent: AgentInfo) -> list[str]:
-    return [c.secret for c in agent.credentials.get(PLATFORM, []) if c.kind == "api_key"]
 
 
 async def _receive(
@@ -58,9 +48,7 @@ async def _receive(
         raw = await edge.read_body(request)
         if agent is None:
             raise NotFoundError(f"agent '{agent_id}' does not exist; check the webhook URL")
-        verify_request(
-            raw, request.headers.get(SIGNATURE_HEADER), _api_keys(agent), agent_id=agent_id
-        )
+        RETELL.verify(request.headers, raw, agent.credentials.get(PLATFORM, []), agent_id=agent_id)
         authenticated = True
         event = parse(parse_json_body(raw))
     except AppError as exc:
@@ -78,7 +66,7 @@ async def _receive(
     openapi_extra=auth("platform"),
 )
 async def retell_events(agent_id: str, request: Request, state: StateDep) -> JSONResponse:
-    received = await _receive(agent_id, request, state, parse_event)
+    received = await _receive(agent_id, request, state, RETELL.parse)
     if isinstance(received, JSONResponse):
         return received
     agent, raw, event = received
@@ -108,15 +96,7 @@ async def retell_inbound(agent_id: str, request: Request, state: StateDep) -> JS
     assert answer.context is not None  # a ContextRequest is always answered with context
     # A served prompt version travels as dynamic variables (backline_system_prompt...), and
     # a version whose model names a Retell agent overrides the agent for this call.
-    override = answer.prompt.model.get("retell_agent_id") if answer.prompt else None
-    return JSONResponse(
-        mapping.inbound_reply(
-            edge.prompt_variables(answer),
-            override_agent_id=str(override) if override else None,
-            # Comes back on the call object, linking this answer to the call's later events.
-            metadata={"backline_agent_id": agent.id, "backline_inbound_id": event.call.call_id},
-        )
-    )
+    return JSONResponse(RETELL.context_reply(edge.context_reply(state, agent, event, answer)))
 
 
 @router.post(
@@ -137,9 +117,4 @@ async def retell_function(
     answer = await edge.answer(state, agent, event)
     # One function per URL, so one outcome; with args_at_root there is no call and no caller,
     # and the edge answers caller-scoped tools with an error rather than guessing a caller.
-    outcome = (
-        answer.tool_results[0][1]
-        if answer.tool_results
-        else ToolOutcome(error=f"tool '{tool_name}' produced no answer")
-    )
-    return JSONResponse(mapping.function_reply(outcome))
+    return JSONResponse(RETELL.tool_reply(event, answer.tool_results))

@@ -15,10 +15,8 @@ from api import edge
 from api.deps import StateDep, auth
 from api.errors import error_body, error_responses
 from connectors.common import parse_json_body
+from connectors.registry import PLATFORMS
 from connectors.vapi import knowledge as vapi_knowledge
-from connectors.vapi import mapping
-from connectors.vapi.tools import tool_definitions
-from connectors.vapi.webhooks import parse_event, verify_request
 from core.calls.events import (
     CallEnded,
     ContextRequest,
@@ -29,7 +27,8 @@ from core.calls.events import (
 from core.errors import AppError, NotFoundError
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
-PLATFORM = "vapi"
+VAPI = PLATFORMS["vapi"]
+PLATFORM = VAPI.name
 
 
 @router.post(
@@ -45,9 +44,11 @@ async def vapi_webhook(agent_id: str, request: Request, state: StateDep) -> JSON
         raw = await edge.read_body(request)
         if agent is None:
             raise NotFoundError(f"agent '{agent_id}' does not exist; check the server URL")
-        verify_request(dict(request.headers), raw, agent.credentials.get(PLATFORM, []))
+        VAPI.verify(
+            dict(request.headers), raw, agent.credentials.get(PLATFORM, []), agent_id=agent_id
+        )
         authenticated = True
-        event = parse_event(parse_json_body(raw))
+        event = VAPI.parse(parse_json_body(raw))
     except AppError as exc:
         await edge.record_rejection(
             state, PLATFORM, agent, agent_id, exc, raw, authenticated=authenticated
@@ -60,32 +61,9 @@ async def vapi_webhook(agent_id: str, request: Request, state: StateDep) -> JSON
     answer = await edge.answer(state, agent, event, request.query_params.get("prompt_label"))
     if isinstance(event, ContextRequest):
         assert answer.context is not None
-        prompt = answer.prompt
-        tools = (
-            tool_definitions(
-                {t["name"]: dict(t) for t in prompt.tools}, state.settings.public_url, agent.id
-            )
-            if prompt is not None and prompt.tools
-            else None
-        )
-        return JSONResponse(
-            mapping.assistant_request_reply(
-                assistant_id=agent.vapi_assistant_id,
-                assistant=agent.vapi_assistant,
-                variables=edge.prompt_variables(answer),
-                prompt=prompt,
-                tools=tools,
-            )
-        )
+        return JSONResponse(VAPI.context_reply(edge.context_reply(state, agent, event, answer)))
     if isinstance(event, ToolCallBatch):
-        return JSONResponse(
-            mapping.tool_calls_reply(
-                [
-                    mapping.ToolResult(tc.tool_call_id, tc.name, out.result, out.error)
-                    for tc, out in answer.tool_results
-                ]
-            )
-        )
+        return JSONResponse(VAPI.tool_reply(event, answer.tool_results))
     if isinstance(event, KnowledgeRequest):
         if answer.knowledge is None:
             return JSONResponse({"documents": answer.documents})

@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from connectors.common import (
@@ -39,6 +38,7 @@ from core.calls.events import (
     canonical_end_reason,
     check_call_id,
 )
+from core.calls.ports import PlatformCredential
 from core.errors import InvalidJsonError, MalformedWebhookError, WebhookSignatureError
 
 HMAC_WINDOW_S = 300
@@ -53,17 +53,10 @@ _TRANSCRIPT_ROLES: dict[str, Role] = {
 }
 
 
-@dataclass(frozen=True)
-class VapiCredential:
-    kind: str  # "bearer" | "hmac"
-    secret: str
-    header_name: str | None = None
-
-
 def verify_request(
     headers: Mapping[str, str],
     raw: bytes,
-    credentials: Sequence[VapiCredential],
+    credentials: Sequence[PlatformCredential],
     now: float | None = None,
 ) -> None:
     """Raise WebhookSignatureError unless one configured credential matches."""
@@ -84,7 +77,7 @@ def verify_request(
     )
 
 
-def _bearer_matches(headers: Mapping[str, str], cred: VapiCredential) -> bool:
+def _bearer_matches(headers: Mapping[str, str], cred: PlatformCredential) -> bool:
     candidates = [headers.get("authorization", ""), headers.get("x-vapi-secret", "")]
     if cred.header_name:
         candidates.append(headers.get(cred.header_name.lower(), ""))

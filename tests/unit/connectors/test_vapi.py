@@ -16,13 +16,14 @@ from vapi.types import (
 )
 
 from connectors.vapi import mapping
-from connectors.vapi.webhooks import VapiCredential, parse_event, sign_hmac, verify_request
+from connectors.vapi.webhooks import parse_event, sign_hmac, verify_request
 from core.calls.events import CallEnded, CallStarted, ContextRequest, Informational, ToolCallBatch
+from core.calls.ports import PlatformCredential
 from core.errors import MalformedWebhookError, WebhookSignatureError
 from tests.helpers import fixture, raw
 
-BEARER = VapiCredential(kind="bearer", secret="s3cret-token")
-HMAC = VapiCredential(kind="hmac", secret="hmac-secret")
+BEARER = PlatformCredential(kind="bearer", secret="s3cret-token")
+HMAC = PlatformCredential(kind="hmac", secret="hmac-secret")
 
 
 def test_bearer_token_in_authorization_header_is_accepted() -> None:
@@ -34,7 +35,7 @@ def test_legacy_x_vapi_secret_header_is_accepted() -> None:
 
 
 def test_custom_bearer_header_name_is_honoured() -> None:
-    cred = VapiCredential(kind="bearer", secret="s3cret-token", header_name="X-Backline-Token")
+    cred = PlatformCredential(kind="bearer", secret="s3cret-token", header_name="X-Backline-Token")
     verify_request({"x-backline-token": "s3cret-token"}, b"{}", [cred])
     with pytest.raises(WebhookSignatureError):
         verify_request({"x-other": "s3cret-token"}, b"{}", [cred])

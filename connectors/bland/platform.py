@@ -1,0 +1,81 @@
+"""Bland as a VoicePlatform: ``dynamic-data`` and ``tools/{tool}`` hooks carry the agent's tool
+token as a bearer; ``post-call`` payloads are signed with ``X-Webhook-Signature``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from connectors.bland import mapping, webhooks
+from connectors.bland.tools import tool_definitions
+from connectors.platform import (
+    ContextReply,
+    ToolSpecs,
+    VoicePlatform,
+    header,
+    secrets,
+    single_outcome,
+)
+from core.calls.events import CallEnded, CanonicalEvent, ToolCall, ToolCallBatch
+from core.calls.ports import PlatformCredential
+from core.tools.builtins import ToolOutcome
+
+POST_CALL = "post-call"
+
+
+class Bland:
+    name = webhooks.PLATFORM
+    # Bland's tool timeout is the developer's to set; it gets Retell's 10 s.
+    tool_deadline_s = 10.0
+    caller_number_fields: tuple[str, ...] = ("from", "caller")
+
+    def verify(
+        self,
+        headers: Mapping[str, str],
+        raw: bytes,
+        credentials: Sequence[PlatformCredential],
+        *,
+        agent_id: str,
+        hook: str = "",
+    ) -> None:
+        if hook == POST_CALL:
+            webhooks.verify_post_call_request(
+                raw,
+                header(headers, webhooks.SIGNATURE_HEADER),
+                secrets(credentials, "signing_secret"),
+                agent_id=agent_id,
+            )
+        else:
+            webhooks.verify_tool_request(
+                header(headers, "authorization"),
+                secrets(credentials, "tool_token"),
+                agent_id=agent_id,
+            )
+
+    def parse(
+        self, body: Mapping[str, Any], *, hook: str = "", tool_name: str = "", id_key: str = ""
+    ) -> CanonicalEvent:
+        if hook == "dynamic-data":
+            return webhooks.parse_dynamic_data(body)
+        if hook == "tools":
+            return webhooks.parse_tool_call(body, tool_name)
+        if hook == POST_CALL:
+            return webhooks.parse_post_call(body)
+        raise ValueError(f"Bland has no '{hook}' webhook")
+
+    def parse_call_ended(self, body: Mapping[str, Any]) -> CallEnded:
+        return webhooks.parse_post_call(body)
+
+    def context_reply(self, answer: ContextReply) -> dict[str, Any]:
+        return mapping.dynamic_data_reply(answer.variables)
+
+    def tool_reply(
+        self, batch: ToolCallBatch, results: Sequence[tuple[ToolCall, ToolOutcome]]
+    ) -> dict[str, Any]:
+        return mapping.tool_reply(single_outcome(batch, results))
+
+    def export_tools(self, tools: ToolSpecs, base_url: str, agent_id: str) -> list[dict[str, Any]]:
+        return tool_definitions(tools, base_url, agent_id)
+
+
+BLAND: VoicePlatform = Bland()

@@ -1,0 +1,71 @@
+"""VAPI as a VoicePlatform: one server URL for every message."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from connectors.platform import ContextReply, ToolSpecs, VoicePlatform
+from connectors.vapi import mapping, webhooks
+from connectors.vapi.tools import TOOL_TIMEOUT_S, tool_definitions
+from core.calls.events import CallEnded, CanonicalEvent, ToolCall, ToolCallBatch
+from core.calls.ports import PlatformCredential
+from core.tools.builtins import ToolOutcome
+
+
+class Vapi:
+    name = "vapi"
+    tool_deadline_s = float(TOOL_TIMEOUT_S)
+    caller_number_fields: tuple[str, ...] = ("number",)  # customer.number
+
+    def verify(
+        self,
+        headers: Mapping[str, str],
+        raw: bytes,
+        credentials: Sequence[PlatformCredential],
+        *,
+        agent_id: str,
+        hook: str = "",
+    ) -> None:
+        webhooks.verify_request(headers, raw, credentials)
+
+    def parse(
+        self, body: Mapping[str, Any], *, hook: str = "", tool_name: str = "", id_key: str = ""
+    ) -> CanonicalEvent:
+        return webhooks.parse_event(body)
+
+    def parse_call_ended(self, body: Mapping[str, Any]) -> CallEnded:
+        return webhooks.parse_call_ended(body)
+
+    def context_reply(self, answer: ContextReply) -> dict[str, Any]:
+        prompt = answer.prompt
+        definitions = (
+            tool_definitions(
+                {t["name"]: dict(t) for t in prompt.tools}, answer.public_url, answer.agent_id
+            )
+            if prompt is not None and prompt.tools
+            else None
+        )
+        return mapping.assistant_request_reply(
+            assistant_id=answer.assistant_id,
+            assistant=answer.assistant,
+            variables=answer.variables,
+            prompt=prompt,
+            tools=definitions,
+        )
+
+    def tool_reply(
+        self, batch: ToolCallBatch, results: Sequence[tuple[ToolCall, ToolOutcome]]
+    ) -> dict[str, Any]:
+        return mapping.tool_calls_reply(
+            [
+                mapping.ToolResult(tc.tool_call_id, tc.name, out.result, out.error)
+                for tc, out in results
+            ]
+        )
+
+    def export_tools(self, tools: ToolSpecs, base_url: str, agent_id: str) -> list[dict[str, Any]]:
+        return tool_definitions(tools, base_url, agent_id)
+
+
+VAPI: VoicePlatform = Vapi()
