@@ -41,6 +41,7 @@ from cli.launch import (
     wait_until,
     worker_command,
 )
+from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -348,7 +349,11 @@ class Stack:
         if self.want_temporal:
             self._start_temporal()
         if self.want_api:
-            self._spawn("api", api_command(PYTHON, "127.0.0.1", self.api_port))
+            # The keep-alive `backline up` gives the API (BACKLINE_API_KEEP_ALIVE_S or its default).
+            keep_alive = Settings().api_keep_alive_s
+            self._spawn(
+                "api", api_command(PYTHON, "127.0.0.1", self.api_port, keep_alive_s=keep_alive)
+            )
         if self.want_worker:
             self._spawn("worker", worker_command(PYTHON))
         if self.want_api:
@@ -535,7 +540,6 @@ class Stack:
 
     async def temporal_client(self) -> Any:
         """A client with the stack's payload codec (the keys the API and worker derive)."""
-        from core.settings import Settings
         from orchestration.codec import connect_temporal
 
         keys = self.extra_env.get("BACKLINE_TEMPORAL_CODEC_KEYS")

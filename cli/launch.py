@@ -72,9 +72,9 @@ def temporal_dev_server_command(
     return [*args, "--log-level", "warn", *TEMPORAL_DEV_FLAGS]
 
 
-def api_command(python: str, host: str, port: int, *, keep_alive_s: int | None = None) -> list[str]:
-    """The API app under uvicorn."""
-    args = [
+def api_command(python: str, host: str, port: int, *, keep_alive_s: int) -> list[str]:
+    """The API app under uvicorn, keeping idle connections ``keep_alive_s`` seconds."""
+    return [
         python,
         "-m",
         "uvicorn",
@@ -86,10 +86,9 @@ def api_command(python: str, host: str, port: int, *, keep_alive_s: int | None =
         str(port),
         "--log-level",
         "warning",
+        "--timeout-keep-alive",
+        str(keep_alive_s),
     ]
-    if keep_alive_s is not None:
-        args += ["--timeout-keep-alive", str(keep_alive_s)]
-    return args
 
 
 def worker_command(python: str) -> list[str]:
