@@ -1,10 +1,6 @@
-"""The API's knowledge runtime: the search index and retriever built once in the lifespan, the
-hot-path helpers the edge calls, and the housekeeping tick that keeps Temporal Schedules in step
-with sources.
-
-Hot path (``answer_request``, ``CallKnowledge``): no network call and no LLM; one retrieval per
-request and one cheap event append per retrieval, in the edge's session. Never commits (the edge
-does) and never records a query unredacted (``CallsService.record_event`` redacts).
+"""The API's knowledge runtime: the search index and retriever built once in the lifespan (the
+answering service searches through it), and the housekeeping tick that keeps Temporal Schedules
+in step with sources.
 """
 
 from __future__ import annotations
@@ -13,22 +9,17 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.state import AgentInfo, AppState
+from api.state import AppState
 from connectors.knowledge import build_knowledge_index
-from connectors.vapi.knowledge import caller_query, no_question_reason
-from core.calls.events import CallRef, KnowledgeRequest
-from core.calls.service import CallsService
 from core.db import session_scope, utcnow
 from core.knowledge import repository as knowledge_repo
 from core.knowledge.ports import KnowledgeIndex
-from core.knowledge.retrieval import KnowledgeRetriever, retrieval_event_data
-from core.knowledge.schemas import KnowledgeAnswer
+from core.knowledge.retrieval import KnowledgeRetriever
 from orchestration.knowledge_refresh_types import RefreshInput, refresh_schedule_id
 from orchestration.knowledge_starters import (
     delete_schedule,
@@ -40,7 +31,6 @@ from orchestration.knowledge_starters import (
 log = logging.getLogger("backline.knowledge")
 RECONCILE_EVERY_S = 15
 ORPHAN_SWEEP_EVERY_S = 600
-RETRIEVAL_EVENT = "knowledge_retrieval"
 # The API starts a new source's first refresh itself; the tick only picks up ones it could not.
 FIRST_REFRESH_GRACE_S = 30
 
@@ -71,63 +61,6 @@ def start(state: AppState, scheduler: AsyncIOScheduler) -> KnowledgeRuntime:
         reconcile, "interval", seconds=RECONCILE_EVERY_S, args=[state], max_instances=1
     )
     return built
-
-
-# -- hot path -----------------------------------------------------------------------------------
-
-
-def record_retrieval(
-    calls: CallsService,
-    agent: AgentInfo,
-    call: CallRef,
-    answer: KnowledgeAnswer,
-    via: str,
-) -> None:
-    calls.record_event(
-        org_id=agent.org_id,
-        agent_id=agent.id,
-        platform=call.platform,
-        call_id=call.call_id,
-        caller_number=call.caller_number,
-        type=RETRIEVAL_EVENT,
-        platform_type=via,
-        data=retrieval_event_data(answer, via),
-    )
-
-
-def answer_request(
-    state: AppState, session: Session, agent: AgentInfo, event: KnowledgeRequest
-) -> tuple[KnowledgeAnswer, dict[str, Any]]:
-    """A platform's knowledge request: the answer, and the data its call event records."""
-    query = caller_query(event.turns)
-    if not query:
-        answer = KnowledgeAnswer(query="", normalized_query="", status="empty")
-        data = retrieval_event_data(answer, "knowledge_request")
-        data["reason"] = no_question_reason(event.turns)
-        return answer, data
-    answer = runtime(state).retriever.search(session, agent.id, query, k=5)
-    return answer, retrieval_event_data(answer, "knowledge_request")
-
-
-class CallKnowledge:
-    """``knowledge_search`` bound to one call's agent; remembers each answer for the trace."""
-
-    def __init__(self, state: AppState, session: Session, agent: AgentInfo) -> None:
-        self._retriever = runtime(state).retriever
-        self._session = session
-        self._agent = agent
-        self.answers: list[KnowledgeAnswer] = []
-
-    def __call__(self, query: str, limit: int) -> KnowledgeAnswer:
-        answer = self._retriever.search(self._session, self._agent.id, query, k=limit)
-        self.answers.append(answer)
-        return answer
-
-    def record(self, calls: CallsService, call: CallRef | None) -> None:
-        if call is None:
-            return
-        for answer in self.answers:
-            record_retrieval(calls, self._agent, call, answer, "knowledge_search")
 
 
 # -- schedules ----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from api import edge, knowledge_runtime, tool_gateway
+from api import knowledge_runtime
 from api.deps import TenantGuard, TextGuard
 from api.docs import install_docs
 from api.errors import error_responses, install_error_handlers, install_openapi_errors
@@ -41,19 +41,21 @@ from api.routes import (
     temporal_codec,
     tenancy,
     tools,
-    webhooks_bland,
-    webhooks_retell,
-    webhooks_vapi,
+    webhooks,
 )
 from api.state import AgentDirectory, AppState
 from connectors.embedder import shared_embedder
+from connectors.mcp.endpoint import McpEndpoint
+from connectors.mcp.pool import McpClientPool
 from connectors.vectors.embedded import EmbeddedVectorStore
 from core.calls import repository as calls_repo
+from core.calls.answering import clip
 from core.calls.models import WebhookInbox
 from core.calls.service import CallsService
 from core.db import make_engine, utcnow
 from core.ports import Embedder
 from core.settings import Settings
+from core.tools.gateway import ToolGateway
 from orchestration.codec import connect_temporal
 
 log = logging.getLogger("backline.api")
@@ -115,27 +117,58 @@ async def dispatch_pending(state: AppState, now: datetime | None = None) -> int:
     started = 0
     for inbox_id, platform, call_id, revision, workflow_id in await run_in_threadpool(_pending):
         try:
-            ok = await edge.start_inbox_workflow(
-                state, inbox_id, platform, call_id, revision, workflow_id
+            ok = await state.answering.start_inbox_workflow(
+                inbox_id, platform, call_id, revision, workflow_id
             )
         except Exception as exc:
             if temporal_unavailable(exc):
                 log.debug("Temporal unavailable, dispatching later: %s", exc)
                 break
             error = f"{type(exc).__name__}: {exc}"
-            log.debug("could not start %s: %s", edge.clip(workflow_id), edge.clip(error))
+            log.debug("could not start %s: %s", clip(workflow_id), clip(error))
             gave_up = await run_in_threadpool(_charge, inbox_id, error)
             if gave_up is not None:
                 log.error(
                     "gave up starting %s (inbox row %s) after %s attempts: %s",
-                    edge.clip(workflow_id),
+                    clip(workflow_id),
                     inbox_id,
                     gave_up.dispatch_attempts,
-                    edge.clip(error),
+                    clip(error),
                 )
             continue
         started += 1 if ok else 0
     return started
+
+
+async def start_tools(state: AppState, scheduler: AsyncIOScheduler) -> AsyncExitStack:
+    """Build the MCP pool, the tool gateway and Backline's MCP endpoint, and schedule the
+    gateway's housekeeping; closed by the returned stack."""
+    stack = AsyncExitStack()
+    gateway = ToolGateway(
+        state.engine,
+        McpClientPool(state.egress),
+        state.settings.secret_key.get_secret_value(),
+        org_calls_per_minute=state.settings.tools_org_calls_per_minute,
+    )
+    state.gateway = gateway
+    stack.push_async_callback(gateway.aclose)
+    endpoint = McpEndpoint(state.backline_tools())
+    await stack.enter_async_context(endpoint.running())
+    state.mcp_endpoint = endpoint
+    scheduler.add_job(
+        gateway.refresh_all,
+        "interval",
+        seconds=state.settings.tools_refresh_interval_s,
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        run_in_threadpool, "interval", hours=1, args=[gateway.purge_ledger], max_instances=1
+    )
+    # Warm the sessions of servers agents use, without holding up startup.
+    warm = asyncio.create_task(gateway.warm_up(), name="mcp-warm-up")
+    stack.callback(warm.cancel)
+    return stack
 
 
 def create_app(
@@ -170,7 +203,7 @@ def create_app(
         scheduler = AsyncIOScheduler()
         scheduler.add_job(dispatch_pending, "interval", seconds=5, args=[state], max_instances=1)
         scheduler.start()
-        tools_runtime = await tool_gateway.start(state, scheduler)
+        tools_runtime = await start_tools(state, scheduler)
         # The knowledge index and retriever, plus the tick that keeps schedules in step.
         knowledge_runtime.start(state, scheduler)
         try:
@@ -205,7 +238,7 @@ def create_app(
         auth_failures_per_minute=settings.auth_failures_per_minute,
     )
     # Routes that authenticate themselves: platforms' credentials, the codec's operator session.
-    for module in (health, webhooks_vapi, webhooks_retell, webhooks_bland, temporal_codec):
+    for module in (health, webhooks, temporal_codec):
         app.include_router(module.router)
     temporal_codec.install_cors(app, settings.temporal_ui_origins)
     # The API's own routes: a key, then tenant isolation, before anything else runs.

@@ -6,12 +6,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
+from connectors.answering import CachedPrompts, LazyKnowledge, SqlEventRecorder, StoredMemory
+from connectors.tool_routing import BacklineTools, GatewayToolRouter
+from core.calls.answering import AnsweringService
 from core.calls.ports import PlatformCredential
 from core.egress import EgressPolicy, egress_policy
 from core.ports import Embedder, VectorStore
@@ -19,24 +22,17 @@ from core.prompts.cache import PromptCache
 from core.prompts.ports import EvalGate, NoEvalSuiteGate
 from core.settings import Settings
 from core.tenancy import repository as tenancy_repo
+from core.tenancy.agent_info import AgentInfo
 from core.tenancy.security import SecretBox
 from core.tools.gateway import ToolGateway
+from orchestration.starters import TemporalPostCallStarter
 
 if TYPE_CHECKING:
     from api.knowledge_runtime import KnowledgeRuntime
     from connectors.mcp.endpoint import McpEndpoint
 
 AGENT_CACHE_TTL_S = 5.0
-
-
-@dataclass(frozen=True)
-class AgentInfo:
-    id: str
-    org_id: str
-    name: str
-    vapi_assistant_id: str | None
-    vapi_assistant: dict[str, Any] | None
-    credentials: dict[str, list[PlatformCredential]]  # platform -> credentials
+__all__ = ["AgentDirectory", "AgentInfo", "AppState"]  # AgentInfo lives in core.tenancy
 
 
 class AgentDirectory:
@@ -100,7 +96,7 @@ class AppState:
     temporal_error: str | None = "not connected yet"
     prompts: PromptCache = field(default_factory=PromptCache)
     eval_gate: EvalGate = field(default_factory=NoEvalSuiteGate)
-    # MCP tool gateway (built in the lifespan by api.tool_gateway.start).
+    # MCP tool gateway (built in the lifespan, api.main.start_tools).
     gateway: ToolGateway | None = None
     # Backline's own MCP endpoint (built with the gateway) and the knowledge runtime (index and
     # retriever, built on first use).
@@ -111,3 +107,32 @@ class AppState:
     def egress(self) -> EgressPolicy:
         """The policy for every request a tenant aims (operator settings only)."""
         return egress_policy(self.settings)
+
+    @cached_property
+    def recorder(self) -> SqlEventRecorder:
+        return SqlEventRecorder(self.engine, self.settings.secret_key.get_secret_value())
+
+    @cached_property
+    def answering(self) -> AnsweringService:
+        """The answering service over this process's pieces (the composition of its ports)."""
+        from api.knowledge_runtime import runtime  # builds the index on first use
+
+        return AnsweringService(
+            prompts=CachedPrompts(self.prompts),
+            memory=StoredMemory(self.embedder, self.vectors),
+            knowledge=LazyKnowledge(lambda: runtime(self).retriever),
+            tools=GatewayToolRouter(lambda: self.gateway, self.recorder),
+            recorder=self.recorder,
+            post_call=TemporalPostCallStarter(lambda: self.temporal, self.settings.task_queue),
+        )
+
+    def backline_tools(self) -> BacklineTools:
+        """The tools Backline's own MCP endpoint serves."""
+        answering = self.answering
+        return BacklineTools(
+            agents=self.agents.get,
+            gateway=lambda: self.gateway,
+            memory=answering.memory,
+            knowledge=answering.knowledge,
+            recorder=answering.recorder,
+        )

@@ -1,13 +1,13 @@
 """Where an in-turn lookup spends its time: the edge's answer path timed in-process, per step.
 
 Seeds a smaller copy of the lookup benchmark's data (same shape per caller: 10 summaries and 3
-facts), then calls ``api.edge._answer_sync`` (what the VAPI route runs in its thread pool) for
-parsed assistant-request and memory_search events, with timers wrapped around each step: agent
-lookup excluded (cached), caller hash, profile read, query embedding, vector read + scoring,
-summary/fact reads, the event append and the commit. Runs serially first (pure service time),
-then with several threads at once (what the API's thread pool does under load), and prints a
-cProfile top list. HTTP + uvicorn + FastAPI overhead is the lookup benchmark's latency minus
-these figures.
+facts), then calls ``AnsweringService._answer_sync`` (what the webhook route runs in its thread
+pool) for parsed assistant-request and memory_search events, with timers wrapped around each
+step: agent lookup excluded (cached), caller hash, profile read, query embedding, vector read +
+scoring, summary/fact reads, the event append and the commit. Runs serially first (pure service
+time), then with several threads at once (what the API's thread pool does under load), and
+prints a cProfile top list. HTTP + uvicorn + FastAPI overhead is the lookup benchmark's latency
+minus these figures.
 
     python -m bench.profile_hot_path [--sqlite] [--threads 4]
 """
@@ -132,13 +132,13 @@ def events(n: int, callers: int, rng: random.Random) -> list[tuple[str, Any]]:
 
 
 def run(state: Any, agent: Any, evs: list[tuple[str, Any]], threads: int) -> float:
-    from api.edge import _answer_sync
+    answer_sync = state.answering._answer_sync
 
     def one(item: tuple[str, Any]) -> None:
         kind, ev = item
         _local.kind = kind
-        with _timed("TOTAL (edge._answer_sync)"):
-            _answer_sync(state, agent, ev)
+        with _timed("TOTAL (AnsweringService._answer_sync)"):
+            answer_sync(agent, ev)
 
     t0 = time.perf_counter()
     if threads <= 1:

@@ -2,8 +2,10 @@
 platform, listed in ``connectors.registry``.
 
 The object wraps what its package already has (``webhooks.py`` verifies and parses,
-``mapping.py`` shapes replies, ``tools.py`` exports tool definitions); the routes and the edge
-reach a platform through it, never through a platform's name.
+``mapping.py`` shapes replies, ``tools.py`` exports tool definitions); the one webhook router
+(``api/routes/webhooks.py``), the tool router and the tool export reach a platform through it,
+never through a platform's name. Its ``hooks`` are its webhook URLs, so a new platform needs no
+route of its own. ``WebhookDefaults`` holds the replies most platforms share.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from core.calls.events import CallEnded, CanonicalEvent, ToolCall, ToolCallBatch
+from core.calls.answering import Answer, prompt_variables
+from core.calls.events import CallEnded, CanonicalEvent, ContextRequest, ToolCall, ToolCallBatch
 from core.calls.ports import PlatformCredential
+from core.knowledge.schemas import KnowledgeAnswer
 from core.prompts.serving import ServedPrompt
+from core.tenancy.agent_info import AgentInfo
 from core.tools.builtins import ToolOutcome
 
 ToolSpecs = dict[str, dict[str, Any]]
@@ -35,14 +40,46 @@ class ContextReply:
     assistant: dict[str, Any] | None = None
 
 
+def context_reply(
+    agent: AgentInfo, event: ContextRequest, answer: Answer, public_url: str
+) -> ContextReply:
+    """What a platform's context reply is shaped from."""
+    return ContextReply(
+        agent_id=agent.id,
+        call_id=event.call.call_id,
+        variables=prompt_variables(answer),
+        prompt=answer.prompt,
+        public_url=public_url,
+        assistant_id=agent.vapi_assistant_id,
+        assistant=agent.vapi_assistant,
+    )
+
+
+@dataclass(frozen=True)
+class Hook:
+    """One webhook URL of a platform: ``/v1/webhooks/{platform}/{agent_id}``, then ``/{name}``
+    unless the name is empty, then ``/{tool_name}`` for a per-tool URL."""
+
+    name: str
+    summary: str  # the OpenAPI summary of the URL
+    per_tool: bool = False
+
+
 class VoicePlatform(Protocol):
-    """One voice platform, as the edge needs it."""
+    """One voice platform, as the webhook router and the answering service's adapters need it."""
 
     name: str
     # How long the platform waits for a tool answer (the timeout its exported tools set).
     tool_deadline_s: float
     # The JSON fields of its payloads that carry the caller's number.
     caller_number_fields: tuple[str, ...]
+    # Its webhook URLs; any other URL under the platform answers 404.
+    hooks: tuple[Hook, ...]
+    # Where an integrator set the URL, for the error naming an agent that does not exist.
+    url_setting: str
+    # How long a context request may take before the reply goes out without caller memory
+    # (``fallback_variables``); None: no budget, the reply waits for the answer.
+    context_budget_s: float | None
 
     def verify(
         self,
@@ -68,15 +105,62 @@ class VoicePlatform(Protocol):
         """An end-of-call payload (as stored in the inbox) as its canonical event."""
         ...
 
+    def correction_base(self, body: Mapping[str, Any], *, hook: str) -> str | None:
+        """The call id whose earlier end-of-call payloads ``body`` corrects, when it is only a
+        correction (Bland's delayed corrected transcript); None for a payload that stands
+        alone."""
+        ...
+
+    def merge_correction(
+        self, body: Mapping[str, Any], earlier: Sequence[Mapping[str, Any]]
+    ) -> tuple[CallEnded, bytes]:
+        """A correction laid over the earlier payloads of its call: the whole call as its event
+        and the merged payload the inbox keeps instead of what was sent."""
+        ...
+
     def context_reply(self, answer: ContextReply) -> dict[str, Any]: ...
 
     def tool_reply(
         self, batch: ToolCallBatch, results: Sequence[tuple[ToolCall, ToolOutcome]]
     ) -> dict[str, Any]: ...
 
+    def knowledge_reply(self, answer: KnowledgeAnswer | None) -> dict[str, Any]: ...
+
+    def transfer_reply(self) -> dict[str, Any]: ...
+
+    def recorded_reply(self) -> dict[str, Any]:
+        """The reply to an event that is only recorded (call started, transcript...)."""
+        ...
+
     def export_tools(self, tools: ToolSpecs, base_url: str, agent_id: str) -> list[dict[str, Any]]:
         """Backline's tools as the platform's tool definitions, pointing at this agent."""
         ...
+
+
+NO_TRANSFER = "No transfer destination is configured for this agent."
+
+
+class WebhookDefaults:
+    """What most platforms answer alike; a platform class inherits it and overrides."""
+
+    context_budget_s: float | None = None
+
+    def correction_base(self, body: Mapping[str, Any], *, hook: str) -> str | None:
+        return None
+
+    def merge_correction(
+        self, body: Mapping[str, Any], earlier: Sequence[Mapping[str, Any]]
+    ) -> tuple[CallEnded, bytes]:
+        raise NotImplementedError("this platform sends no end-of-call corrections")
+
+    def knowledge_reply(self, answer: KnowledgeAnswer | None) -> dict[str, Any]:
+        return {"documents": []}
+
+    def transfer_reply(self) -> dict[str, Any]:
+        return {"error": NO_TRANSFER}
+
+    def recorded_reply(self) -> dict[str, Any]:
+        return {"status": "recorded"}
 
 
 def single_outcome(

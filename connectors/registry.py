@@ -1,10 +1,12 @@
 """The voice platforms Backline speaks, by name: one line per platform.
 
 Adding a platform is one connector package implementing ``connectors.platform.VoicePlatform``
-and one line here (plus its webhook route).
+and one line here: the webhook router serves its ``hooks`` under ``/v1/webhooks/{name}/``.
 """
 
 from __future__ import annotations
+
+import re
 
 from connectors.bland.platform import BLAND
 from connectors.common import parse_json_body
@@ -19,6 +21,20 @@ PLATFORMS: dict[str, VoicePlatform] = {
     RETELL.name: RETELL,
     BLAND.name: BLAND,
 }
+
+
+# The caller-number fields of every platform's payloads (a refused body is searched for any).
+_CALLER_FIELDS = sorted({f for p in PLATFORMS.values() for f in p.caller_number_fields})
+_NUMBER_IN_PAYLOAD = re.compile(
+    rb'"(?:' + "|".join(map(re.escape, _CALLER_FIELDS)).encode() + rb')"\s*:\s*"([^"]{3,40})"'
+)
+
+
+def caller_number_in(raw: bytes) -> str | None:
+    """The first caller number a raw payload carries in any platform's caller field (for the
+    rejection record of an authenticated sender's body that did not parse)."""
+    match = _NUMBER_IN_PAYLOAD.search(raw)
+    return match.group(1).decode(errors="replace") if match else None
 
 
 def get_platform(name: str) -> VoicePlatform:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -27,6 +29,30 @@ async def start_post_call(
     except WorkflowAlreadyStartedError:
         return False
     return True
+
+
+class TemporalPostCallStarter:
+    """``PostCallStarter`` (``core.calls.answering_ports``) over the process's Temporal client,
+    which may connect after the process started (``client`` answers None until then)."""
+
+    def __init__(self, client: Callable[[], Client | None], task_queue: str) -> None:
+        self._client = client
+        self._task_queue = task_queue
+
+    async def start(
+        self, *, inbox_id: int, platform: str, call_id: str, revision: int, workflow_id: str
+    ) -> bool | None:
+        client = self._client()
+        if client is None:
+            return None
+        return await start_post_call(
+            client,
+            workflow_id=workflow_id,
+            data=PostCallInput(
+                inbox_id=inbox_id, platform=platform, call_id=call_id, revision=revision
+            ),
+            task_queue=self._task_queue,
+        )
 
 
 async def start_prompt_rollout(

@@ -20,6 +20,7 @@ from api.deps import PrincipalDep, SessionDep, StateDep, TenancyDep, auth
 from api.errors import error_responses
 from api.state import AgentInfo, AppState
 from connectors.egress import check_url
+from core.calls.answering import record_retrieval
 from core.calls.events import CallRef
 from core.calls.service import CallsService
 from core.db import utcnow
@@ -380,7 +381,7 @@ def search(
     )
     if body.call is not None:
         info = AgentInfo(agent.id, agent.org_id, agent.name, None, None, {})
-        kr.record_retrieval(
+        record_retrieval(
             CallsService(session, state.settings.secret_key.get_secret_value()),
             info,
             CallRef(platform=body.call.platform, call_id=body.call.call_id),

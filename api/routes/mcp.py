@@ -25,7 +25,6 @@ from starlette.types import Receive, Scope, Send
 from api.deps import PrincipalDep, SessionDep, StateDep, TenancyDep, auth
 from api.errors import error_body, error_responses
 from api.state import AppState
-from api.tool_gateway import record_results
 from connectors.egress import acheck_url
 from core.errors import AppError, AuthenticationError, InvalidInputError, NotFoundError
 from core.tenancy.security import constant_time_equals
@@ -330,7 +329,7 @@ async def call_tool(
         raise NotFoundError(
             f"agent '{agent_id}' has no enabled tool '{name}'; see GET /v1/agents/{agent_id}/tools"
         )
-    await _db(session, lambda s: record_results(s, state, {0: result}))
+    await _db(session, lambda s: state.answering.recorder.record_tool_results(s, [result]))
     record = result.record
     return ToolCallResponse(
         tool=record.tool,

@@ -10,8 +10,10 @@ from connectors.bland import mapping, webhooks
 from connectors.bland.tools import tool_definitions
 from connectors.platform import (
     ContextReply,
+    Hook,
     ToolSpecs,
     VoicePlatform,
+    WebhookDefaults,
     header,
     secrets,
     single_outcome,
@@ -23,11 +25,20 @@ from core.tools.builtins import ToolOutcome
 POST_CALL = "post-call"
 
 
-class Bland:
+class Bland(WebhookDefaults):
     name = webhooks.PLATFORM
     # Bland's tool timeout is the developer's to set; it gets Retell's 10 s.
     tool_deadline_s = 10.0
     caller_number_fields: tuple[str, ...] = ("from", "caller")
+    hooks: tuple[Hook, ...] = (
+        Hook("dynamic-data", "Bland dynamic_data fetch (caller context)"),
+        Hook("tools", "Bland custom tool (one per tool)", per_tool=True),
+        Hook(POST_CALL, "Bland post-call webhook"),
+    )
+    url_setting = "the URL set in Bland"
+    # Bland's dynamic_data default timeout is 2000 ms and developers often set less (1500 in
+    # the documented example); past this budget the caller gets an empty context instead.
+    context_budget_s: float | None = 1.0
 
     def verify(
         self,
@@ -65,6 +76,20 @@ class Bland:
 
     def parse_call_ended(self, body: Mapping[str, Any]) -> CallEnded:
         return webhooks.parse_post_call(body)
+
+    def correction_base(self, body: Mapping[str, Any], *, hook: str) -> str | None:
+        # Bland's delayed POST may carry only the corrected transcript.
+        if hook == POST_CALL and webhooks.is_correction_only(body):
+            return webhooks.require_call_id(body)
+        return None
+
+    def merge_correction(
+        self, body: Mapping[str, Any], earlier: Sequence[Mapping[str, Any]]
+    ) -> tuple[CallEnded, bytes]:
+        # Laid over the call object received first, the inbox row is a whole call again
+        # (caller, times, ids) and the post-call activity needs nothing but that row.
+        merged = webhooks.merge_correction(earlier, body)
+        return webhooks.parse_post_call(merged), webhooks.encode_payload(merged)
 
     def context_reply(self, answer: ContextReply) -> dict[str, Any]:
         return mapping.dynamic_data_reply(answer.variables)

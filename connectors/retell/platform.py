@@ -8,8 +8,10 @@ from typing import Any
 
 from connectors.platform import (
     ContextReply,
+    Hook,
     ToolSpecs,
     VoicePlatform,
+    WebhookDefaults,
     header,
     secrets,
     single_outcome,
@@ -21,10 +23,17 @@ from core.calls.ports import PlatformCredential
 from core.tools.builtins import ToolOutcome
 
 
-class Retell:
+class Retell(WebhookDefaults):
     name = "retell"
     tool_deadline_s = TOOL_TIMEOUT_MS / 1000.0
     caller_number_fields: tuple[str, ...] = ("from_number",)
+    hooks: tuple[Hook, ...] = (
+        # call_analyzed lands here too: its analysis is upserted, no workflow starts.
+        Hook("events", "Retell agent event webhook"),
+        Hook("inbound", "Retell phone-number inbound webhook"),
+        Hook("functions", "Retell custom function (one per tool)", per_tool=True),
+    )
+    url_setting = "the webhook URL"
 
     def verify(
         self,

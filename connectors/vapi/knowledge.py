@@ -11,29 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.calls.events import Turn
 from core.knowledge.schemas import KnowledgeAnswer
-from core.knowledge.voice import PARTIAL_NOTE, hit_text
-
-# Short follow-ups ("and on Sundays?") lean on the question before them.
-MIN_QUERY_WORDS = 4
-
-
-def caller_query(turns: list[Turn]) -> str:
-    said = [t.text.strip() for t in turns if t.role == "caller" and t.text.strip()]
-    if not said:
-        return ""
-    query = said[-1]
-    if len(query.split()) < MIN_QUERY_WORDS and len(said) > 1:
-        query = f"{said[-2]} {query}"
-    return query
-
-
-def no_question_reason(turns: list[Turn]) -> str:
-    """Why ``caller_query`` found nothing to search for, for the call's trace."""
-    if not turns:
-        return "no conversation: the request carried no turn in messagesOpenAIFormatted or messages"
-    return "no caller question: the conversation holds no non-empty user turn"
+from core.knowledge.voice import (  # noqa: F401 (the request side, re-exported)
+    PARTIAL_NOTE,
+    caller_query,
+    hit_text,
+    no_question_reason,
+)
 
 
 def knowledge_base_reply(answer: KnowledgeAnswer) -> dict[str, Any]:

@@ -5,18 +5,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from connectors.platform import ContextReply, ToolSpecs, VoicePlatform
-from connectors.vapi import mapping, webhooks
+from connectors.platform import ContextReply, Hook, ToolSpecs, VoicePlatform, WebhookDefaults
+from connectors.vapi import knowledge, mapping, webhooks
 from connectors.vapi.tools import TOOL_TIMEOUT_S, tool_definitions
 from core.calls.events import CallEnded, CanonicalEvent, ToolCall, ToolCallBatch
 from core.calls.ports import PlatformCredential
+from core.knowledge.schemas import KnowledgeAnswer
 from core.tools.builtins import ToolOutcome
 
 
-class Vapi:
+class Vapi(WebhookDefaults):
     name = "vapi"
     tool_deadline_s = float(TOOL_TIMEOUT_S)
     caller_number_fields: tuple[str, ...] = ("number",)  # customer.number
+    # One server URL for every message: /v1/webhooks/vapi/{agent_id}
+    hooks: tuple[Hook, ...] = (Hook("", "VAPI server URL"),)
+    url_setting = "the server URL"
 
     def verify(
         self,
@@ -63,6 +67,11 @@ class Vapi:
                 for tc, out in results
             ]
         )
+
+    def knowledge_reply(self, answer: KnowledgeAnswer | None) -> dict[str, Any]:
+        if answer is None:
+            return {"documents": []}
+        return knowledge.knowledge_base_reply(answer)
 
     def export_tools(self, tools: ToolSpecs, base_url: str, agent_id: str) -> list[dict[str, Any]]:
         return tool_definitions(tools, base_url, agent_id)

@@ -7,6 +7,7 @@ price cannot reach the caller through any platform.
 
 from __future__ import annotations
 
+from core.calls.events import Turn
 from core.knowledge.schemas import KnowledgeAnswer, KnowledgeHit
 
 TOOL_RESULT_CHARS = 1800
@@ -48,3 +49,24 @@ def tool_result(answer: KnowledgeAnswer, limit: int = TOOL_RESULT_CHARS) -> str:
         parts.append(PARTIAL_NOTE)
     text = " ".join(" ".join(p.split()) for p in parts)
     return text if len(text) <= limit else text[: limit - 12].rstrip() + " [truncated]"
+
+
+# Short follow-ups ("and on Sundays?") lean on the question before them.
+MIN_QUERY_WORDS = 4
+
+
+def caller_query(turns: list[Turn]) -> str:
+    said = [t.text.strip() for t in turns if t.role == "caller" and t.text.strip()]
+    if not said:
+        return ""
+    query = said[-1]
+    if len(query.split()) < MIN_QUERY_WORDS and len(said) > 1:
+        query = f"{said[-2]} {query}"
+    return query
+
+
+def no_question_reason(turns: list[Turn]) -> str:
+    """Why ``caller_query`` found nothing to search for, for the call's trace."""
+    if not turns:
+        return "no conversation: the request carried no turn in messagesOpenAIFormatted or messages"
+    return "no caller question: the conversation holds no non-empty user turn"

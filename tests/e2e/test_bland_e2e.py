@@ -13,8 +13,8 @@ import httpx
 import pytest
 from sqlmodel import Session, func, select
 
-from api import edge
 from connectors.bland.webhooks import sign
+from core.calls.answering import Answer, AnsweringService
 from core.calls.models import Call, WebhookInbox
 from core.memory.models import Fact, Memory
 from core.memory.schemas import CallerContext
@@ -289,14 +289,14 @@ async def test_missing_credentials_and_unknown_agent_are_named(stack: Stack) -> 
 async def test_slow_context_read_still_answers_dynamic_data_inside_blands_timeout(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def slow_answer(*_args: Any, **_kwargs: Any) -> edge.EdgeAnswer:
+    async def slow_answer(*_args: Any, **_kwargs: Any) -> Answer:
         await asyncio.sleep(3)
-        return edge.EdgeAnswer(context=CallerContext(known=True, summary="too late"))
+        return Answer(context=CallerContext(known=True, summary="too late"))
 
     with stack.http() as http:
         tenant = create_bland_tenant(http)
-        # The API runs in this process, so the route sees the patched edge.
-        monkeypatch.setattr(edge, "answer", slow_answer)
+        # The API runs in this process, so the route sees the patched service.
+        monkeypatch.setattr(AnsweringService, "answer", slow_answer)
         started = time.monotonic()
         r = tenant.dynamic_data(http, dynamic_data(DANA))
         elapsed = time.monotonic() - started

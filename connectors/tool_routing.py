@@ -1,5 +1,5 @@
-"""The API's side of the tool gateway: building it in the lifespan, routing platform tool calls
-from the edge to it, and serving an agent's tools on Backline's own MCP endpoint.
+"""Platform tool calls through the MCP tool gateway (the answering service's ``ToolRouter``), and
+an agent's tools on Backline's own MCP endpoint (``BacklineTools``, its ``ToolProvider``).
 
 Deadlines: a platform waits a bounded time for a tool answer (the timeouts our exported tool
 definitions set: VAPI 15 s of its 20 s default, Retell 10 s of its 2 min default; Bland is
@@ -13,27 +13,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import AsyncExitStack
+from collections.abc import Callable
 from typing import Any
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
+from anyio import to_thread
 
-from api import knowledge_runtime
-from api.state import AgentInfo, AppState
-from connectors.mcp.endpoint import McpEndpoint
-from connectors.mcp.pool import McpClientPool
 from connectors.registry import PLATFORMS
+from core.calls.answering import CallKnowledge
+from core.calls.answering_ports import CallerMemory, EventRecorder, KnowledgeSearch
 from core.calls.events import ToolCallBatch
-from core.db import session_scope
-from core.memory.service import MemoryService
-from core.pii.phone import caller_hash
+from core.tenancy.agent_info import AgentInfo
 from core.tools.builtins import BUILTIN_TOOLS, MEMORY_SEARCH, ToolContext, ToolOutcome, run_builtin
 from core.tools.gateway import ToolGateway, ToolInvocationRequest
 from core.tools.ports import ExposedTool
 from core.tools.schemas import GatewayResult, ToolCallRecord
-from core.tools.service import platform_parameters, record_tool_call
+from core.tools.service import platform_parameters
 
 log = logging.getLogger("backline.tools")
 
@@ -51,77 +45,49 @@ def tool_budget_s(platform: str) -> float:
     return known.tool_deadline_s if known is not None else UNKNOWN_PLATFORM_BUDGET_S
 
 
-def _secret(state: AppState) -> str:
-    return state.settings.secret_key.get_secret_value()
+class GatewayToolRouter:
+    """``ToolRouter`` over the process's gateway (``gateway`` answers None until it is built)."""
+
+    def __init__(self, gateway: Callable[[], ToolGateway | None], recorder: EventRecorder) -> None:
+        self._gateway = gateway
+        self._recorder = recorder
+
+    async def route(self, agent: AgentInfo, batch: ToolCallBatch) -> dict[int, GatewayResult]:
+        """Run a batch's non-built-in tool calls through the gateway, concurrently; keyed by
+        the call's position in the batch. Calls the agent has no gateway tool for are left
+        out."""
+        gateway = self._gateway()
+        pending = [(i, tc) for i, tc in enumerate(batch.calls) if tc.name not in BUILTIN_TOOLS]
+        if gateway is None or not pending:
+            return {}
+
+        async def one(i: int) -> GatewayResult | None:
+            tc = batch.calls[i]
+            ref = tc.call or batch.call
+            req = ToolInvocationRequest(
+                org_id=agent.org_id,
+                agent_id=agent.id,
+                platform=ref.platform if ref is not None else "unknown",
+                call_id=ref.call_id if ref is not None else None,
+                tool_call_id=tc.tool_call_id,
+                name=tc.name,
+                arguments=tc.arguments,
+                budget_s=tool_budget_s(ref.platform if ref is not None else ""),
+                caller_hash=self._recorder.caller_hash(ref.caller_number if ref else None),
+            )
+            try:
+                return await gateway.call(req)
+            except Exception:
+                # A bug or a database outage must still answer the platform with HTTP 200.
+                log.exception("tool gateway failed on %s", tc.name)
+                return failed(req)
+
+        results = await asyncio.gather(*(one(i) for i, _ in pending))
+        return {i: r for (i, _), r in zip(pending, results, strict=True) if r is not None}
 
 
-async def start(state: AppState, scheduler: AsyncIOScheduler) -> AsyncExitStack:
-    """Build the pool, the gateway and the MCP endpoint; closed by the returned stack."""
-    stack = AsyncExitStack()
-    gateway = ToolGateway(
-        state.engine,
-        McpClientPool(state.egress),
-        _secret(state),
-        org_calls_per_minute=state.settings.tools_org_calls_per_minute,
-    )
-    state.gateway = gateway
-    stack.push_async_callback(gateway.aclose)
-    endpoint = McpEndpoint(BacklineTools(state))
-    await stack.enter_async_context(endpoint.running())
-    state.mcp_endpoint = endpoint
-    scheduler.add_job(
-        gateway.refresh_all,
-        "interval",
-        seconds=state.settings.tools_refresh_interval_s,
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.add_job(
-        run_in_threadpool, "interval", hours=1, args=[gateway.purge_ledger], max_instances=1
-    )
-    # Warm the sessions of servers agents use, without holding up startup.
-    warm = asyncio.create_task(gateway.warm_up(), name="mcp-warm-up")
-    stack.callback(warm.cancel)
-    return stack
-
-
-async def route_tool_calls(
-    state: AppState, agent: AgentInfo, batch: ToolCallBatch
-) -> dict[int, GatewayResult]:
-    """Run a batch's non-built-in tool calls through the gateway, concurrently; keyed by the
-    call's position in the batch. Calls the agent has no gateway tool for are left out."""
-    gateway = state.gateway
-    pending = [(i, tc) for i, tc in enumerate(batch.calls) if tc.name not in BUILTIN_TOOLS]
-    if gateway is None or not pending:
-        return {}
-
-    async def one(i: int) -> GatewayResult | None:
-        tc = batch.calls[i]
-        ref = tc.call or batch.call
-        number = ref.caller_number if ref is not None else None
-        req = ToolInvocationRequest(
-            org_id=agent.org_id,
-            agent_id=agent.id,
-            platform=ref.platform if ref is not None else "unknown",
-            call_id=ref.call_id if ref is not None else None,
-            tool_call_id=tc.tool_call_id,
-            name=tc.name,
-            arguments=tc.arguments,
-            budget_s=tool_budget_s(ref.platform if ref is not None else ""),
-            caller_hash=caller_hash(_secret(state), number) if number else None,
-        )
-        try:
-            return await gateway.call(req)
-        except Exception:
-            # A bug or a database outage must still answer the platform with HTTP 200.
-            log.exception("tool gateway failed on %s", tc.name)
-            return _failed(req)
-
-    results = await asyncio.gather(*(one(i) for i, _ in pending))
-    return {i: r for (i, _), r in zip(pending, results, strict=True) if r is not None}
-
-
-def _failed(req: ToolInvocationRequest) -> GatewayResult:
+def failed(req: ToolInvocationRequest) -> GatewayResult:
+    """The result of a call the gateway itself failed on (never the tool's own error)."""
     outcome = ToolOutcome(error=INTERNAL_ERROR)
     return GatewayResult(
         outcome=outcome,
@@ -146,12 +112,6 @@ def _failed(req: ToolInvocationRequest) -> GatewayResult:
     )
 
 
-def record_results(session: Session, state: AppState, results: dict[int, GatewayResult]) -> None:
-    """Trace and audit records of routed calls, in the caller's unit of work."""
-    for result in results.values():
-        record_tool_call(session, _secret(state), result.record)
-
-
 def _builtin_schema(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     schema = platform_parameters(spec["parameters"])
     if name == MEMORY_SEARCH:
@@ -166,8 +126,20 @@ def _builtin_schema(name: str, spec: dict[str, Any]) -> dict[str, Any]:
 class BacklineTools:
     """``ToolProvider`` for the MCP endpoint: the built-ins and the agent's gateway tools."""
 
-    def __init__(self, state: AppState) -> None:
-        self._state = state
+    def __init__(
+        self,
+        *,
+        agents: Callable[[str], AgentInfo | None],
+        gateway: Callable[[], ToolGateway | None],
+        memory: CallerMemory,
+        knowledge: KnowledgeSearch,
+        recorder: EventRecorder,
+    ) -> None:
+        self._agents = agents
+        self._gateway = gateway
+        self._memory = memory
+        self._knowledge = knowledge
+        self._recorder = recorder
 
     async def list_tools(self, agent_id: str) -> list[ExposedTool]:
         tools = [
@@ -180,7 +152,7 @@ class BacklineTools:
             )
             for name, spec in BUILTIN_TOOLS.items()
         ]
-        gateway = self._state.gateway
+        gateway = self._gateway()
         if gateway is not None:
             for cfg in await gateway.enabled_tools(agent_id):
                 if not cfg.available:
@@ -207,13 +179,12 @@ class BacklineTools:
         call_id: str | None,
         tool_call_id: str,
     ) -> ToolOutcome:
-        state = self._state
-        agent = await run_in_threadpool(state.agents.get, agent_id)
+        agent = await to_thread.run_sync(self._agents, agent_id)
         if agent is None:
             return ToolOutcome(error=f"agent '{agent_id}' does not exist")
         if name in BUILTIN_TOOLS:
-            return await run_in_threadpool(self._builtin, agent, name, arguments)
-        gateway = state.gateway
+            return await to_thread.run_sync(self._builtin, agent, name, arguments)
+        gateway = self._gateway()
         result = None
         if gateway is not None:
             req = ToolInvocationRequest(
@@ -230,24 +201,27 @@ class BacklineTools:
                 result = await gateway.call(req)
             except Exception:
                 log.exception("tool gateway failed on %s", name)
-                result = _failed(req)
+                result = failed(req)
         if result is None:
             return ToolOutcome(error=f"Unknown tool '{name}': this agent has no such tool.")
+        routed = result
 
         def _record() -> None:
-            with session_scope(state.engine) as session:
-                record_results(session, state, {0: result})
+            with self._recorder.unit() as session:
+                self._recorder.record_tool_results(session, [routed])
+                session.commit()
 
-        await run_in_threadpool(_record)
+        await to_thread.run_sync(_record)
         return result.outcome
 
     def _builtin(self, agent: AgentInfo, name: str, arguments: dict[str, Any]) -> ToolOutcome:
         args = dict(arguments)
         number = args.pop(CALLER_NUMBER_ARG, None)
-        hashed = caller_hash(_secret(self._state), str(number)) if number else None
-        with session_scope(self._state.engine) as session:
-            memory = MemoryService(session, self._state.embedder, self._state.vectors)
-            knowledge = knowledge_runtime.CallKnowledge(self._state, session, agent)
+        hashed = self._recorder.caller_hash(str(number)) if number else None
+        with self._recorder.unit() as session:
+            memory = self._memory.service(session)
+            knowledge = CallKnowledge(self._knowledge, session, agent)
             ctx = ToolContext(agent.org_id, agent.id, hashed)
             outcome = run_builtin(name, args, ctx, memory, knowledge)
+            session.commit()
         return outcome or ToolOutcome(error=f"Unknown tool '{name}'.")
