@@ -78,7 +78,7 @@ class VoicePlatform(Protocol):
     # Where an integrator set the URL, for the error naming an agent that does not exist.
     url_setting: str
     # How long a context request may take before the reply goes out without caller memory
-    # (``fallback_variables``); None: no budget, the reply waits for the answer.
+    # (``AnsweringService.fallback_answer``); None: no budget, the reply waits for the answer.
     context_budget_s: float | None
 
     def verify(

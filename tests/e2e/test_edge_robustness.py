@@ -206,6 +206,26 @@ async def test_bland_malformed_deliveries_answer_4xx_are_recorded_and_lose_nothi
     assert all(len(r.payload or "") < 300 for r in rows if r.status_code == 401)
 
 
+async def test_unknown_platforms_and_hooks_answer_404_naming_what_exists(stack: Stack) -> None:
+    with stack.http() as http:
+        tenant = create_tenant(http)
+        r = http.post(f"/v1/webhooks/nope/{tenant.agent_id}", content=b"{}")
+        assert r.status_code == 404, r.text
+        assert r.json()["error"] == "NotFoundError"
+        assert all(name in r.json()["detail"] for name in ("bland", "retell", "vapi"))
+        for path in ("vapi/{a}/events", "retell/{a}", "retell/{a}/functions", "bland/{a}/x/y"):
+            r = http.post("/v1/webhooks/" + path.format(a=tenant.agent_id), content=b"{}")
+            assert r.status_code == 404, (path, r.text)
+            assert "has no webhook" in r.json()["detail"]
+        # A hook that exists goes on to the credential check.
+        r = http.post(
+            f"/v1/webhooks/retell/{tenant.agent_id}/functions/memory_search", content=b"{}"
+        )
+        assert r.status_code == 401, r.text
+    # A URL naming no hook is not recorded against the agent; the refused credential is.
+    assert [row.status_code for row in _rejections(stack.engine, tenant.agent_id)] == [401]
+
+
 async def test_body_limit_answers_413_and_auth_failures_are_rate_limited(
     pg_url: str,
     pg_engine: Engine,
