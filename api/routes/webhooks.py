@@ -131,9 +131,9 @@ async def _answer_in_budget(
 ) -> Answer:
     """The answer, or past the platform's context budget the answer without caller memory."""
     budget = platform.context_budget_s
-    task = asyncio.create_task(state.answering.answer(agent, event, label=label))
     if budget is None:
-        return await task
+        return await state.answering.answer(agent, event, label=label)
+    task = asyncio.create_task(state.answering.answer(agent, event, label=label))
     try:
         # shield: on timeout only the wait is abandoned; the read finishes and records its event.
         return await asyncio.wait_for(asyncio.shield(task), budget)
@@ -168,7 +168,7 @@ async def handle(
         if agent is None:
             raise NotFoundError(f"agent '{agent_id}' does not exist; check {platform.url_setting}")
         platform.verify(
-            request.headers,
+            dict(request.headers),
             raw,
             agent.credentials.get(platform.name, []),
             agent_id=agent_id,
