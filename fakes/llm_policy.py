@@ -65,6 +65,7 @@ CONCEPTS = {
     "previous": "memory",
     "earlier": "memory",
     "memori": "memory",
+    "knowledg": "knowledge",
     "faq": "knowledge",
     "question": "knowledge",
     "answer": "knowledge",
@@ -101,7 +102,7 @@ NAME_RE = re.compile(
     r"(?i:\b(?:my name is|my name's|this is|i am|i'm|name is)\s+)"
     r"([A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)"
 )
-ID_RE = re.compile(r"\b[A-Za-z]*\d[\w-]*\b")
+ID_RE = re.compile(r"\b(?:[A-Za-z]+-?)?\d[\w-]*\b")
 _NUMBERS = "zero one two three four five six seven eight nine ten eleven twelve"
 NUMBER_WORDS = {w: i for i, w in enumerate(_NUMBERS.split())}
 NUMBER_RE = re.compile(r"\b(?:\d+(?:\.\d+)?|" + "|".join(NUMBER_WORDS) + r")\b", re.I)
