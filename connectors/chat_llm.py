@@ -110,8 +110,8 @@ def _translate(exc: BaseException, model: str) -> ChatModelError | ChatModelUnav
         return ChatModelError("could not reach the LLM endpoint")
     if isinstance(exc, openai.APIStatusError):
         return ChatModelError(f"the LLM endpoint answered HTTP {exc.status_code}")
-    if isinstance(exc, ValueError):  # a stream chunk that is not JSON
-        return ChatModelError("the LLM stream was malformed")
+    if isinstance(exc, ValueError):  # an answer or stream chunk that is not JSON
+        return ChatModelError("the LLM answer was malformed")
     return ChatModelError(f"the LLM call failed: {type(exc).__name__}")
 
 

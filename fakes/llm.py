@@ -8,10 +8,11 @@ The ``model`` asked for is echoed; usage counts words and punctuation as tokens.
 
 Controls (``FakeLLMConfig``, changeable while it serves): ``ttft_s`` before the first token,
 ``token_delay_s`` between streamed chunks, a ``failure`` mode (``server_error`` 500,
-``unauthorized`` 401, ``rate_limited`` 429, ``timeout``: hold the request ``hang_s`` and answer
-nothing, ``malformed_stream``: a chunk that is not JSON), limited to ``failure_models`` when that
-is set, and the drift knobs ``verbosity`` and ``grounding_slip_rate`` (seeded by ``seed``). Every
-request is recorded, with the rule that answered it.
+``unauthorized`` 401, ``not_found`` 404 (no such model), ``rate_limited`` 429, ``timeout``: hold
+the request ``hang_s`` and answer nothing, ``malformed_stream``: a chunk that is not JSON),
+limited to ``failure_models`` when that is set, and the drift knobs ``verbosity`` and
+``grounding_slip_rate`` (seeded by ``seed``). Every request is recorded, with the rule that
+answered it.
 
 Tests use ``fake_llm()``; users run it beside ``make run``::
 
@@ -23,6 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -33,7 +36,9 @@ from typing import Any, Literal, get_args
 
 from fakes.llm_policy import Degradation, Reply, reply_to, text_of
 
-Failure = Literal["server_error", "unauthorized", "rate_limited", "timeout", "malformed_stream"]
+Failure = Literal[
+    "server_error", "unauthorized", "not_found", "rate_limited", "timeout", "malformed_stream"
+]
 FAILURES: tuple[str, ...] = get_args(Failure)
 DEFAULT_MODEL = "fake-agent-model"
 CREATED = 1_700_000_000
@@ -229,6 +234,10 @@ def _handler_for(state: FakeLLM) -> type[BaseHTTPRequestHandler]:
                     ),
                 )
                 return
+            if failure == "not_found":
+                message = f"The model `{model}` does not exist or you do not have access to it."
+                self._send(404, _error(message, "invalid_request_error", "model_not_found"))
+                return
             if failure == "server_error":
                 self._send(500, _error("The server had an error.", "server_error", None))
                 return
@@ -361,6 +370,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         seed=args.seed,
     )
     server = FakeLLMServer(config, host=args.host, port=args.port)
+    # SIGTERM (a supervisor stopping it) ends it as cleanly as Ctrl+C.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     state = server.start()
     print(f"fake LLM serving {state.base_url} (Ctrl+C to stop)", flush=True)
     try:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from typing import Literal
 
 import openai
 import pytest
@@ -221,11 +222,26 @@ async def test_fallback_model_answers_when_the_primary_times_out(fake: FakeLLM) 
     assert time.monotonic() - started < 0.3 + SLACK_S
 
 
-async def test_without_fallback_a_server_error_is_retryable(fake: FakeLLM) -> None:
-    fake.config.failure = "server_error"
-    with pytest.raises(ChatModelError, match="HTTP 500"):
+async def test_fallback_model_answers_when_the_primary_does_not_exist(fake: FakeLLM) -> None:
+    fake.config.failure = "not_found"
+    fake.config.failure_models = frozenset({MODEL})
+    model = model_for(fake)
+    result = await model.complete(
+        convo(FACTS, "Is parking free?"), settings=settings(fallback_model="backup-model")
+    )
+    assert result.model == "backup-model"
+    with pytest.raises(ChatModelUnavailableError, match="not found"):
+        await model.complete(convo(FACTS, "Is parking free?"), settings=settings())
+
+
+@pytest.mark.parametrize(("failure", "status"), [("server_error", 500), ("rate_limited", 429)])
+async def test_without_fallback_a_server_error_is_retryable(
+    fake: FakeLLM, failure: Literal["server_error", "rate_limited"], status: int
+) -> None:
+    fake.config.failure = failure
+    with pytest.raises(ChatModelError, match=f"HTTP {status}"):
         await model_for(fake).complete(convo(FACTS, "Hi"), settings=settings())
-    with pytest.raises(ChatModelError, match="HTTP 500"):
+    with pytest.raises(ChatModelError, match=f"HTTP {status}"):
         await collect(model_for(fake), convo(FACTS, "Hi"))
     assert len(fake.requests) == 2  # no retries of its own
 
