@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -253,9 +254,13 @@ class OpenAIChatModel:
         for attempt, model in enumerate(models):
             emitted = False
             try:
-                async for delta in self._stream_once(messages, tools, settings, model, started):
-                    emitted = True
-                    yield delta
+                # ``aclosing``: a consumer that stops early closes the HTTP stream at once.
+                async with aclosing(
+                    self._stream_once(messages, tools, settings, model, started)
+                ) as deltas:
+                    async for delta in deltas:
+                        emitted = True
+                        yield delta
                 return
             except _CALL_ERRORS as exc:
                 error = _translate(exc, model)
@@ -269,7 +274,7 @@ class OpenAIChatModel:
         settings: ModelSettings,
         model: str,
         started: float,
-    ) -> AsyncIterator[ChatDelta]:
+    ) -> AsyncGenerator[ChatDelta, None]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + settings.timeout_s
         async with asyncio.timeout_at(deadline):

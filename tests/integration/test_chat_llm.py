@@ -469,3 +469,13 @@ def test_command_line_help() -> None:
         timeout=30,
     ).stdout
     assert "--port" in out and "--ttft-ms" in out and "--failure" in out
+
+
+async def test_a_consumer_that_stops_early_does_not_wait_for_the_rest(fake: FakeLLM) -> None:
+    fake.config.token_delay_s = 0.3  # ten words: about 3 s
+    stream = model_for(fake).stream(convo(FACTS, "When are you open?"), settings=settings())
+    first = await anext(stream)
+    assert first.content == "We "
+    started = time.monotonic()
+    await stream.aclose()  # type: ignore[attr-defined]
+    assert time.monotonic() - started < 0.2
