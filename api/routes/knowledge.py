@@ -379,7 +379,7 @@ def search(
         mode=body.mode,
     )
     if body.call is not None:
-        info = AgentInfo(agent.id, agent.org_id, agent.name, None, None, {})
+        info = AgentInfo(agent.id, agent.org_id, agent.name, {}, {})
         kr.record_retrieval(
             CallsService(session, state.settings.secret_key.get_secret_value()),
             info,
