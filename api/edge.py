@@ -106,8 +106,7 @@ def context_reply(
         variables=prompt_variables(answer),
         prompt=answer.prompt,
         public_url=state.settings.public_url,
-        assistant_id=agent.vapi_assistant_id,
-        assistant=agent.vapi_assistant,
+        settings=agent.platform_settings.get(event.call.platform, {}),
     )
 
 

@@ -34,8 +34,7 @@ class AgentInfo:
     id: str
     org_id: str
     name: str
-    vapi_assistant_id: str | None
-    vapi_assistant: dict[str, Any] | None
+    platform_settings: dict[str, dict[str, Any]]  # platform -> its settings document
     credentials: dict[str, list[PlatformCredential]]  # platform -> credentials
 
 
@@ -83,8 +82,7 @@ class AgentDirectory:
                 id=agent.id,
                 org_id=agent.org_id,
                 name=agent.name,
-                vapi_assistant_id=agent.vapi_assistant_id,
-                vapi_assistant=agent.vapi_assistant,
+                platform_settings=agent.platform_settings or {},
                 credentials=creds,
             )
 

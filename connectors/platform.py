@@ -9,11 +9,12 @@ reach a platform through it, never through a platform's name.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from core.calls.events import CallEnded, CanonicalEvent, ToolCall, ToolCallBatch
 from core.calls.ports import PlatformCredential
+from core.errors import InvalidInputError
 from core.prompts.serving import ServedPrompt
 from core.tools.builtins import ToolOutcome
 
@@ -30,9 +31,9 @@ class ContextReply:
     prompt: ServedPrompt | None = None
     # BACKLINE_PUBLIC_URL, for tool definitions sent with the reply
     public_url: str = ""
-    # The platform's own agent for the call, when the agent names one (VAPI's assistant).
-    assistant_id: str | None = None
-    assistant: dict[str, Any] | None = None
+    # This platform's settings document on the agent (``Agent.platform_settings[name]``) as
+    # its ``validate_settings`` accepted it, e.g. the platform's own agent to answer with.
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 class VoicePlatform(Protocol):
@@ -43,6 +44,13 @@ class VoicePlatform(Protocol):
     tool_deadline_s: float
     # The JSON fields of its payloads that carry the caller's number.
     caller_number_fields: tuple[str, ...]
+    # The kinds of credential an agent may store for it (PUT /v1/agents/{id}/credentials/{name}).
+    credential_kinds: tuple[str, ...]
+
+    def validate_settings(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        """The agent's settings document for this platform, checked: InvalidInputError (422)
+        naming the first key that is unknown or has the wrong type."""
+        ...
 
     def verify(
         self,
@@ -86,6 +94,15 @@ def single_outcome(
     if results:
         return results[0][1]
     return ToolOutcome(error=f"tool '{batch.calls[0].name}' produced no answer")
+
+
+def no_settings(platform: str, doc: Mapping[str, Any]) -> dict[str, Any]:
+    """``validate_settings`` for a platform that takes no per-agent settings: only ``{}``."""
+    for key in doc:
+        raise InvalidInputError(
+            f"platform_settings.{platform}.{key}: unknown setting; {platform} takes none"
+        )
+    return {}
 
 
 def secrets(credentials: Sequence[PlatformCredential], kind: str) -> list[str]:

@@ -13,6 +13,7 @@ from connectors.platform import (
     ToolSpecs,
     VoicePlatform,
     header,
+    no_settings,
     secrets,
     single_outcome,
 )
@@ -28,6 +29,10 @@ class Bland:
     # Bland's tool timeout is the developer's to set; it gets Retell's 10 s.
     tool_deadline_s = 10.0
     caller_number_fields: tuple[str, ...] = ("from", "caller")
+    credential_kinds: tuple[str, ...] = ("signing_secret", "tool_token")
+
+    def validate_settings(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        return no_settings(self.name, doc)
 
     def verify(
         self,

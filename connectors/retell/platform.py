@@ -11,6 +11,7 @@ from connectors.platform import (
     ToolSpecs,
     VoicePlatform,
     header,
+    no_settings,
     secrets,
     single_outcome,
 )
@@ -25,6 +26,10 @@ class Retell:
     name = "retell"
     tool_deadline_s = TOOL_TIMEOUT_MS / 1000.0
     caller_number_fields: tuple[str, ...] = ("from_number",)
+    credential_kinds: tuple[str, ...] = ("api_key",)
+
+    def validate_settings(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        return no_settings(self.name, doc)
 
     def verify(
         self,
