@@ -289,10 +289,13 @@ def compare(
         verdict, reason = Verdict.IMPROVED, f"{counts}: more passes (p={p_more:.3g})"
     elif achieved < power_target:
         verdict = Verdict.INCONCLUSIVE
+        try:
+            needed = f"about {runs_needed(effect.p0, effect.p1, alpha, power_target)} runs each"
+        except ValueError:
+            needed = "more runs than can be run"
         reason = (
             f"{counts}: no significant change, but these runs have {achieved:.0%} power to "
-            f"catch {effect.p0:.0%} -> {effect.p1:.0%} (need {power_target:.0%}: about "
-            f"{runs_needed(effect.p0, effect.p1, alpha, power_target)} runs each)"
+            f"catch {effect.p0:.0%} -> {effect.p1:.0%} (need {power_target:.0%}: {needed})"
         )
     else:
         verdict = Verdict.PASS
