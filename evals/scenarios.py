@@ -434,6 +434,14 @@ class Case:
     seed: int
 
     @property
+    def opening(self) -> str | None:
+        """The caller's opening line after the persona's rewrites."""
+        opening = self.scenario.opening
+        if opening is None or self.persona is None:
+            return opening
+        return self.persona.apply(opening, self.seed, index=-1)
+
+    @property
     def caller_turns(self) -> list[str] | None:
         """The scripted caller lines after the persona's rewrites (None when simulated)."""
         turns = self.scenario.turns
@@ -575,6 +583,11 @@ def load_suite(folder: str | Path) -> Suite:
         scenario, node, errors = _validate(path, Scenario)
         problems += errors
         if scenario is None:
+            raw = node.value if isinstance(node, yaml.MappingNode) else []
+            named = [v.value for k, v in raw if k.value == "persona" and v.tag.endswith(":str")]
+            for name in named:  # still worth naming a misspelt persona in an invalid file
+                use = PersonaUse(name=name)
+                problems += _persona_problems(path, node, ("persona",), use, library)
             continue
         line = locate(node, ("name",))
         if scenario.name in name_lines:

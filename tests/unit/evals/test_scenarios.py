@@ -71,6 +71,7 @@ def test_example_suite_loads() -> None:
     assert suite.select(exclude=["smoke"]) == [refund]
     case = suite.cases(tags=["booking"])[0]
     assert case.caller_turns is not None and len(case.caller_turns) == 3
+    assert case.opening is not None and "book a table" in case.opening
 
 
 def test_unknown_key_names_the_line_and_suggests(suite_dir: Path) -> None:
@@ -167,13 +168,16 @@ def test_every_problem_in_every_file_is_reported(suite_dir: Path) -> None:
     )
     _write(suite_dir, "a.yaml", "name: a\nturns: [Hi]\npersona: angy\n")
     _write(suite_dir, "b.yaml", "name: b\nturns:\n  - Hi\n expect: {}\n")
+    _write(suite_dir, "b2.yaml", "name: b2\npersona: elderly\nturns: Hi\n")
     _write(suite_dir, "c.yaml", "name: book a table for four\nturns: [Hi]\n")
     problems = _problems(suite_dir)
     text = "\n".join(problems)
-    assert len(problems) == 4, text
+    assert len(problems) == 6, text
     assert "suite.yaml:9: repeats:" in text
     assert "a.yaml:3: unknown persona 'angy'; did you mean 'angry'?" in text
     assert "b.yaml:4: this is not valid YAML" in text
+    assert "b2.yaml:2: unknown persona 'elderly'; did you mean 'elderly_slow'?" in text
+    assert "b2.yaml:3: turns: Input should be a valid list" in text
     assert "c.yaml:1: scenario name 'book a table for four' is already used in" in text
 
 

@@ -46,6 +46,10 @@ def test_identical_with_enough_runs_passes() -> None:
     assert compare("book", Tally(80, 80), Tally(80, 80)).verdict is Verdict.PASS
 
 
+def test_no_baseline_runs_is_inconclusive() -> None:
+    assert compare("book", Tally(80, 80), Tally(0, 0)).verdict is Verdict.INCONCLUSIVE
+
+
 def test_improvement() -> None:
     assert compare("book", Tally(78, 80), Tally(50, 80)).verdict is Verdict.IMPROVED
 
