@@ -147,7 +147,12 @@ class Transform(BaseModel):
             if rng.random() >= self.rate:
                 return text
             phrase = rng.choice(self.phrases)
-            return f"{phrase} {text}" if self.kind == "prepend" else f"{text} {phrase}"
+            if self.kind == "append":
+                return f"{text} {phrase}"
+            first = words[0]
+            if phrase.endswith(",") and first[1:2].islower() and not first.startswith("I'"):
+                text = text[0].lower() + text[1:]  # "Look, for four people", not "Look, For"
+            return f"{phrase} {text}"
         if self.kind == "drop_words":
             dropped = {w.lower() for w in self.words}
             kept = [w for w in words if w.lower() not in dropped or rng.random() >= self.rate]
