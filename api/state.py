@@ -79,8 +79,7 @@ class AgentDirectory:
                 id=agent.id,
                 org_id=agent.org_id,
                 name=agent.name,
-                vapi_assistant_id=agent.vapi_assistant_id,
-                vapi_assistant=agent.vapi_assistant,
+                platform_settings=agent.platform_settings or {},
                 credentials=creds,
             )
 

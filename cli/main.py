@@ -21,6 +21,7 @@ from cli.output import print_rows, text, when
 from cli.prompts import app as prompts_app
 from cli.retention import app as retention_app
 from cli.tools import tools_app
+from connectors.registry import CREDENTIAL_KINDS
 from core.settings import Settings
 
 app = typer.Typer(help="Backline: the backend behind voice AI agents.", no_args_is_help=True)
@@ -153,7 +154,9 @@ def agents_create(
     body = {
         "id": agent_id,
         "name": name,
-        "vapi_assistant_id": vapi_assistant_id,
+        "platform_settings": {"vapi": {"assistant_id": vapi_assistant_id}}
+        if vapi_assistant_id
+        else {},
         "pii_policy": {"address": address.value},
     }
     print_json(call("POST", f"/v1/orgs/{org_id}/agents", body))
@@ -175,16 +178,14 @@ def agents_set_pii_policy(
     typer.echo(f"{agent['id']:<24} {agent['pii_policy']['address']}")
 
 
+KIND_HELP = ", ".join(f"{'|'.join(k)} ({p})" for p, k in CREDENTIAL_KINDS.items())
+
+
 @agents_app.command("set-credential")
 def agents_set_credential(
     agent_id: str,
-    platform: Annotated[str, typer.Argument(help="vapi, retell or bland")],
-    kind: Annotated[
-        str,
-        typer.Option(
-            help="bearer|hmac (vapi), api_key (retell), signing_secret|tool_token (bland)"
-        ),
-    ],
+    platform: Annotated[str, typer.Argument(help=", ".join(sorted(CREDENTIAL_KINDS)))],
+    kind: Annotated[str, typer.Option(help=KIND_HELP)],
     secret: Annotated[str, typer.Option(prompt=True, hide_input=True, help="The secret value")],
 ) -> None:
     """Set an agent's platform credential (stored encrypted)."""

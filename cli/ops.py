@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from cli.demo_tools import seed_demo_tools
+from connectors.registry import CREDENTIAL_KINDS, validate_platform_settings
 from core.settings import Settings
 from core.tenancy import repository as tenancy_repo
 from core.tenancy.schemas import AgentCreate, CredentialSet, OrganizationCreate
@@ -64,7 +65,11 @@ def seed_demo(engine: Engine, settings: Settings) -> bool:
             svc.create_agent(
                 DEMO_ORG,
                 AgentCreate(
-                    id=DEMO_AGENT, name="Acme Home Services", vapi_assistant=DEMO_ASSISTANT
+                    id=DEMO_AGENT,
+                    name="Acme Home Services",
+                    platform_settings=validate_platform_settings(
+                        {"vapi": {"assistant": DEMO_ASSISTANT}}
+                    ),
                 ),
                 "system:seed",
             )
@@ -80,7 +85,11 @@ def seed_demo(engine: Engine, settings: Settings) -> bool:
             value = secret.get_secret_value()
             if existing is None or svc.decrypt(existing) != value:
                 svc.set_credential(
-                    DEMO_AGENT, platform, CredentialSet(kind=kind, secret=value), "system:seed"
+                    DEMO_AGENT,
+                    platform,
+                    CredentialSet(kind=kind, secret=value),
+                    "system:seed",
+                    CREDENTIAL_KINDS,
                 )
         session.flush()
         # The example MCP servers (stdio) and their tools on the demo agent.

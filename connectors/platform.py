@@ -11,12 +11,13 @@ route of its own. ``WebhookDefaults`` holds the replies most platforms share.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from core.calls.answering import Answer, prompt_variables
 from core.calls.events import CallEnded, CanonicalEvent, ContextRequest, ToolCall, ToolCallBatch
 from core.calls.ports import PlatformCredential
+from core.errors import InvalidInputError
 from core.knowledge.schemas import KnowledgeAnswer
 from core.prompts.serving import ServedPrompt
 from core.tenancy.agent_info import AgentInfo
@@ -35,9 +36,9 @@ class ContextReply:
     prompt: ServedPrompt | None = None
     # BACKLINE_PUBLIC_URL, for tool definitions sent with the reply
     public_url: str = ""
-    # The platform's own agent for the call, when the agent names one (VAPI's assistant).
-    assistant_id: str | None = None
-    assistant: dict[str, Any] | None = None
+    # This platform's settings document on the agent (``Agent.platform_settings[name]``) as
+    # its ``validate_settings`` accepted it, e.g. the platform's own agent to answer with.
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 def context_reply(
@@ -50,8 +51,7 @@ def context_reply(
         variables=prompt_variables(answer),
         prompt=answer.prompt,
         public_url=public_url,
-        assistant_id=agent.vapi_assistant_id,
-        assistant=agent.vapi_assistant,
+        settings=agent.platform_settings.get(event.call.platform, {}),
     )
 
 
@@ -80,6 +80,13 @@ class VoicePlatform(Protocol):
     # How long a context request may take before the reply goes out without caller memory
     # (``AnsweringService.fallback_answer``); None: no budget, the reply waits for the answer.
     context_budget_s: float | None
+    # The kinds of credential an agent may store for it (PUT /v1/agents/{id}/credentials/{name}).
+    credential_kinds: tuple[str, ...]
+
+    def validate_settings(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        """The agent's settings document for this platform, checked: InvalidInputError (422)
+        naming the first key that is unknown or has the wrong type."""
+        ...
 
     def verify(
         self,
@@ -170,6 +177,15 @@ def single_outcome(
     if results:
         return results[0][1]
     return ToolOutcome(error=f"tool '{batch.calls[0].name}' produced no answer")
+
+
+def no_settings(platform: str, doc: Mapping[str, Any]) -> dict[str, Any]:
+    """``validate_settings`` for a platform that takes no per-agent settings: only ``{}``."""
+    for key in doc:
+        raise InvalidInputError(
+            f"platform_settings.{platform}.{key}: unknown setting; {platform} takes none"
+        )
+    return {}
 
 
 def secrets(credentials: Sequence[PlatformCredential], kind: str) -> list[str]:

@@ -1,12 +1,15 @@
 """The voice platforms Backline speaks, by name: one line per platform.
 
 Adding a platform is one connector package implementing ``connectors.platform.VoicePlatform``
-and one line here: the webhook router serves its ``hooks`` under ``/v1/webhooks/{name}/``.
+(its name, credential kinds and settings rules live on that object) and one line here (plus its
+webhook route). Core names no platform: the API hands it what it needs from here.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from connectors.bland.platform import BLAND
 from connectors.common import parse_json_body
@@ -21,6 +24,11 @@ PLATFORMS: dict[str, VoicePlatform] = {
     RETELL.name: RETELL,
     BLAND.name: BLAND,
 }
+
+# Platform name -> the credential kinds it accepts (core's tenancy service checks against this).
+CREDENTIAL_KINDS: dict[str, tuple[str, ...]] = {n: p.credential_kinds for n, p in PLATFORMS.items()}
+# A path or body field naming a platform matches exactly one of the registered names.
+PLATFORM_PATTERN = "^(" + "|".join(re.escape(n) for n in sorted(PLATFORMS)) + ")$"
 
 
 # The caller-number fields of every platform's payloads (a refused body is searched for any).
@@ -43,6 +51,23 @@ def get_platform(name: str) -> VoicePlatform:
     if platform is None:
         raise InvalidInputError(f"no end-of-call parser for platform '{name}'")
     return platform
+
+
+def validate_platform_settings(doc: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """An agent's ``platform_settings`` checked by each platform's connector: InvalidInputError
+    (422) naming an unknown platform or the first bad key of a platform's document."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, settings in doc.items():
+        platform = PLATFORMS.get(name)
+        if platform is None:
+            raise InvalidInputError(
+                f"platform_settings.{name}: unknown platform '{name}'; "
+                f"use one of {sorted(PLATFORMS)}"
+            )
+        if not isinstance(settings, Mapping):
+            raise InvalidInputError(f"platform_settings.{name}: must be an object")
+        out[name] = platform.validate_settings(settings)
+    return out
 
 
 def parse_call_ended(platform: str, raw: bytes) -> CallEnded:

@@ -20,11 +20,12 @@ from api.deps import PrincipalDep, SessionDep, StateDep, TenancyDep, auth
 from api.errors import error_responses
 from api.state import AgentInfo, AppState
 from connectors.egress import check_url
+from connectors.registry import PLATFORMS
 from core.calls.answering import record_retrieval
 from core.calls.events import CallRef
 from core.calls.service import CallsService
 from core.db import utcnow
-from core.errors import NotFoundError, TemporalUnavailableError
+from core.errors import InvalidInputError, NotFoundError, TemporalUnavailableError
 from core.knowledge import repository as repo
 from core.knowledge.schemas import (
     KnowledgeAnswer,
@@ -370,6 +371,11 @@ def search(
     agent = tenancy.require_own_agent(principal, body.agent_id)
     session = tenancy.session
     principal.require("viewer", agent.org_id)
+    if body.call is not None and body.call.platform not in PLATFORMS:
+        raise InvalidInputError(
+            f"call.platform: unknown platform '{body.call.platform}'; "
+            f"use one of {sorted(PLATFORMS)}"
+        )
     answer = kr.runtime(state).retriever.search(
         session,
         body.agent_id,
@@ -380,7 +386,7 @@ def search(
         mode=body.mode,
     )
     if body.call is not None:
-        info = AgentInfo(agent.id, agent.org_id, agent.name, None, None, {})
+        info = AgentInfo(agent.id, agent.org_id, agent.name, {}, {})
         record_retrieval(
             CallsService(session, state.settings.secret_key.get_secret_value()),
             info,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, status
+from pydantic import Field, model_validator
 
 from api.deps import PrincipalDep, StateDep, TenancyDep, auth
 from api.errors import error_responses
-from core.calls.events import Platform
+from connectors.registry import CREDENTIAL_KINDS, PLATFORM_PATTERN, validate_platform_settings
 from core.errors import PermissionDeniedError
 from core.tenancy import repository as repo
 from core.tenancy.schemas import (
@@ -23,6 +26,52 @@ from core.tenancy.schemas import (
 )
 
 router = APIRouter(prefix="/v1", tags=["tenancy"])
+PlatformName = Annotated[str, Path(pattern=PLATFORM_PATTERN, description="A voice platform")]
+
+# Agents created before per-platform settings existed sent VAPI's assistant as two top-level
+# fields; they still work, as aliases of platform_settings.vapi.assistant_id / .assistant.
+LEGACY_PLATFORM = "vapi"
+
+
+class AgentCreateRequest(AgentCreate):
+    vapi_assistant_id: str | None = Field(
+        default=None, description="Same as platform_settings.vapi.assistant_id"
+    )
+    vapi_assistant: dict[str, Any] | None = Field(
+        default=None,
+        description="Same as platform_settings.vapi.assistant: an inline VAPI assistant "
+        "returned on assistant-request",
+    )
+
+    def agent(self) -> AgentCreate:
+        """The core request: the legacy fields folded in, every platform's settings checked."""
+        settings = {name: dict(doc) for name, doc in self.platform_settings.items()}
+        legacy = {"assistant_id": self.vapi_assistant_id, "assistant": self.vapi_assistant}
+        for key, value in legacy.items():
+            if value is not None:
+                settings.setdefault(LEGACY_PLATFORM, {})[key] = value
+        return AgentCreate(
+            id=self.id,
+            name=self.name,
+            platform_settings=validate_platform_settings(settings),
+            pii_policy=self.pii_policy,
+        )
+
+
+class AgentResponse(AgentPublic):
+    vapi_assistant_id: str | None = Field(
+        default=None, description="platform_settings.vapi.assistant_id (read only)"
+    )
+    vapi_assistant: dict[str, Any] | None = Field(
+        default=None, description="platform_settings.vapi.assistant (read only)"
+    )
+
+    @model_validator(mode="after")
+    def _legacy_fields(self) -> AgentResponse:
+        doc = self.platform_settings.get(LEGACY_PLATFORM, {})
+        self.vapi_assistant_id = doc.get("assistant_id")
+        self.vapi_assistant = doc.get("assistant")
+        return self
 
 
 def _operator_only(principal: PrincipalDep) -> None:
@@ -95,42 +144,46 @@ def revoke_key(
 @router.post(
     "/orgs/{org_id}/agents",
     status_code=status.HTTP_201_CREATED,
-    response_model=AgentPublic,
+    response_model=AgentResponse,
     responses=error_responses(409),
     openapi_extra=auth("admin"),
 )
 def create_agent(
-    org_id: str, body: AgentCreate, principal: PrincipalDep, tenancy: TenancyDep
-) -> AgentPublic:
+    org_id: str, body: AgentCreateRequest, principal: PrincipalDep, tenancy: TenancyDep
+) -> AgentResponse:
     principal.require("admin", org_id)
-    agent = tenancy.create_agent(org_id, body, principal.actor)
-    return AgentPublic.model_validate(agent, from_attributes=True)
+    agent = tenancy.create_agent(org_id, body.agent(), principal.actor)
+    return AgentResponse.model_validate(agent, from_attributes=True)
 
 
-@router.get("/orgs/{org_id}/agents", response_model=list[AgentPublic], openapi_extra=auth("viewer"))
-def list_agents(org_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> list[AgentPublic]:
+@router.get(
+    "/orgs/{org_id}/agents", response_model=list[AgentResponse], openapi_extra=auth("viewer")
+)
+def list_agents(org_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> list[AgentResponse]:
     principal.require("viewer", org_id)
     return [
-        AgentPublic.model_validate(a, from_attributes=True)
+        AgentResponse.model_validate(a, from_attributes=True)
         for a in repo.list_agents(tenancy.session, org_id)
     ]
 
 
-@router.get("/agents/{agent_id}", response_model=AgentPublic, openapi_extra=auth("viewer"))
-def get_agent(agent_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> AgentPublic:
+@router.get("/agents/{agent_id}", response_model=AgentResponse, openapi_extra=auth("viewer"))
+def get_agent(agent_id: str, principal: PrincipalDep, tenancy: TenancyDep) -> AgentResponse:
     agent = tenancy.require_agent(agent_id)
     principal.require("viewer", agent.org_id)
-    return AgentPublic.model_validate(agent, from_attributes=True)
+    return AgentResponse.model_validate(agent, from_attributes=True)
 
 
-@router.patch("/agents/{agent_id}", response_model=AgentPublic, openapi_extra=auth("admin"))
+@router.patch("/agents/{agent_id}", response_model=AgentResponse, openapi_extra=auth("admin"))
 def update_agent(
     agent_id: str, body: AgentUpdate, principal: PrincipalDep, tenancy: TenancyDep, state: StateDep
-) -> AgentPublic:
+) -> AgentResponse:
     principal.require("admin", tenancy.require_agent(agent_id).org_id)
+    if body.platform_settings is not None:
+        body.platform_settings = validate_platform_settings(body.platform_settings)
     agent = tenancy.update_agent(agent_id, body, principal.actor)
     state.agents.invalidate(agent_id)
-    return AgentPublic.model_validate(agent, from_attributes=True)
+    return AgentResponse.model_validate(agent, from_attributes=True)
 
 
 @router.put(
@@ -140,14 +193,14 @@ def update_agent(
 )
 def set_credential(
     agent_id: str,
-    platform: Platform,
+    platform: PlatformName,
     body: CredentialSet,
     principal: PrincipalDep,
     tenancy: TenancyDep,
     state: StateDep,
 ) -> CredentialPublic:
     principal.require("admin", tenancy.require_agent(agent_id).org_id)
-    cred = tenancy.set_credential(agent_id, platform, body, principal.actor)
+    cred = tenancy.set_credential(agent_id, platform, body, principal.actor, CREDENTIAL_KINDS)
     state.agents.invalidate(agent_id)
     return CredentialPublic.model_validate(cred, from_attributes=True)
 

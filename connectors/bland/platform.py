@@ -15,6 +15,7 @@ from connectors.platform import (
     VoicePlatform,
     WebhookDefaults,
     header,
+    no_settings,
     secrets,
     single_outcome,
 )
@@ -39,6 +40,10 @@ class Bland(WebhookDefaults):
     # Bland's dynamic_data default timeout is 2000 ms and developers often set less (1500 in
     # the documented example); past this budget the caller gets an empty context instead.
     context_budget_s: float | None = 1.0
+    credential_kinds: tuple[str, ...] = ("signing_secret", "tool_token")
+
+    def validate_settings(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        return no_settings(self.name, doc)
 
     def verify(
         self,

@@ -13,6 +13,7 @@ from connectors.platform import (
     VoicePlatform,
     WebhookDefaults,
     header,
+    no_settings,
     secrets,
     single_outcome,
 )
@@ -34,6 +35,10 @@ class Retell(WebhookDefaults):
         Hook("functions", "Retell custom function (one per tool)", per_tool=True),
     )
     url_setting = "the webhook URL"
+    credential_kinds: tuple[str, ...] = ("api_key",)
+
+    def validate_settings(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        return no_settings(self.name, doc)
 
     def verify(
         self,

@@ -10,8 +10,36 @@ from connectors.vapi import knowledge, mapping, webhooks
 from connectors.vapi.tools import TOOL_TIMEOUT_S, tool_definitions
 from core.calls.events import CallEnded, CanonicalEvent, ToolCall, ToolCallBatch
 from core.calls.ports import PlatformCredential
+from core.errors import InvalidInputError
 from core.knowledge.schemas import KnowledgeAnswer
 from core.tools.builtins import ToolOutcome
+
+# The agent's VAPI settings: the assistant answered on ``assistant-request``, by id or inline
+# (the inline assistant wins when both are set). A null value is the same as leaving it out.
+MAX_ASSISTANT_ID = 256
+
+
+def validate_settings(doc: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        where = f"platform_settings.vapi.{key}"
+        if key == "assistant_id":
+            if value is not None and (
+                not isinstance(value, str) or not 0 < len(value) <= MAX_ASSISTANT_ID
+            ):
+                raise InvalidInputError(
+                    f"{where}: must be a string of 1 to {MAX_ASSISTANT_ID} characters"
+                )
+        elif key == "assistant":
+            if value is not None and not isinstance(value, dict):
+                raise InvalidInputError(f"{where}: must be an object (an inline VAPI assistant)")
+        else:
+            raise InvalidInputError(
+                f"{where}: unknown setting; vapi takes 'assistant_id' and 'assistant'"
+            )
+        if value is not None:
+            out[key] = value
+    return out
 
 
 class Vapi(WebhookDefaults):
@@ -21,6 +49,10 @@ class Vapi(WebhookDefaults):
     # One server URL for every message: /v1/webhooks/vapi/{agent_id}
     hooks: tuple[Hook, ...] = (Hook("", "VAPI server URL"),)
     url_setting = "the server URL"
+    credential_kinds: tuple[str, ...] = ("bearer", "hmac")
+
+    def validate_settings(self, doc: Mapping[str, Any]) -> dict[str, Any]:
+        return validate_settings(doc)
 
     def verify(
         self,
@@ -51,8 +83,8 @@ class Vapi(WebhookDefaults):
             else None
         )
         return mapping.assistant_request_reply(
-            assistant_id=answer.assistant_id,
-            assistant=answer.assistant,
+            assistant_id=answer.settings.get("assistant_id"),
+            assistant=answer.settings.get("assistant"),
             variables=answer.variables,
             prompt=prompt,
             tools=definitions,

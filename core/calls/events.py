@@ -2,7 +2,7 @@
 
 Platform shapes never reach ``core``; connectors translate wire payloads into these models and
 core's replies back into the platform's shape. Fields are platform-neutral by construction, so
-one conversation delivered through VAPI, Retell or Bland yields equal events.
+one conversation delivered through any of the voice platforms yields equal events.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from pydantic import BaseModel, Field, field_validator
 
 from core.errors import MalformedWebhookError
 
-Platform = Literal["vapi", "retell", "bland"]
+# A voice platform's name. Core names none: the connectors' registry (connectors.registry)
+# lists them, and the edge accepts only the names registered there.
+Platform = str
 Role = Literal["agent", "caller"]
 
 # The width of every call-id column (inbox, calls, events, memories); the PostCallWorkflow id

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class PlatformCredential:
-    """A decrypted credential: ``kind`` is the platform's own (VAPI ``bearer`` | ``hmac``,
-    Retell ``api_key``, Bland ``tool_token`` | ``signing_secret``)."""
+    """A decrypted credential: ``kind`` is one of the platform's own credential kinds (its
+    connector's ``credential_kinds``)."""
 
     kind: str
     secret: str

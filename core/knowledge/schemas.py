@@ -1,6 +1,6 @@
 """Request and response models of the knowledge API, and the retrieval answer.
 
-``KnowledgeAnswer`` is platform-neutral: connectors turn it into a VAPI ``documents`` reply or a
+``KnowledgeAnswer`` is platform-neutral: connectors turn it into a platform's knowledge reply or a
 tool result. Raw fetched content never appears in a public model.
 """
 
@@ -159,7 +159,9 @@ class RefreshStarted(BaseModel):
 
 
 class CallHandle(BaseModel):
-    platform: Literal["vapi", "retell", "bland"]
+    platform: str = Field(
+        pattern=r"^[a-z][a-z0-9_-]{0,15}$", description="A registered voice platform's name"
+    )
     call_id: str = Field(min_length=1, max_length=256)
 
 

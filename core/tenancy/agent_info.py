@@ -1,4 +1,5 @@
-"""The agent as the hot path sees it: ids, name and decrypted platform credentials."""
+"""The agent as the hot path sees it: ids, name, per-platform settings and decrypted platform
+credentials."""
 
 from __future__ import annotations
 
@@ -13,6 +14,5 @@ class AgentInfo:
     id: str
     org_id: str
     name: str
-    vapi_assistant_id: str | None
-    vapi_assistant: dict[str, Any] | None
+    platform_settings: dict[str, dict[str, Any]]  # platform -> its settings document
     credentials: dict[str, list[PlatformCredential]]  # platform -> credentials

@@ -8,18 +8,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from core.db import utcnow
 
 SCOPES = ("admin", "content", "release", "viewer")
-PLATFORMS = ("vapi", "retell", "bland")
-CREDENTIAL_KINDS = {
-    "vapi": ("bearer", "hmac"),
-    "retell": ("api_key",),
-    "bland": ("signing_secret", "tool_token"),
-}
 
 
 class Organization(SQLModel, table=True):
@@ -36,8 +30,13 @@ class Agent(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     org_id: str = Field(foreign_key="organization.id", index=True, max_length=64)
     name: str
-    vapi_assistant_id: str | None = None
-    vapi_assistant: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    # Platform name -> that platform's settings for this agent (e.g. the platform's own agent
+    # to answer a context request with). Each connector validates its own document; core
+    # stores it as given.
+    platform_settings: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        sa_column=Column(JSON, nullable=False, server_default=text("'{}'")),
+    )
     # The agent's PiiPolicy document (core.pii.policy); None is the default policy.
     pii_policy: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)

@@ -27,9 +27,10 @@ class OrganizationPublic(BaseModel):
 class AgentCreate(BaseModel):
     id: str = Field(pattern=SLUG, description="Globally unique slug; appears in webhook URLs")
     name: str = Field(min_length=1, max_length=200)
-    vapi_assistant_id: str | None = None
-    vapi_assistant: dict[str, Any] | None = Field(
-        default=None, description="Inline VAPI assistant returned on assistant-request"
+    platform_settings: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Platform name -> that platform's settings for this agent; each platform "
+        "accepts its own keys (an unknown platform or key answers 422 naming it)",
     )
     pii_policy: PiiPolicy = Field(
         default=DEFAULT_PII_POLICY,
@@ -44,16 +45,23 @@ class AgentUpdate(BaseModel):
     pii_policy: PiiPolicy | None = Field(
         default=None, description='{"address": "redact" | "keep"}; replaces the whole policy'
     )
+    platform_settings: dict[str, dict[str, Any]] | None = Field(
+        default=None, description="Replaces the whole per-platform settings document"
+    )
 
 
 class AgentPublic(BaseModel):
     id: str
     org_id: str
     name: str
-    vapi_assistant_id: str | None
-    vapi_assistant: dict[str, Any] | None
+    platform_settings: dict[str, dict[str, Any]]
     pii_policy: PiiPolicy
     created_at: datetime
+
+    @field_validator("platform_settings", mode="before")
+    @classmethod
+    def _stored_settings(cls, value: object) -> object:
+        return {} if value is None else value
 
     @field_validator("pii_policy", mode="before")
     @classmethod
@@ -81,11 +89,15 @@ class ApiKeyCreated(ApiKeyPublic):
 
 
 class CredentialSet(BaseModel):
-    kind: Literal["bearer", "hmac", "api_key", "signing_secret", "tool_token"]
+    kind: str = Field(
+        pattern=r"^[a-z][a-z0-9_]{0,31}$",
+        description="One of the platform's credential kinds (a kind of another platform "
+        "answers 422 naming the ones that apply)",
+    )
     secret: str = Field(min_length=8, description="Token, API key or signing secret")
     header_name: str | None = Field(
         default=None,
-        description="VAPI bearer only: header carrying the token (default Authorization)",
+        description="Bearer tokens only: header carrying the token (default Authorization)",
     )
 
 

@@ -5,6 +5,7 @@ Raw secrets leave this module only once (a new API key's token) and are never lo
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlmodel import Session
@@ -20,13 +21,7 @@ from core.errors import (
     PermissionDeniedError,
 )
 from core.tenancy import repository as repo
-from core.tenancy.models import (
-    CREDENTIAL_KINDS,
-    Agent,
-    ApiKey,
-    Organization,
-    PlatformCredential,
-)
+from core.tenancy.models import Agent, ApiKey, Organization, PlatformCredential
 from core.tenancy.schemas import (
     AgentCreate,
     AgentUpdate,
@@ -166,8 +161,7 @@ class TenancyService:
             id=data.id,
             org_id=org_id,
             name=data.name,
-            vapi_assistant_id=data.vapi_assistant_id,
-            vapi_assistant=data.vapi_assistant,
+            platform_settings=data.platform_settings,
             pii_policy=data.pii_policy.model_dump(),
         )
         self.session.add(agent)
@@ -189,6 +183,10 @@ class TenancyService:
         if data.pii_policy is not None:
             agent.pii_policy = data.pii_policy.model_dump()
             changed["pii_policy"] = agent.pii_policy
+        if data.platform_settings is not None:
+            agent.platform_settings = data.platform_settings
+            # Which platforms' settings changed, not their content (it may name private assets).
+            changed["platform_settings"] = sorted(data.platform_settings)
         self.session.add(agent)
         record_audit(
             self.session,
@@ -215,14 +213,19 @@ class TenancyService:
 
     # -- platform credentials -----------------------------------------------------------
     def set_credential(
-        self, agent_id: str, platform: str, data: CredentialSet, actor: str
+        self,
+        agent_id: str,
+        platform: str,
+        data: CredentialSet,
+        actor: str,
+        kinds: Mapping[str, Sequence[str]],
     ) -> PlatformCredential:
+        """``kinds``: platform name -> the credential kinds it accepts (the platforms are the
+        connectors' to name; the caller hands their registry in)."""
         agent = self.require_agent(agent_id)
-        allowed = CREDENTIAL_KINDS.get(platform)
-        if allowed is None:
-            raise InvalidInputError(
-                f"unknown platform '{platform}'; use one of {sorted(CREDENTIAL_KINDS)}"
-            )
+        allowed = tuple(kinds.get(platform, ()))
+        if not allowed:
+            raise InvalidInputError(f"unknown platform '{platform}'; use one of {sorted(kinds)}")
         if data.kind not in allowed:
             raise InvalidInputError(
                 f"credential kind '{data.kind}' does not apply to {platform}; use one of {allowed}"

@@ -1,0 +1,1 @@
+"""The agent runtime's view of a chat model: messages, tool specs and the ``ChatModel`` port."""
