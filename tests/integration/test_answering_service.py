@@ -35,8 +35,7 @@ AGENT = AgentInfo(
     id="agent-answering",
     org_id="org-answering",
     name="Front desk",
-    vapi_assistant_id=None,
-    vapi_assistant=None,
+    platform_settings={},
     credentials={},
 )
 
