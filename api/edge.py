@@ -108,6 +108,7 @@ def context_reply(
         public_url=state.settings.public_url,
         assistant_id=agent.vapi_assistant_id,
         assistant=agent.vapi_assistant,
+        context=answer.context,
     )
 
 

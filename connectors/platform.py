@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from core.calls.events import CallEnded, CanonicalEvent, ToolCall, ToolCallBatch
 from core.calls.ports import PlatformCredential
+from core.memory.schemas import CallerContext
 from core.prompts.serving import ServedPrompt
 from core.tools.builtins import ToolOutcome
 
@@ -33,6 +34,8 @@ class ContextReply:
     # The platform's own agent for the call, when the agent names one (VAPI's assistant).
     assistant_id: str | None = None
     assistant: dict[str, Any] | None = None
+    # The caller's memory as data, for a platform whose reply carries it as such (custom).
+    context: CallerContext | None = None
 
 
 class VoicePlatform(Protocol):

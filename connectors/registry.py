@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from connectors.bland.platform import BLAND
 from connectors.common import parse_json_body
+from connectors.custom.platform import CUSTOM
 from connectors.platform import VoicePlatform
 from connectors.retell.platform import RETELL
 from connectors.vapi.platform import VAPI
@@ -18,6 +19,7 @@ PLATFORMS: dict[str, VoicePlatform] = {
     VAPI.name: VAPI,
     RETELL.name: RETELL,
     BLAND.name: BLAND,
+    CUSTOM.name: CUSTOM,
 }
 
 

@@ -2,7 +2,8 @@
 
 Platform shapes never reach ``core``; connectors translate wire payloads into these models and
 core's replies back into the platform's shape. Fields are platform-neutral by construction, so
-one conversation delivered through VAPI, Retell or Bland yields equal events.
+one conversation delivered through VAPI, Retell, Bland or the custom contract yields equal
+events.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from core.errors import MalformedWebhookError
 
-Platform = Literal["vapi", "retell", "bland"]
+Platform = Literal["vapi", "retell", "bland", "custom"]
 Role = Literal["agent", "caller"]
 
 # The width of every call-id column (inbox, calls, events, memories); the PostCallWorkflow id

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class PlatformCredential:
     """A decrypted credential: ``kind`` is the platform's own (VAPI ``bearer`` | ``hmac``,
-    Retell ``api_key``, Bland ``tool_token`` | ``signing_secret``)."""
+    Retell ``api_key``, Bland ``tool_token`` | ``signing_secret``, custom ``signing_secret``)."""
 
     kind: str
     secret: str

@@ -159,7 +159,7 @@ class RefreshStarted(BaseModel):
 
 
 class CallHandle(BaseModel):
-    platform: Literal["vapi", "retell", "bland"]
+    platform: Literal["vapi", "retell", "bland", "custom"]
     call_id: str = Field(min_length=1, max_length=256)
 
 

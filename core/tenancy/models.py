@@ -19,6 +19,7 @@ CREDENTIAL_KINDS = {
     "vapi": ("bearer", "hmac"),
     "retell": ("api_key",),
     "bland": ("signing_secret", "tool_token"),
+    "custom": ("signing_secret",),
 }
 
 
