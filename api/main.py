@@ -42,6 +42,7 @@ from api.routes import (
     tenancy,
     tools,
     webhooks_bland,
+    webhooks_custom,
     webhooks_retell,
     webhooks_vapi,
 )
@@ -205,7 +206,14 @@ def create_app(
         auth_failures_per_minute=settings.auth_failures_per_minute,
     )
     # Routes that authenticate themselves: platforms' credentials, the codec's operator session.
-    for module in (health, webhooks_vapi, webhooks_retell, webhooks_bland, temporal_codec):
+    for module in (
+        health,
+        webhooks_vapi,
+        webhooks_retell,
+        webhooks_bland,
+        webhooks_custom,
+        temporal_codec,
+    ):
         app.include_router(module.router)
     temporal_codec.install_cors(app, settings.temporal_ui_origins)
     # The API's own routes: a key, then tenant isolation, before anything else runs.
