@@ -178,11 +178,14 @@ def agents_set_pii_policy(
 @agents_app.command("set-credential")
 def agents_set_credential(
     agent_id: str,
-    platform: Annotated[str, typer.Argument(help="vapi, retell or bland")],
+    platform: Annotated[
+        str, typer.Argument(help="vapi, retell, bland or custom (your own voice stack)")
+    ],
     kind: Annotated[
         str,
         typer.Option(
-            help="bearer|hmac (vapi), api_key (retell), signing_secret|tool_token (bland)"
+            help="bearer|hmac (vapi), api_key (retell), signing_secret|tool_token (bland), "
+            "signing_secret (custom)"
         ),
     ],
     secret: Annotated[str, typer.Option(prompt=True, hide_input=True, help="The secret value")],
@@ -287,7 +290,8 @@ def calls_show(
     call_id: Annotated[str, typer.Argument(help="The platform's call id (see `calls list`)")],
     agent_id: Annotated[str, typer.Option("--agent-id", "--agent", help="The call's agent")],
     platform: Annotated[
-        str | None, typer.Option(help="vapi, retell or bland (default: found among recent calls)")
+        str | None,
+        typer.Option(help="vapi, retell, bland or custom (default: found among recent calls)"),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -299,7 +303,7 @@ def calls_show(
         if not found:
             typer.echo(
                 f"error: no recent call '{call_id}' for agent '{agent_id}'; give --platform "
-                "(vapi, retell or bland) to look it up directly",
+                "(vapi, retell, bland or custom) to look it up directly",
                 err=True,
             )
             raise typer.Exit(1)
