@@ -244,13 +244,17 @@ def tools_status(
 @tools_app.command("export")
 def tools_export(
     agent_id: str,
-    platform: Annotated[str, typer.Option(help="vapi, retell or bland")],
+    platform: Annotated[
+        str, typer.Option(help="vapi, retell, bland or custom (your own voice stack)")
+    ],
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the definitions to paste into the platform")
     ] = False,
 ) -> None:
     """The agent's tool definitions in a platform's format (URLs from BACKLINE_PUBLIC_URL):
-    a summary table, or with --json the definitions to paste into VAPI, Retell or Bland."""
+    a summary table, or with --json the definitions to paste into VAPI, Retell or Bland, or
+    to give your own stack's LLM (custom: OpenAI-style function tools with the URL to post
+    tool.calls to)."""
     tools = _call("GET", f"/v1/agents/{agent_id}/platforms/{platform}/tools")
     print_rows(
         tools,

@@ -19,6 +19,7 @@ from core.calls.events import CallEnded, CanonicalEvent, ContextRequest, ToolCal
 from core.calls.ports import PlatformCredential
 from core.errors import InvalidInputError
 from core.knowledge.schemas import KnowledgeAnswer
+from core.memory.schemas import CallerContext
 from core.prompts.serving import ServedPrompt
 from core.tenancy.agent_info import AgentInfo
 from core.tools.builtins import ToolOutcome
@@ -39,6 +40,8 @@ class ContextReply:
     # This platform's settings document on the agent (``Agent.platform_settings[name]``) as
     # its ``validate_settings`` accepted it, e.g. the platform's own agent to answer with.
     settings: Mapping[str, Any] = field(default_factory=dict)
+    # The caller's memory as data, for a platform whose reply carries it as such (custom).
+    context: CallerContext | None = None
 
 
 def context_reply(
@@ -52,6 +55,7 @@ def context_reply(
         prompt=answer.prompt,
         public_url=public_url,
         settings=agent.platform_settings.get(event.call.platform, {}),
+        context=answer.context,
     )
 
 
@@ -139,6 +143,11 @@ class VoicePlatform(Protocol):
         """The reply to an event that is only recorded (call started, transcript...)."""
         ...
 
+    def accepted_reply(self, receipt: Mapping[str, Any]) -> dict[str, Any]:
+        """The reply to an end-of-call payload the inbox took (``status``, ``duplicate``,
+        ``revision``, ``workflow_id``, ``workflow_started``)."""
+        ...
+
     def export_tools(self, tools: ToolSpecs, base_url: str, agent_id: str) -> list[dict[str, Any]]:
         """Backline's tools as the platform's tool definitions, pointing at this agent."""
         ...
@@ -168,6 +177,9 @@ class WebhookDefaults:
 
     def recorded_reply(self) -> dict[str, Any]:
         return {"status": "recorded"}
+
+    def accepted_reply(self, receipt: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(receipt)
 
 
 def single_outcome(

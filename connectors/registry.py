@@ -13,6 +13,7 @@ from typing import Any
 
 from connectors.bland.platform import BLAND
 from connectors.common import parse_json_body
+from connectors.custom.platform import CUSTOM
 from connectors.platform import VoicePlatform
 from connectors.retell.platform import RETELL
 from connectors.vapi.platform import VAPI
@@ -23,6 +24,7 @@ PLATFORMS: dict[str, VoicePlatform] = {
     VAPI.name: VAPI,
     RETELL.name: RETELL,
     BLAND.name: BLAND,
+    CUSTOM.name: CUSTOM,
 }
 
 # Platform name -> the credential kinds it accepts (core's tenancy service checks against this).

@@ -13,7 +13,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-PLATFORM_COLORS = {"vapi": "#4c78a8", "retell": "#f58518", "bland": "#54a24b"}
+PLATFORM_COLORS = {"vapi": "#4c78a8", "retell": "#f58518", "bland": "#54a24b", "custom": "#b279a2"}
 FACT_COLORS = {"current": "#2e7d32", "closed": "#9e9e9e"}
 SCORE_RANGE = (0, 100)
 

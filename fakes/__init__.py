@@ -3,5 +3,5 @@ built from recorded examples (``payloads/``), sent the way each platform sends t
 made through the real admin API.
 
 ``common`` loads and serializes payloads; ``vapi``, ``retell`` and ``bland`` build each
-platform's.
+platform's; ``custom`` builds and signs messages of Backline's own contract.
 """

@@ -203,7 +203,9 @@ async def handle(
         return JSONResponse(error_body(type(exc).__name__, exc.detail), status_code=exc.status_code)
 
     if isinstance(event, CallEnded):
-        return JSONResponse(await answering.accept_call_ended(agent, event, stored))
+        return JSONResponse(
+            platform.accepted_reply(await answering.accept_call_ended(agent, event, stored))
+        )
     # ?prompt_label=staging on a staging number's URL serves that label's version.
     label = request.query_params.get("prompt_label")
     if isinstance(event, ContextRequest):

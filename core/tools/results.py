@@ -47,10 +47,10 @@ def to_outcome(raw: RawToolResult) -> ToolOutcome:
     return ToolOutcome(error=text) if raw.is_error else ToolOutcome(result=text)
 
 
-def fallback_message(display_name: str, custom: str | None) -> str:
+def fallback_message(display_name: str, configured: str | None) -> str:
     """What the caller hears when the tool's server is down, too slow or unreadable."""
-    if custom:
-        return custom
+    if configured:
+        return configured
     return (
         f"I can't reach {display_name} right now. I'm sorry about that; please try again in a "
         "few minutes, or I can take a note so someone follows up."

@@ -103,13 +103,24 @@ async def test_cli_commands_print_tables_json_and_errors_that_say_how_to_fix(
             assert denied.status_code == 401
 
         # tools export per platform, tools status
-        for platform in ("vapi", "retell", "bland"):
+        for platform in ("vapi", "retell", "bland", "custom"):
             exported = _cli("tools", "export", agent, "--platform", platform)
             assert exported.exit_code == 0 and "memory_search" in exported.output, platform
             definitions = json.loads(
                 _cli("tools", "export", agent, "--platform", platform, "--json").output
             )
             assert definitions and isinstance(definitions, list)
+        custom = _cli(
+            "agents",
+            "set-credential",
+            agent,
+            "custom",
+            "--kind",
+            "signing_secret",
+            "--secret",
+            "custom-signing-secret",
+        )
+        assert custom.exit_code == 0 and '"platform": "custom"' in custom.output, custom.output
         status = _cli("tools", "status", org)
         assert status.exit_code == 0 and "MCP servers" in status.output, status.output
         assert "servers" in json.loads(_cli("tools", "status", org, "--json").output)

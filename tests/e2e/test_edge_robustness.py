@@ -22,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from connectors.embedder import MiniLMEmbedder
 from connectors.vapi.webhooks import MAX_TOOL_CALLS
 from core.calls.models import RejectedWebhook
+from fakes import custom
 from tests.bland_helpers import create_bland_tenant, dynamic_data, post_call, tool_request
 from tests.conftest import ApiServer, Stack, make_settings, temporal_address
 from tests.helpers import (
@@ -338,3 +339,42 @@ async def test_rest_bad_input_answers_4xx_and_other_orgs_learn_nothing(stack: St
         # Nothing above moved the label.
         labels = http.get(f"{base}/labels", headers=ADMIN).json()
         assert [(x["name"], x["version"]) for x in labels] == [("production", 1)]
+
+
+async def test_custom_malformed_deliveries_answer_4xx_are_recorded_and_lose_nothing(
+    stack: Stack,
+) -> None:
+    call_id = f"call-{uuid.uuid4().hex[:8]}"
+    ended = custom.call_ended(call_id, DANA, DANA_CALL_1)
+    started = custom.call_started(DANA)
+    batch = custom.tool_calls(DANA, [(f"tc-{i}", "memory_search", {}) for i in range(1000)])
+    cases: list[tuple[bytes, tuple[str, ...]]] = [
+        (raw(_with(started, "type", 7)), ("'type'", "call.started")),
+        (raw(_with(started, "version", "0")), ("'version'", "accepted values: 1")),
+        (raw(_with(started, "call.caller_number", 14155550123)), ("call.caller_number",)),
+        (raw(_with(ended, "summary", {})), ("summary",)),
+        (raw(_with(ended, "call.id", "c" * 100_000)), ("call.id", "256")),
+        (_nested(started, 5000), ("nested",)),
+        (DEEP, ()),
+        (_huge_int(started), ()),
+        (_lone_surrogate(started, "call.caller_number"), ("surrogate",)),
+        (raw(_with(started, "call.caller_number", "+1415\u00005550123")), ("NUL",)),
+        (raw(batch), ("tool_calls", "32")),
+    ]
+    with stack.http() as http:
+        tenant = custom.create_custom_tenant(http)
+        assert tenant.post(http, ended).json()["duplicate"] is False
+        for body, words in cases:
+            _assert_4xx(tenant.post(http, body), *words)
+            _assert_4xx(tenant.post(http, body, secrets=("wrong secret",)))
+        # A header of thousands of characters is just invalid.
+        huge = {custom.SIGNATURE_HEADER: "t=1,v1=" + "0" * 5000, **custom.JSON}
+        _assert_4xx(tenant.post(http, started, headers=huge), "Backline-Signature")
+        assert tenant.post(http, ended).json()["duplicate"] is True
+        ok = tenant.post(http, started)
+        assert ok.status_code == 200 and ok.json()["context"]["caller_known"] is False
+    rows = _rejections(stack.engine, tenant.agent_id)
+    assert len(rows) == 2 * len(cases) + 1
+    for row in (r for r in rows if r.status_code == 401):
+        assert row.payload is not None and len(row.payload) < 300
+        assert "4155550123" not in row.payload

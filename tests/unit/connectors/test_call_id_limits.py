@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 
 from connectors.bland.webhooks import parse_dynamic_data, parse_post_call
+from connectors.custom.webhooks import parse_event as custom_parse_event
 from connectors.retell.webhooks import parse_event as retell_parse_event
 from connectors.retell.webhooks import parse_inbound
 from connectors.vapi.webhooks import parse_event as vapi_parse_event
 from core.calls.events import MAX_CALL_ID_LENGTH, CallRef
 from core.errors import MalformedWebhookError
+from fakes import custom
 from tests.helpers import fixture
 
 
@@ -40,6 +42,14 @@ def _bland_context(call_id: str) -> dict[str, Any]:
     return {"call_id": call_id, "from": "+14155550123"}
 
 
+def _custom(call_id: str) -> dict[str, Any]:
+    return custom.call_ended(call_id, "+14155550123", [("caller", "Hello?")])
+
+
+def _custom_context(call_id: str) -> dict[str, Any]:
+    return custom.call_started("+14155550123", call_id)
+
+
 def _retell_inbound(call_id: str) -> dict[str, Any]:
     body = copy.deepcopy(fixture("retell_call_inbound.json"))
     body["call_inbound"]["call_id"] = call_id
@@ -51,6 +61,8 @@ PLATFORMS: list[tuple[str, Callable[[str], dict[str, Any]], Callable[..., Any], 
     ("retell", _retell, retell_parse_event, "call.call_id"),
     ("bland", _bland, parse_post_call, "call_id"),
     ("bland-context", _bland_context, parse_dynamic_data, "call_id"),
+    ("custom", _custom, custom_parse_event, "call.id"),
+    ("custom-context", _custom_context, custom_parse_event, "call.id"),
     (
         "retell-inbound",
         _retell_inbound,

@@ -21,6 +21,7 @@ def test_credential_kinds_are_each_platforms_own() -> None:
         "vapi": ("bearer", "hmac"),
         "retell": ("api_key",),
         "bland": ("signing_secret", "tool_token"),
+        "custom": ("signing_secret",),
     }
 
 

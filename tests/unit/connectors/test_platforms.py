@@ -10,18 +10,19 @@ import pytest
 
 from connectors.registry import PLATFORMS, get_platform, parse_call_ended
 from core.errors import InvalidInputError
-from fakes import bland, retell, vapi
+from fakes import bland, custom, retell, vapi
 
 TURNS = [("agent", "Hello, how can I help?"), ("caller", "I need to book a cleaning.")]
 ENDED = {
     "vapi": vapi.end_of_call("c-vapi", "+14155550100", TURNS),
     "retell": retell.call_ended("c-retell", "+14155550100", TURNS),
     "bland": bland.post_call("c-bland", "+14155550100", TURNS),
+    "custom": custom.call_ended("c-custom", "+14155550100", TURNS),
 }
 
 
 def test_each_platform_is_registered_under_its_own_name() -> None:
-    assert sorted(PLATFORMS) == ["bland", "retell", "vapi"]
+    assert sorted(PLATFORMS) == ["bland", "custom", "retell", "vapi"]
     for name, platform in PLATFORMS.items():
         assert platform.name == name
         assert get_platform(name) is platform
@@ -47,6 +48,7 @@ def test_tool_deadlines_are_the_exported_timeouts() -> None:
         "vapi": 15.0,
         "retell": 10.0,
         "bland": 10.0,
+        "custom": 10.0,
     }
 
 

@@ -1,0 +1,1 @@
+"""Backline's own versioned webhook contract, for teams running their own voice stack."""
