@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -217,6 +218,7 @@ def _answer_sync(
         data: dict[str, Any] = {}
         platform_type: str = event.kind
         if isinstance(event, ContextRequest):
+            fetch_started = time.perf_counter()
             caller_hash = calls.caller_hash(number)
             answer.context = memory.get_context(agent.org_id, agent.id, caller_hash)
             data = {"caller_known": answer.context.known}
@@ -233,6 +235,8 @@ def _answer_sync(
                 label=prompt_label,
                 call_variables=event.variables,
             )
+            # How long the caller's context and prompt took (the scorecard's context fetch).
+            data["latency_ms"] = round((time.perf_counter() - fetch_started) * 1000, 2)
             if answer.prompt is not None:
                 data.update(prompt_version=answer.prompt.ref, prompt_source=answer.prompt.source)
                 calls.touch_call(
