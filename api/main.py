@@ -37,6 +37,7 @@ from api.routes import (
     mcp,
     memory,
     prompts,
+    quality,
     retention,
     temporal_codec,
     tenancy,
@@ -220,6 +221,7 @@ def create_app(
         alerts,
         audit,
         retention,
+        quality,
     ):
         app.include_router(
             module.router,
