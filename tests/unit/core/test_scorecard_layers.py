@@ -301,3 +301,13 @@ def test_the_overall_score_and_layers_stay_within_bounds() -> None:
     for layer in card.layers.values():
         assert layer["score"] is None or 0.0 <= layer["score"] <= 1.0
         assert all(0.0 <= v <= 1.0 for v in layer["parts"].values())
+
+
+def test_the_judge_sample_is_deterministic_and_empty_by_default() -> None:
+    from core.monitoring.judge import sampled
+
+    assert not any(sampled("a", "vapi", f"c{i}", 0.0) for i in range(100))
+    assert all(sampled("a", "vapi", f"c{i}", 1.0) for i in range(100))
+    picks = [sampled("a", "vapi", f"c{i}", 0.3) for i in range(1000)]
+    assert picks == [sampled("a", "vapi", f"c{i}", 0.3) for i in range(1000)]
+    assert 200 < sum(picks) < 400
