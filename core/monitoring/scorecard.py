@@ -331,6 +331,9 @@ _NAME_STOP = frozenset(
 )  # fmt: skip
 
 
+_SENTENCE_END = re.compile(r"[.!?:;]\s*$")
+
+
 def _words_to_number(phrase: str) -> int | None:
     total, current = 0, 0
     for word in re.split(r"[\s-]+", phrase.lower()):
@@ -394,7 +397,15 @@ def _name_claims(text: str) -> list[str]:
     names: list[str] = []
     for m in _NAME.finditer(text):
         words = m.group(0).split()
+        stripped = 0
         while words and words[0].lower().strip(".") in _NAME_STOP:
+            words.pop(0)
+            stripped += 1
+        opens_sentence = not text[: m.start()].strip() or bool(
+            _SENTENCE_END.search(text[: m.start()])
+        )
+        if opens_sentence and not stripped and len(words) >= 3:
+            # "Unfortunately Sarah Lee...": the first word is capitalized by the sentence.
             words.pop(0)
         if len(words) >= 2:
             names.append(" ".join(words))

@@ -150,6 +150,9 @@ def test_number_words_without_a_unit_are_not_claims() -> None:
     # Greeting and sentence-opening words are no part of a name.
     assert extract_claims("Hi Sarah Lee.") == [("name", "Sarah Lee")]
     assert extract_claims("Thank You") == []
+    # A sentence's first word is no part of the name after it.
+    assert extract_claims("Sure. Unfortunately Sarah Lee is out.") == [("name", "Sarah Lee")]
+    assert extract_claims("Sarah Lee is in.") == [("name", "Sarah Lee")]
 
 
 def test_the_caller_s_own_words_ground_what_the_agent_repeats() -> None:
