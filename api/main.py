@@ -37,6 +37,7 @@ from api.routes import (
     mcp,
     memory,
     prompts,
+    quality,
     retention,
     temporal_codec,
     tenancy,
@@ -253,6 +254,7 @@ def create_app(
         alerts,
         audit,
         retention,
+        quality,
     ):
         app.include_router(
             module.router,

@@ -19,6 +19,7 @@ from cli.http import call, print_json
 from cli.kb import app as kb_app
 from cli.output import print_rows, text, when
 from cli.prompts import app as prompts_app
+from cli.quality import quality
 from cli.retention import app as retention_app
 from cli.tools import tools_app
 from connectors.registry import CREDENTIAL_KINDS
@@ -42,6 +43,7 @@ app.add_typer(kb_app, name="kb")
 app.add_typer(audit_app, name="audit")
 app.add_typer(retention_app, name="retention")
 app.add_typer(alerts_app, name="alerts")
+app.command("quality")(quality)
 
 
 @app.command()

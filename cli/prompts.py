@@ -90,7 +90,9 @@ def push(
     ] = None,
     file: Annotated[
         Path | None,
-        typer.Option(help="A JSON version: template, variables, model, first_message, tools"),
+        typer.Option(
+            help="A JSON version: template, variables, model, first_message, tools, compliance"
+        ),
     ] = None,
     message: Annotated[str | None, typer.Option("--message", "-m", help="What changed")] = None,
     first_message: Annotated[str | None, typer.Option(help="The agent's opening line")] = None,

@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     # request, no end-of-call report) is closed as abandoned by a Temporal Schedule that runs
     # every calls_abandon_sweep_s.
     calls_abandon_after_s: int = Field(default=3600, ge=60)
+    # The share of scored calls an LLM judge would also grade (docs/monitoring.md). Only the
+    # hook exists: no judge is built yet, and any value above 0 is reported, not acted on.
+    judge_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     calls_abandon_sweep_s: int = Field(default=300, ge=10)
     api_url: str = "http://127.0.0.1:8000"
     api_key: SecretStr | None = None

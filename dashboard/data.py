@@ -154,6 +154,20 @@ def call_activity(agent_id: str | None = None, days: int = ACTIVITY_DAYS) -> pd.
     return _call_activity(database_url(), agent_id, days)
 
 
+def _layers_frame(layers: dict[str, Any]) -> pd.DataFrame:
+    """One row per scorecard layer: its score and its parts (empty for older scores)."""
+    rows = [
+        {
+            "layer": name,
+            "score": layer.get("score"),
+            "parts": ", ".join(f"{k} {v:.2f}" for k, v in sorted(layer.get("parts", {}).items())),
+        }
+        for name, layer in layers.items()
+        if isinstance(layer, dict)
+    ]
+    return pd.DataFrame(rows, columns=["layer", "score", "parts"])
+
+
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def _call_trace(url: str, agent_id: str, platform: str, call_id: str) -> dict[str, Any] | None:
     with _session(url) as session:
@@ -183,6 +197,7 @@ def _call_trace(url: str, agent_id: str, platform: str, call_id: str) -> dict[st
             columns=SCORE_COLUMNS,
         ),
         "score_notes": [str(n) for n in notes] if isinstance(notes, list) else [str(notes)],
+        "score_layers": _layers_frame(trace["score_layers"]),
         "memories": [dict(m) for m in trace["memories"]],
         "facts": _facts_frame([dict(f) for f in trace["facts"]]),
         "facts_closed": _facts_frame([dict(f) for f in trace["facts_closed"]]),

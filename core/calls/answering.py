@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -264,6 +265,7 @@ class AnsweringService:
 
     def _context(self, work: _Work, event: ContextRequest) -> dict[str, Any]:
         agent, calls, number = work.agent, work.calls, event.call.caller_number
+        fetch_started = time.perf_counter()
         caller_hash = calls.caller_hash(number)
         context = work.memory.get_context(agent.org_id, agent.id, caller_hash)
         work.answer.context = context
@@ -280,6 +282,8 @@ class AnsweringService:
             call_variables=event.variables,
         )
         work.answer.prompt = prompt
+        # How long the caller's context and prompt took (the scorecard's context fetch).
+        data["latency_ms"] = round((time.perf_counter() - fetch_started) * 1000, 2)
         if prompt is not None:
             data.update(prompt_version=prompt.ref, prompt_source=prompt.source)
             calls.touch_call(

@@ -76,6 +76,7 @@ class CallTrace(TypedDict):
     analysis: dict[str, Any]
     events: list[CallEventRow]
     score_parts: dict[str, Any]
+    score_layers: dict[str, Any]
     memories: list[MemoryRow]
     facts: list[FactRow]
     facts_closed: list[FactRow]
@@ -225,6 +226,7 @@ def get_call_trace(
             for e in events
         ],
         score_parts=dict(score.parts) if score else {},
+        score_layers=dict(score.layers or {}) if score else {},
         memories=[
             MemoryRow(
                 kind=m.kind,

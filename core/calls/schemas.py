@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class CallPublic(BaseModel):
@@ -40,6 +40,11 @@ class CallDetail(CallPublic):
     events: list[CallEventPublic]
     score: float | None
     score_parts: dict[str, Any] | None
+    score_layers: dict[str, Any] | None = Field(
+        default=None,
+        description="The four-layer card: infrastructure, execution, reaction, outcome",
+    )
+    score_metrics: dict[str, Any] | None = None
 
 
 class RejectedWebhookPublic(BaseModel):

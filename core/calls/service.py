@@ -90,6 +90,8 @@ def call_detail(call: Call, events: Iterable[CallEvent], score: CallScore | None
         events=[CallEventPublic.model_validate(e, from_attributes=True) for e in events],
         score=score.score if score else None,
         score_parts=score.parts if score else None,
+        score_layers=(score.layers or None) if score else None,
+        score_metrics=(score.metrics or None) if score else None,
     )
 
 

@@ -254,5 +254,6 @@ def retrieval_event_data(answer: KnowledgeAnswer, via: str) -> dict[str, Any]:
         "similarities": [h.similarity for h in answer.hits],
         "sources": sorted({h.source_id for h in answer.hits}),
         "withheld": [w.chunk_id for w in answer.withheld],
+        "freshness": [h.freshness for h in answer.hits],
         "latency_ms": answer.latency_ms,
     }

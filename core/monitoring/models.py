@@ -1,18 +1,21 @@
-"""Monitoring tables: the per-call scorecard."""
+"""Monitoring tables: the per-call scorecard and alerts."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from core.db import utcnow
 
 
 class CallScore(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("agent_id", "platform", "platform_call_id"),)
+    __table_args__ = (
+        UniqueConstraint("agent_id", "platform", "platform_call_id"),
+        Index("ix_callscore_agent_version", "agent_id", "prompt_version"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     org_id: str = Field(index=True, max_length=64)
@@ -21,6 +24,12 @@ class CallScore(SQLModel, table=True):
     platform_call_id: str = Field(max_length=256)
     score: float
     parts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    # The prompt version that served the call ("v3"; None when no version was served).
+    prompt_version: str | None = Field(default=None, max_length=32)
+    # The four-layer card (infrastructure, execution, reaction, outcome) and the per-call
+    # metrics the aggregates and the drift monitor read (see core.monitoring.scorecard).
+    layers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow, index=True)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -89,3 +91,20 @@ def open_alerts_of_kind(
     if org_id is not None:
         stmt = stmt.where(Alert.org_id == org_id)
     return list(session.exec(stmt))
+
+
+def score_rows(
+    session: Session,
+    agent_id: str,
+    since: datetime,
+    version: str | None = None,
+    limit: int = 100_000,
+) -> list[tuple[str | None, float, dict[str, Any]]]:
+    """(prompt version, score, metrics) of the agent's calls scored since ``since``."""
+    stmt = select(CallScore.prompt_version, CallScore.score, CallScore.metrics).where(
+        CallScore.agent_id == agent_id, col(CallScore.created_at) >= since
+    )
+    if version is not None:
+        stmt = stmt.where(CallScore.prompt_version == version)
+    stmt = stmt.order_by(col(CallScore.id).desc()).limit(limit)
+    return [(v, float(s), dict(m or {})) for v, s, m in session.exec(stmt)]

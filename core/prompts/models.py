@@ -29,6 +29,9 @@ class PromptVersion(SQLModel, table=True):
     model: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     first_message: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     tools: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    # Checks the post-call scorecard runs on the agent's turns: [{name, must_say} or
+    # {name, must_not_say}] (case-insensitive regexes; see ComplianceCheckSpec).
+    compliance: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
     message: str = Field(max_length=2000)
     content_hash: str = Field(max_length=64)
     created_by: str = Field(max_length=128)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from itertools import pairwise
 from typing import Annotated, Any, Literal
@@ -35,6 +36,31 @@ class ToolSpec(BaseModel):
     )
 
 
+COMPLIANCE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+MAX_COMPLIANCE_CHECKS = 20
+
+
+class ComplianceCheckSpec(BaseModel):
+    """One check of the agent's turns, run by the post-call scorecard: ``must_say`` passes
+    when some agent turn matches, ``must_not_say`` when none does. Patterns are Python regexes
+    matched case-insensitively (``"recorded|recording"``, ``"\\bguarantee"``)."""
+
+    name: str = Field(pattern=COMPLIANCE_NAME_PATTERN, description="e.g. 'recording_notice'")
+    must_say: str | None = Field(default=None, min_length=1, max_length=300)
+    must_not_say: str | None = Field(default=None, min_length=1, max_length=300)
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> ComplianceCheckSpec:
+        rules = [r for r in (self.must_say, self.must_not_say) if r is not None]
+        if len(rules) != 1:
+            raise ValueError(f"check '{self.name}' needs exactly one of must_say, must_not_say")
+        try:
+            re.compile(rules[0])
+        except re.error as exc:
+            raise ValueError(f"check '{self.name}': invalid pattern ({exc})") from None
+        return self
+
+
 class PromptVersionCreate(BaseModel):
     template: str = Field(
         min_length=1,
@@ -55,7 +81,20 @@ class PromptVersionCreate(BaseModel):
     )
     first_message: str | None = Field(default=None, max_length=4000)
     tools: list[ToolSpec] = Field(default_factory=list)
+    compliance: list[ComplianceCheckSpec] = Field(
+        default_factory=list,
+        max_length=MAX_COMPLIANCE_CHECKS,
+        description="Checks the post-call scorecard runs on the agent's turns "
+        "([{name, must_say} or {name, must_not_say}], case-insensitive regexes)",
+    )
     message: str = Field(min_length=1, max_length=2000, description="What changed and why")
+
+    @model_validator(mode="after")
+    def _unique_checks(self) -> PromptVersionCreate:
+        names = [c.name for c in self.compliance]
+        if len(set(names)) != len(names):
+            raise ValueError("compliance check names must be unique")
+        return self
 
 
 class PromptVersionPublic(BaseModel):
@@ -67,6 +106,7 @@ class PromptVersionPublic(BaseModel):
     model: dict[str, Any]
     first_message: str | None
     tools: list[dict[str, Any]]
+    compliance: list[dict[str, Any]] = Field(default_factory=list)
     message: str
     content_hash: str
     created_by: str

@@ -86,6 +86,8 @@ def content_hash(data: PromptVersionCreate) -> str:
         "first_message": data.first_message,
         "tools": [t.model_dump(exclude_none=True) for t in data.tools],
     }
+    if data.compliance:  # only when declared: versions pushed before keep their hashes
+        body["compliance"] = [c.model_dump(exclude_none=True) for c in data.compliance]
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -100,6 +102,7 @@ def version_public(row: PromptVersion, labels: list[str] | None = None) -> Promp
         model=dict(row.model or {}),
         first_message=row.first_message,
         tools=list(row.tools or []),
+        compliance=list(row.compliance or []),
         message=row.message,
         content_hash=row.content_hash,
         created_by=row.created_by,
@@ -180,6 +183,7 @@ class PromptService:
             model=dict(data.model),
             first_message=data.first_message,
             tools=tools,
+            compliance=[c.model_dump(exclude_none=True) for c in data.compliance],
             message=data.message,
             content_hash=digest,
             created_by=principal.actor,

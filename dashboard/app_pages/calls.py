@@ -127,6 +127,9 @@ with score_tab:
     else:
         st.metric("Quality score", f"{call['score']:.1f} / 100")
         st.plotly_chart(charts.scorecard_parts(trace["score_parts"]), key="chart_scorecard")
+        if not trace["score_layers"].empty:
+            st.markdown("**Layers** (0-1; see docs/monitoring.md)")
+            st.container(key="trace_layers").dataframe(trace["score_layers"], hide_index=True)
         for note in trace["score_notes"]:
             st.markdown(f"- {note}")
 with memory_tab:

@@ -200,6 +200,8 @@ def _add_call(session: Session, seeded: SeededCall) -> None:
             platform_call_id=seeded.call_id,
             score=card.score,
             parts={**card.parts, "notes": card.notes},
+            layers=card.layers,
+            metrics=card.metrics,
             created_at=seeded.ended_at,
         )
     )

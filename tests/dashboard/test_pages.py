@@ -114,6 +114,8 @@ def test_selecting_a_call_shows_its_events_transcript_score_and_memories(
     assert not any(CARD in text for text in said)
 
     assert any(m.label == "Quality score" for m in at.metric)
+    layers = _table(at, "trace_layers")
+    assert list(layers["layer"]) == ["infrastructure", "execution", "reaction", "outcome"]
     text = _page_text(at)
     assert first.summary in text
     learned = _table(at, "trace_facts")

@@ -1,6 +1,6 @@
 """The CLI a new user touches, against the real API: tables by default and JSON with --json,
 errors that name the CLI flag, invalid phone numbers refused with a 422, and the commands for
-routes that had none (calls show, keys list/revoke, tools export)."""
+routes that had none (calls show, keys list/revoke, tools export, quality)."""
 
 from __future__ import annotations
 
@@ -89,6 +89,13 @@ async def test_cli_commands_print_tables_json_and_errors_that_say_how_to_fix(
         assert "caller_hangup" in one.output and "Events" in one.output
         detail = json.loads(_cli("calls", "show", call_id, "--agent", agent, "--json").output)
         assert detail["platform_call_id"] == call_id and detail["transcript"]
+        # the post-call workflow stored the four-layer card, and quality aggregates it
+        assert set(detail["score_layers"]) == {"infrastructure", "execution", "reaction", "outcome"}
+        assert detail["score_metrics"]["evidence_gathered"] is True
+        quality = _cli("quality", agent)
+        assert quality.exit_code == 0 and "Call quality of" in quality.output, quality.output
+        summary = json.loads(_cli("quality", agent, "--json").output)
+        assert summary["overall"]["calls"] == 1 and summary["overall"]["layered_calls"] == 1
 
         # keys list / revoke
         keys = _cli("keys", "list", org)
