@@ -196,11 +196,11 @@ def test_the_bernoulli_chain_matches_a_simulation() -> None:
     arl = bernoulli_cusum_arl(m, w, up, down, 0.1)
     rng = random.Random(10)
     lengths = []
-    for _ in range(3000):
+    for _ in range(2000):
         s, n = 0.0, 0
         while s < m * w - 1e-12:
             n += 1
             s = max(0.0, s + (up if rng.random() < 0.1 else -down))
         lengths.append(n)
     mean = sum(lengths) / len(lengths)
-    assert arl == pytest.approx(mean, rel=0.06)
+    assert arl == pytest.approx(mean, rel=0.07)
