@@ -1,4 +1,5 @@
-"""Monitoring service: scores calls with the deterministic scorecard and stores the result."""
+"""Monitoring service: scores calls with the deterministic scorecard and stores the result,
+then evaluates the agent's threshold alert rules (``core.monitoring.thresholds``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from sqlmodel import Session
 from core.calls.events import CallEnded
 from core.calls.models import Call
 from core.monitoring import repository as repo
+from core.monitoring import thresholds
 from core.monitoring.models import CallScore
 from core.monitoring.scorecard import Scorecard, score_call
 
@@ -29,6 +31,8 @@ class MonitoringService:
         row.score = card.score
         row.parts = {**card.parts, "notes": card.notes}
         self.session.add(row)
+        self.session.flush()
+        thresholds.evaluate(self.session, call.agent_id)  # threshold rules see this call
         return card
 
     def get_score(self, agent_id: str, platform: str, call_id: str) -> CallScore | None:
