@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import PrincipalDep, SessionDep, StateDep, TenancyDep, auth
@@ -120,7 +120,9 @@ def update_rule(
 
 
 @router.delete(
-    "/agents/{agent_id}/alert-rules/{rule_id}", status_code=204, openapi_extra=auth("release")
+    "/agents/{agent_id}/alert-rules/{rule_id}",
+    response_model=AlertRulePublic,
+    openapi_extra=auth("release"),
 )
 def delete_rule(
     agent_id: str,
@@ -128,12 +130,11 @@ def delete_rule(
     principal: PrincipalDep,
     tenancy: TenancyDep,
     session: SessionDep,
-) -> Response:
-    """Remove the rule (audited ``alert_rule.delete``)."""
+) -> AlertRulePublic:
+    """Remove the rule (audited ``alert_rule.delete``); answers the rule removed."""
     agent = tenancy.require_agent(agent_id)
     principal.require("release", agent.org_id)
-    rules.delete_rule(session, agent_id, rule_id, principal.actor)
-    return Response(status_code=204)
+    return rules.rule_public(rules.delete_rule(session, agent_id, rule_id, principal.actor))
 
 
 # -- channels ---------------------------------------------------------------------------------
@@ -185,14 +186,16 @@ def get_channel(
     return rules.channel_public(rules.require_channel(session, org, channel_id))
 
 
-@router.delete("/alert-channels/{channel_id}", status_code=204, openapi_extra=auth("admin"))
+@router.delete(
+    "/alert-channels/{channel_id}", response_model=AlertChannelPublic, openapi_extra=auth("admin")
+)
 def delete_channel(
     channel_id: ChannelId, principal: PrincipalDep, session: SessionDep, org_id: OrgQuery = None
-) -> Response:
-    """Remove the channel (audited ``alert_channel.delete``); its pending deliveries fail."""
+) -> AlertChannelPublic:
+    """Remove the channel (audited ``alert_channel.delete``); answers the channel removed. Its
+    deliveries not yet sent end ``failed``."""
     org = _org(principal, org_id, "admin")
-    rules.delete_channel(session, org, channel_id, principal.actor)
-    return Response(status_code=204)
+    return rules.channel_public(rules.delete_channel(session, org, channel_id, principal.actor))
 
 
 @router.post(

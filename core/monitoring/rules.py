@@ -220,7 +220,7 @@ def update_rule(
     return rule
 
 
-def delete_rule(session: Session, agent_id: str, rule_id: int, actor: str) -> None:
+def delete_rule(session: Session, agent_id: str, rule_id: int, actor: str) -> AlertRule:
     rule = require_rule(session, agent_id, rule_id)
     session.delete(rule)
     record_audit(
@@ -231,6 +231,7 @@ def delete_rule(session: Session, agent_id: str, rule_id: int, actor: str) -> No
         org_id=rule.org_id,
         detail={"rule_id": rule_id, "name": rule.name},
     )
+    return rule
 
 
 # -- channels ---------------------------------------------------------------------------------
@@ -297,7 +298,7 @@ def create_channel(
     return AlertChannelCreated(**channel_public(channel).model_dump(), signing_secret=generated)
 
 
-def delete_channel(session: Session, org_id: str, channel_id: int, actor: str) -> None:
+def delete_channel(session: Session, org_id: str, channel_id: int, actor: str) -> AlertChannel:
     channel = require_channel(session, org_id, channel_id)
     session.delete(channel)
     record_audit(
@@ -308,6 +309,7 @@ def delete_channel(session: Session, org_id: str, channel_id: int, actor: str) -
         org_id=org_id,
         detail={"channel_id": channel_id, "kind": channel.kind},
     )
+    return channel
 
 
 def channel_target(

@@ -23,8 +23,10 @@ import pytest_asyncio
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
 
 from activities.alerts import AlertActivities
+from cli.main import app
 from cli.worker import worker_for
 from connectors.embedder import MiniLMEmbedder
 from core.egress import egress_policy
@@ -311,5 +313,56 @@ async def test_a_rejected_delivery_is_failed_with_its_error_and_rules_route(
     assert _deliveries(http, ignored.id or 0, admin) == []  # matched no rule
     assert len(receiver.on("/gone")) == 1
 
-    assert http.delete(f"{rules}/{rule['id']}", headers=release).status_code == 204
+    r = http.delete(f"{rules}/{rule['id']}", headers=release)
+    assert r.status_code == 200 and r.json()["id"] == rule["id"]
     assert http.get(rules, headers=release).json() == []
+    r = http.delete(f"/v1/alert-channels/{channel['id']}", headers=admin)
+    assert r.status_code == 200 and r.json()["name"] == "gone"
+    assert http.get("/v1/alert-channels", headers=admin).json() == []
+
+
+async def test_the_cli_manages_channels_and_rules_and_shows_deliveries(
+    alert_stack: AlertStack, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    http = alert_stack.http()
+    tenant = create_tenant(http)
+    org, agent = tenant.org_id, tenant.agent_id
+    monkeypatch.setenv("BACKLINE_API_URL", alert_stack.api.url)
+    admin = _key(http, org, "admin")
+    monkeypatch.setenv("BACKLINE_API_KEY", admin["Authorization"][7:])
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+
+    def cli(*args: str) -> Any:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "signed webhooks and Slack" in cli("alerts", "channels", "--help")
+    assert "--window" in cli("alerts", "rules", "add", "--help")
+    refused = runner.invoke(
+        app, ["alerts", "channels", "add", "--name", "x", "--url", "http://192.168.1.2/"]
+    )
+    assert refused.exit_code == 1 and "EgressDeniedError" in refused.output
+    out = cli("alerts", "channels", "add", "--name", "ops", "--url", receiver.url("/cli"))
+    assert "signing secret (shown once" in out and "127.0.0.1" in out
+    [channel] = json.loads(cli("alerts", "channels", "list", "--json"))
+    assert "delivered: HTTP 200" in cli("alerts", "channels", "test", str(channel["id"]))
+    rule = json.loads(
+        cli("alerts", "rules", "add", "--agent", agent, "--name", "low", "--kind", "threshold",
+            "--metric", "score_mean", "--op", "<", "--value", "0.6", "--window", "5", "--json")
+    )[0]  # fmt: skip
+    assert rule["window_calls"] == 5 and rule["channel_ids"] == []
+    table = cli("alerts", "rules", "list", "--agent", agent)
+    assert "score_mean < 0.6 over 5 calls" in table
+
+    alert_id = _raise(alert_stack.engine, org, agent, "knowledge_source:cli")
+    assert _deliveries(http, alert_id, admin) == []  # the rule does not match it
+    cli("alerts", "rules", "rm", str(rule["id"]), "--agent", agent)
+    other = _raise(alert_stack.engine, org, agent, "knowledge_source:cli2")
+    await async_wait_for(lambda: len(receiver.on("/cli")) >= 2, timeout=30)
+    await async_wait_for(lambda: "sent" in cli("alerts", "show", str(other)), timeout=30)
+    shown = json.loads(cli("alerts", "show", str(other), "--json"))
+    assert [d["status"] for d in shown["deliveries"]] == ["sent"]
+    cli("alerts", "channels", "rm", str(channel["id"]))
+    assert json.loads(cli("alerts", "channels", "list", "--json")) == []

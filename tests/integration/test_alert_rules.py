@@ -5,10 +5,13 @@ transaction; plus the signature and Slack body the sender posts."""
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -228,3 +231,17 @@ def test_slack_body_has_text_and_blocks() -> None:
     assert "down" in body["text"] and "resolved" in body["text"]
     assert [b["type"] for b in body["blocks"]] == ["header", "section", "context"]
     assert "back up" in body["blocks"][2]["elements"][0]["text"]
+
+
+def test_the_verification_snippet_in_the_docs_accepts_what_the_sender_signs() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "alerts.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.S)
+    assert code is not None
+    namespace: dict[str, Any] = {}
+    exec(code.group(1), namespace)
+    verify = namespace["verify_backline_signature"]
+    body = delivery.webhook_body({"id": "alert-1-1-firing"})
+    header = delivery.signature("whsec_doc", int(time.time()), body)
+    assert verify("whsec_doc", header, body)
+    assert not verify("whsec_doc", header, body.replace(b"1-1", b"1-2"))
+    assert not verify("whsec_doc", delivery.signature("whsec_doc", 1, body), body)
