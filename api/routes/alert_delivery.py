@@ -214,7 +214,9 @@ async def test_channel(
     what the receiver said; nothing is stored or retried."""
     org = _org(principal, org_id, "admin")
     secret_key = state.settings.secret_key.get_secret_value()
-    channel, url, secret = rules.channel_target(session, org, channel_id, secret_key)
+    channel, url, secret = await run_in_threadpool(
+        rules.channel_target, session, org, channel_id, secret_key
+    )
     key = f"alert-test-{channel_id}-{delivery.new_signing_secret()[6:18]}"
     data = {
         "id": key,
