@@ -2,7 +2,8 @@
 
 The lifespan builds the engine, connectors and caches once, connects to Temporal in the
 background (the edge keeps accepting calls into the inbox while Temporal is down), and runs the
-housekeeping tick dispatching inbox rows whose workflow has not started. Purging expired data is
+housekeeping ticks dispatching inbox rows whose workflow has not started and alert deliveries
+(the outbox) to ``AlertDeliveryWorkflow``. Purging expired data is
 ``RetentionWorkflow``'s job (a Temporal Schedule the worker creates).
 """
 
@@ -29,6 +30,7 @@ from api.errors import error_responses, install_error_handlers, install_openapi_
 from api.limits import EdgeLimits
 from api.prompt_sync import initial_refresh, poll_prompts
 from api.routes import (
+    alert_delivery,
     alerts,
     audit,
     calls,
@@ -54,9 +56,11 @@ from core.calls.answering import clip
 from core.calls.models import WebhookInbox
 from core.calls.service import CallsService
 from core.db import make_engine, utcnow
+from core.monitoring import delivery as alert_delivery_outbox
 from core.ports import Embedder
 from core.settings import Settings
 from core.tools.gateway import ToolGateway
+from orchestration.alert_delivery_starters import start_alert_delivery
 from orchestration.codec import connect_temporal
 
 log = logging.getLogger("backline.api")
@@ -172,6 +176,38 @@ async def start_tools(state: AppState, scheduler: AsyncIOScheduler) -> AsyncExit
     return stack
 
 
+async def dispatch_alert_deliveries(state: AppState, now: datetime | None = None) -> int:
+    """Start AlertDeliveryWorkflow for outbox rows not yet handed to Temporal (written with
+    their alert, wherever it was raised). One workflow id per row: a row started twice (a
+    crash between the start and the mark) is still sent once."""
+    if state.temporal is None:
+        return 0
+    now = now or utcnow()
+
+    def _pending() -> list[int]:
+        with Session(state.engine) as session:
+            rows = alert_delivery_outbox.undispatched(session, limit=DISPATCH_BATCH)
+            return [r.id or 0 for r in rows]
+
+    def _mark(delivery_id: int) -> None:
+        with Session(state.engine) as session:
+            alert_delivery_outbox.mark_dispatched(session, delivery_id, now)
+            session.commit()
+
+    started = 0
+    for delivery_id in await run_in_threadpool(_pending):
+        try:
+            await start_alert_delivery(
+                state.temporal, delivery_id=delivery_id, task_queue=state.settings.task_queue
+            )
+        except Exception as exc:
+            log.debug("could not start the delivery of alert outbox row %s: %s", delivery_id, exc)
+            break  # Temporal is down or overloaded: the next tick tries again
+        await run_in_threadpool(_mark, delivery_id)
+        started += 1
+    return started
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -203,6 +239,9 @@ def create_app(
         connector = None if temporal_client else asyncio.create_task(_connect_temporal(state))
         scheduler = AsyncIOScheduler()
         scheduler.add_job(dispatch_pending, "interval", seconds=5, args=[state], max_instances=1)
+        scheduler.add_job(
+            dispatch_alert_deliveries, "interval", seconds=2, args=[state], max_instances=1
+        )
         scheduler.start()
         tools_runtime = await start_tools(state, scheduler)
         # The knowledge index and retriever, plus the tick that keeps schedules in step.
@@ -252,6 +291,7 @@ def create_app(
         mcp,
         knowledge,
         alerts,
+        alert_delivery,
         audit,
         retention,
         quality,

@@ -19,6 +19,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.alerts import AlertActivities
 from activities.calls import CallsActivities
 from activities.knowledge import KnowledgeActivities
 from activities.post_call import PostCallActivities
@@ -32,6 +33,7 @@ from core.db import make_engine
 from core.egress import egress_policy
 from core.memory.ports import CallAnalyzer
 from core.settings import Settings
+from orchestration.alert_delivery import AlertDeliveryWorkflow
 from orchestration.calls_abandon import CallsAbandonWorkflow
 from orchestration.calls_abandon_starters import ensure_abandon_schedule
 from orchestration.codec import connect_temporal
@@ -90,6 +92,10 @@ def build_retention_activities(settings: Settings, engine: Engine) -> RetentionA
     )
 
 
+def build_alert_activities(settings: Settings, engine: Engine) -> AlertActivities:
+    return AlertActivities(engine, settings.secret_key.get_secret_value(), egress_policy(settings))
+
+
 # Every workflow the worker serves: the one list (tests build their workers from it too).
 WORKFLOWS: tuple[type, ...] = (
     PostCallWorkflow,
@@ -99,6 +105,7 @@ WORKFLOWS: tuple[type, ...] = (
     KnowledgeScheduledRefreshWorkflow,
     KnowledgeFreshnessSweepWorkflow,
     RetentionWorkflow,
+    AlertDeliveryWorkflow,
 )
 MAX_CONCURRENT_ACTIVITIES = 16
 
@@ -150,6 +157,7 @@ def build_worker(
     knowledge_activities: KnowledgeActivities | None = None,
     retention_activities: RetentionActivities | None = None,
     calls_activities: CallsActivities | None = None,
+    alert_activities: AlertActivities | None = None,
 ) -> Worker:
     prompts = prompt_activities or PromptActivities(make_engine(settings.resolved_database_url))
     knowledge = knowledge_activities or build_knowledge_activities(
@@ -163,8 +171,14 @@ def build_worker(
         settings.secret_key.get_secret_value(),
         settings.calls_abandon_after_s,
     )
+    alerts = alert_activities or build_alert_activities(
+        settings, make_engine(settings.resolved_database_url)
+    )
     return worker_for(
-        client, settings.task_queue, [activities, prompts, knowledge, retention, calls], executor
+        client,
+        settings.task_queue,
+        [activities, prompts, knowledge, retention, calls, alerts],
+        executor,
     )
 
 
@@ -189,6 +203,7 @@ async def run_worker(settings: Settings) -> None:
             PromptActivities(engine),
             build_knowledge_activities(settings, engine),
             build_retention_activities(settings, engine),
+            alert_activities=build_alert_activities(settings, engine),
         )
         try:
             await ensure_sweep_schedule(client, task_queue=settings.task_queue)

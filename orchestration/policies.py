@@ -67,3 +67,15 @@ INGEST_RETRY = RetryPolicy(
     maximum_attempts=5,
     non_retryable_error_types=["UnreadableContent"],
 )
+
+# -- AlertDeliveryWorkflow -------------------------------------------------------------------
+
+ALERT_SEND_TIMEOUT = timedelta(seconds=30)  # one POST (10 s client timeout) and its bookkeeping
+# About 10 minutes of tries before the delivery is marked failed (its last error kept).
+ALERT_SEND_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=2),
+    maximum_attempts=10,
+    non_retryable_error_types=["DeliveryRejected", "NotFound"],
+)

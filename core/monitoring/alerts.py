@@ -5,6 +5,9 @@ human or automatically when its condition clears (``resolve_subject``: a knowled
 again or deleted, a later rollout promoted). While an alert about a subject is open, raising the
 same kind about the same subject updates it instead of piling up a second one.
 
+Each state change (raised, acknowledged, resolved) also writes its notifications to the
+delivery outbox in the same transaction (``core.monitoring.delivery``; docs/alerts.md).
+
 Never puts a raw phone number, a caller hash or a secret into an alert's message or detail:
 alerts are shown to every viewer of the organization.
 """
@@ -21,6 +24,7 @@ from core.audit.service import record_audit
 from core.audit.targets import agent_target
 from core.db import utcnow
 from core.errors import ConflictError, InvalidInputError, NotFoundError
+from core.monitoring import delivery
 from core.monitoring import repository as repo
 from core.monitoring.models import Alert
 from core.monitoring.repository import AlertFilter
@@ -101,6 +105,7 @@ def raise_alert(
         org_id=org_id,
         detail={"kind": kind, "severity": severity, "message": message[:500]},
     )
+    delivery.enqueue(session, alert, "firing")
     return alert
 
 
@@ -139,6 +144,7 @@ def acknowledge_alert(session: Session, org_id: str, alert_id: int, actor: str) 
             org_id=alert.org_id,
             detail={"kind": alert.kind},
         )
+        delivery.enqueue(session, alert, "acknowledged")
     return alert
 
 
@@ -156,6 +162,7 @@ def _resolve(session: Session, alert: Alert, actor: str, resolution: str) -> Non
         org_id=alert.org_id,
         detail={"kind": alert.kind, "resolution": resolution[:500]},
     )
+    delivery.enqueue(session, alert, "resolved")
 
 
 def resolve_alert(

@@ -56,3 +56,73 @@ class Alert(SQLModel, table=True):
     resolved_at: datetime | None = None
     resolved_by: str | None = Field(default=None, max_length=128)
     resolution: str | None = Field(default=None, max_length=500)
+
+
+class AlertRule(SQLModel, table=True):
+    """Which of an agent's alerts notify the organization's channels (docs/alerts.md).
+
+    ``single``: every alert of ``alert_kinds`` (``drift_*`` matches a prefix; empty: any kind) at
+    ``min_severity`` or above. ``trend``: the same match, meant for the trend alarms (``drift_*``)
+    a metric monitor raises. ``threshold``: the rule raises an alert itself when the agent's
+    ``metric`` over its last ``window_calls`` scored calls compares ``op`` to ``value``.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(index=True, max_length=64)
+    agent_id: str = Field(index=True, max_length=64)
+    name: str = Field(max_length=100)
+    kind: str = Field(max_length=16)  # single | trend | threshold
+    alert_kinds: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    min_severity: str = Field(default="warning", max_length=16)
+    metric: str | None = Field(default=None, max_length=32)  # threshold: score_mean | score_min
+    op: str | None = Field(default=None, max_length=2)  # threshold: < <= > >=
+    value: float | None = None
+    window_calls: int | None = None
+    cooldown_minutes: int = 15
+    channel_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON))  # empty: all
+    enabled: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = Field(default="system", max_length=128)
+
+
+class AlertChannel(SQLModel, table=True):
+    """Where an organization's alerts are delivered: a signed generic webhook or a Slack
+    incoming webhook. The URL (a Slack webhook URL is itself a credential) and the signing
+    secret are stored encrypted (``SecretBox``); ``url_host`` is what listings show."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(index=True, max_length=64)
+    name: str = Field(max_length=100)
+    kind: str = Field(max_length=16)  # webhook | slack
+    url_encrypted: str
+    url_host: str = Field(max_length=255)
+    secret_encrypted: str | None = None
+    enabled: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str = Field(default="system", max_length=128)
+
+
+class AlertDelivery(SQLModel, table=True):
+    """The outbox: one notification of one alert state change to one channel, written in the
+    alert's own transaction and sent by ``AlertDeliveryWorkflow``. ``idempotency_key`` is sent
+    with every attempt so a receiver can drop repeats."""
+
+    __table_args__ = (UniqueConstraint("alert_id", "channel_id", "event"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(index=True, max_length=64)
+    alert_id: int = Field(index=True)
+    channel_id: int = Field(index=True)
+    rule_id: int | None = None
+    event: str = Field(max_length=16)  # firing | acknowledged | resolved
+    subject: str = Field(max_length=200, index=True)  # the cool-down key (alert subject or kind)
+    idempotency_key: str = Field(max_length=100, unique=True)
+    # pending -> sent | failed; suppressed (cool-down) never leaves
+    status: str = Field(default="pending", max_length=16, index=True)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+    response_status: int | None = None
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    dispatched_at: datetime | None = None
+    sent_at: datetime | None = None

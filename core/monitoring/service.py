@@ -1,5 +1,6 @@
-"""Monitoring service: gathers a call's evidence, scores it with the deterministic scorecard
-and stores the card."""
+"""Monitoring service: gathers a call's evidence, scores it with the deterministic scorecard,
+stores the card, then evaluates the agent's threshold alert rules
+(``core.monitoring.thresholds``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from core.calls.models import Call, CallEvent
 from core.knowledge import repository as knowledge_repo
 from core.memory import repository as memory_repo
 from core.monitoring import repository as repo
+from core.monitoring import thresholds
 from core.monitoring.models import CallScore
 from core.monitoring.scorecard import (
     CallEvidence,
@@ -150,6 +152,8 @@ class MonitoringService:
         row.layers = card.layers
         row.metrics = card.metrics
         self.session.add(row)
+        self.session.flush()
+        thresholds.evaluate(self.session, call.agent_id)  # threshold rules see this call
         return card
 
     def get_score(self, agent_id: str, platform: str, call_id: str) -> CallScore | None:
