@@ -175,7 +175,8 @@ def parse_inbound(raw: str | bytes) -> Inbound | None:
     try:
         doc = json.loads(raw)
     except (ValueError, RecursionError):
-        log.warning("skipped a Retell LLM message that is not JSON: %r", clip(str(raw[:200])))
+        # Never its text: a transcript is the caller's words.
+        log.warning("skipped a Retell LLM message that is not JSON (%s characters)", len(raw))
         return None
     if not isinstance(doc, dict):
         log.warning("skipped a Retell LLM message that is not a JSON object")
