@@ -182,3 +182,28 @@ def test_the_app_serves_the_route_through_its_middleware(monkeypatch: pytest.Mon
         assert ws.receive_json() == SEQ["expected"]["config"]
         ws.send_text(json.dumps(SEQ["call_details"]))
         assert ws.receive_json()["content"] == OPENING
+
+
+def test_refused_tokens_count_as_failed_authentications(monkeypatch: pytest.MonkeyPatch) -> None:
+    from starlette.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    from api.main import create_app
+    from core.settings import Settings
+
+    app = create_app(
+        Settings(secret_key="s" * 32, admin_token="a" * 32, auth_failures_per_minute=2)
+    )
+    app.state.backline = SimpleNamespace(agents=Agents(agent()), retell_calls=RetellCalls())
+    monkeypatch.setattr(retell_llm, "_responder", lambda _state: ScriptedResponder())
+    client = TestClient(app)
+    for token in ("guess-one-0123", "guess-two-0123", TOKEN):
+        with (
+            pytest.raises(WebSocketDisconnect) as closed,
+            client.websocket_connect(f"/v1/agents/agent-1/retell-llm/{token}/{CALL_ID}") as ws,
+        ):
+            ws.receive_json()
+        # Two wrong tokens, then past the limit even the right one is refused before the route.
+        assert closed.value.code == 1008
+    # HTTP requests from that address are over the same limit.
+    assert client.get("/v1/agents/agent-1/calls").status_code == 429
