@@ -98,9 +98,24 @@ class TurnResponder(Protocol):
     async def open_call(self, agent: AgentInfo, target: CallTarget) -> Conversation: ...
 
 
+END_CALL_TOOL = "end_call"
+
+
 def ends_call(result: object | None) -> bool:
-    """Whether a turn's result asks to hang up (an ``end_call`` attribute that is ``True``)."""
-    return getattr(result, "end_call", False) is True
+    """Whether a turn's result asks to hang up: an ``end_call`` attribute that is ``True``, or a
+    call of the platform tool ``end_call`` among its ``platform_tool_calls`` (wire shape
+    ``{"function": {"name": ...}}``)."""
+    if getattr(result, "end_call", False) is True:
+        return True
+    calls = getattr(result, "platform_tool_calls", None)
+    if not isinstance(calls, list):
+        return False
+    return any(
+        isinstance(c, dict)
+        and isinstance(c.get("function"), dict)
+        and c["function"].get("name") == END_CALL_TOOL
+        for c in calls
+    )
 
 
 # -- authentication -------------------------------------------------------------------------------

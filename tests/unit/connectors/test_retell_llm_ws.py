@@ -19,6 +19,7 @@ from connectors.retell.llm_ws import (
     RetellCalls,
     RetellLlmSession,
     TranscriptUpdate,
+    ends_call,
     llm_token_matches,
     parse_inbound,
 )
@@ -356,3 +357,65 @@ def test_llm_token_is_compared_against_every_stored_token_of_its_kind() -> None:
     assert not llm_token_matches(creds, "retell-api-key-xyz")
     assert not llm_token_matches([PlatformCredential(kind="llm_token", secret="")], "")
     assert not llm_token_matches([], TOKEN)
+
+
+def test_a_result_ends_the_call_by_its_flag_or_an_end_call_tool_call() -> None:
+    from types import SimpleNamespace
+
+    assert ends_call(SimpleNamespace(end_call=True))
+    assert not ends_call(SimpleNamespace(end_call="yes"))
+    assert not ends_call(None)
+    hang_up = {"id": "c1", "type": "function", "function": {"name": "end_call", "arguments": "{}"}}
+    other = {"id": "c2", "type": "function", "function": {"name": "book", "arguments": "{}"}}
+    assert ends_call(SimpleNamespace(platform_tool_calls=[other, hang_up]))
+    assert not ends_call(SimpleNamespace(platform_tool_calls=[other, "junk"]))
+
+
+async def test_a_barge_in_while_a_piece_is_being_sent_closes_the_older_stream() -> None:
+    """Like the agent runtime, this conversation holds a per-call lock for a whole turn: the
+    superseded stream, suspended at a piece, must be closed or the next turn never starts."""
+    from tests.retell_llm_helpers import Delta, Result
+
+    class LockingConversation:
+        opening = None
+
+        def __init__(self) -> None:
+            self.lock = asyncio.Lock()
+            self.streams: list[Any] = []  # kept alive: garbage collection closes none of them
+
+        def respond_stream(self, caller_text: str | None, *, history: Any = None) -> Any:
+            async def turn() -> Any:
+                async with self.lock:
+                    yield Delta(f"about {caller_text}")
+                    yield Delta("", Result())
+
+            self.streams.append(turn())
+            return self.streams[-1]
+
+    class Responder:
+        async def open_call(self, agent: Any, target: Any) -> LockingConversation:
+            return LockingConversation()
+
+    sent: list[dict[str, Any]] = []
+    slow = asyncio.Event()
+
+    async def send(message: dict[str, Any]) -> None:
+        if message.get("response_id") == 1:
+            await slow.wait()  # the transport stalls on answer 1's first piece
+        sent.append(message)
+
+    inbox: asyncio.Queue[str | None] = asyncio.Queue()
+    session = RetellLlmSession(
+        agent=agent(), call_id=CALL_ID, responder=Responder(), calls=RetellCalls(), send=send
+    )
+    task = asyncio.create_task(session.run(inbox.get))
+    await inbox.put(json.dumps(SEQ["interrupted"]))
+    await asyncio.sleep(0.05)
+    await inbox.put(json.dumps(SEQ["barge_in"]))
+    async with asyncio.timeout(2):
+        while not complete(2)(sent):
+            await asyncio.sleep(0.001)
+    assert spoken(sent, 2) == "about Actually, never mind"
+    assert responses(sent, 1) == []
+    await inbox.put(None)
+    await task
