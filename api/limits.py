@@ -7,7 +7,8 @@
   window of one minute, in memory per process). Over ``auth_failures_per_minute``, requests
   from that address answer 429 with ``Retry-After`` without touching the database, until the
   window has room again. Behind a proxy, run uvicorn with ``--proxy-headers`` so the source
-  address is the client's, not the proxy's.
+  address is the client's, not the proxy's. A WebSocket closed with 1008 (policy violation: a
+  refused token) counts the same way, and over the limit its handshake is refused (HTTP 403).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_body
+
+WS_POLICY_VIOLATION = 1008  # how a WebSocket route refuses a credential
 
 
 def too_large_detail(limit: int) -> str:
@@ -40,6 +43,9 @@ class EdgeLimits:
         self._item = RateLimitItemPerMinute(auth_failures_per_minute)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -58,6 +64,26 @@ class EdgeLimits:
 
         await self.app(scope, self._bounded(scope, receive), send_status)
         if status == 401:
+            self._limiter.hit(self._item, "auth-failures", address)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A socket closed 1008 (a refused credential) counts as a failed authentication; over
+        the limit, the handshake is refused (HTTP 403) before any route runs."""
+        client = scope.get("client")
+        address = str(client[0]) if client else "unknown"
+        if not self._limiter.test(self._item, "auth-failures", address):
+            await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION})
+            return
+        refused = False
+
+        async def send_close(message: Message) -> None:
+            nonlocal refused
+            if message["type"] == "websocket.close" and message.get("code") == WS_POLICY_VIOLATION:
+                refused = True
+            await send(message)
+
+        await self.app(scope, receive, send_close)
+        if refused:
             self._limiter.hit(self._item, "auth-failures", address)
 
     def _bounded(self, scope: Scope, receive: Receive) -> Receive:

@@ -40,6 +40,7 @@ from api.routes import (
     memory,
     prompts,
     quality,
+    retell_llm,
     retention,
     temporal_codec,
     tenancy,
@@ -278,7 +279,7 @@ def create_app(
         auth_failures_per_minute=settings.auth_failures_per_minute,
     )
     # Routes that authenticate themselves: platforms' credentials, the codec's operator session.
-    for module in (health, webhooks, temporal_codec):
+    for module in (health, webhooks, retell_llm, temporal_codec):
         app.include_router(module.router)
     temporal_codec.install_cors(app, settings.temporal_ui_origins)
     # The API's own routes: a key, then tenant isolation, before anything else runs.

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from connectors.answering import CachedPrompts, LazyKnowledge, SqlEventRecorder, StoredMemory
+from connectors.retell.llm_ws import RetellCalls
 from connectors.tool_routing import BacklineTools, GatewayToolRouter
 from core.calls.answering import AnsweringService
 from core.calls.ports import PlatformCredential
@@ -101,6 +102,8 @@ class AppState:
     # retriever, built on first use).
     mcp_endpoint: McpEndpoint | None = None
     knowledge: KnowledgeRuntime | None = None
+    # Conversations opened over Retell's custom LLM WebSocket, kept for its reconnects.
+    retell_calls: RetellCalls = field(default_factory=RetellCalls)
 
     @cached_property
     def egress(self) -> EgressPolicy:

@@ -35,7 +35,8 @@ class Retell(WebhookDefaults):
         Hook("functions", "Retell custom function (one per tool)", per_tool=True),
     )
     url_setting = "the webhook URL"
-    credential_kinds: tuple[str, ...] = ("api_key",)
+    # llm_token: the secret in the custom LLM WebSocket URL (connectors/retell/llm_ws.py).
+    credential_kinds: tuple[str, ...] = ("api_key", "llm_token")
 
     def validate_settings(self, doc: Mapping[str, Any]) -> dict[str, Any]:
         return no_settings(self.name, doc)

@@ -19,7 +19,7 @@ def test_credential_kinds_are_each_platforms_own() -> None:
     assert {n: p.credential_kinds for n, p in PLATFORMS.items()} == CREDENTIAL_KINDS
     assert CREDENTIAL_KINDS == {
         "vapi": ("bearer", "hmac"),
-        "retell": ("api_key",),
+        "retell": ("api_key", "llm_token"),
         "bland": ("signing_secret", "tool_token"),
         "custom": ("signing_secret",),
     }
