@@ -43,6 +43,10 @@ class ContextReply:
     # The caller's memory as data, for a platform whose reply carries it as such (custom).
     context: CallerContext | None = None
 
+    def version_tools(self) -> ToolSpecs:
+        """The served version's declared tools by name (empty without a version or tools)."""
+        return {t["name"]: dict(t) for t in self.prompt.tools} if self.prompt is not None else {}
+
 
 def context_reply(
     agent: AgentInfo, event: ContextRequest, answer: Answer, public_url: str

@@ -61,20 +61,15 @@ class Custom(WebhookDefaults):
         return webhooks.parse_call_ended(body)
 
     def context_reply(self, answer: ContextReply) -> dict[str, Any]:
-        prompt = answer.prompt
-        tools = (
-            tool_definitions(
-                {t["name"]: dict(t) for t in prompt.tools}, answer.public_url, answer.agent_id
-            )
-            if prompt is not None and prompt.tools
-            else []
-        )
+        declared = answer.version_tools()
         return mapping.context_reply(
             call_id=answer.call_id,
             variables=answer.variables,
             context=answer.context,
-            prompt=prompt,
-            tools=tools,
+            prompt=answer.prompt,
+            tools=tool_definitions(declared, answer.public_url, answer.agent_id)
+            if declared
+            else [],
         )
 
     def tool_reply(

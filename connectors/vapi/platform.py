@@ -74,20 +74,15 @@ class Vapi(WebhookDefaults):
         return webhooks.parse_call_ended(body)
 
     def context_reply(self, answer: ContextReply) -> dict[str, Any]:
-        prompt = answer.prompt
-        definitions = (
-            tool_definitions(
-                {t["name"]: dict(t) for t in prompt.tools}, answer.public_url, answer.agent_id
-            )
-            if prompt is not None and prompt.tools
-            else None
-        )
+        declared = answer.version_tools()
         return mapping.assistant_request_reply(
             assistant_id=answer.settings.get("assistant_id"),
             assistant=answer.settings.get("assistant"),
             variables=answer.variables,
-            prompt=prompt,
-            tools=definitions,
+            prompt=answer.prompt,
+            tools=tool_definitions(declared, answer.public_url, answer.agent_id)
+            if declared
+            else None,
         )
 
     def tool_reply(
