@@ -27,7 +27,7 @@ from core.knowledge.ports import (
     SourceFetcher,
     UnreadableContentError,
 )
-from core.knowledge.service import KnowledgeService
+from core.knowledge.service import KnowledgeIndexing, KnowledgeService
 from core.monitoring.alerts import (
     KNOWLEDGE_FAILING,
     KNOWLEDGE_STALE,
@@ -71,8 +71,8 @@ class KnowledgeActivities:
         self._ingestor = ingestor
         self._fetcher = fetcher
 
-    def _service(self, session: Session) -> KnowledgeService:
-        return KnowledgeService(session, self._index, self._embedder)
+    def _service(self, session: Session) -> KnowledgeIndexing:
+        return KnowledgeIndexing(session, self._index, self._embedder)
 
     @activity.defn(name=ACT_FETCH)
     def fetch_source(self, data: FetchInput) -> FetchOutput:

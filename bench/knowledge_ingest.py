@@ -99,18 +99,18 @@ class Pipeline:
     def refresh(self, source_id: str, reingest: bool = False) -> tuple[str, int]:
         """fetch -> (ingest -> index writes -> clear outbox) -> mark fresh, as the workflow."""
         from core.db import session_scope, utcnow
-        from core.knowledge.service import KnowledgeService
+        from core.knowledge.service import KnowledgeIndexing, KnowledgeService
 
         now = utcnow()
         with session_scope(self.engine) as session:
-            KnowledgeService(session, self.index, self.embedder).recover_outbox(source_id)
+            KnowledgeIndexing(session, self.index, self.embedder).recover_outbox(source_id)
         with session_scope(self.engine) as session:
             fetched = KnowledgeService(session).fetch(source_id, self.fetcher, now)
         chunks = 0
         if fetched.status == "changed" or reingest:
             assert fetched.content_hash is not None
             with session_scope(self.engine) as session:
-                svc = KnowledgeService(session, self.index, self.embedder)
+                svc = KnowledgeIndexing(session, self.index, self.embedder)
                 outcome = svc.ingest(source_id, fetched.content_hash, self.ingestor)
                 assert outcome is not None
                 chunks = outcome.embedded

@@ -99,7 +99,7 @@ def build_demo_base(workdir: Path) -> tuple[Any, Any, str]:
     from core.egress import EgressPolicy
     from core.knowledge.retrieval import KnowledgeRetriever
     from core.knowledge.schemas import SourceCreate
-    from core.knowledge.service import KnowledgeService
+    from core.knowledge.service import KnowledgeIndexing, KnowledgeService
     from core.tenancy.schemas import AgentCreate, OrganizationCreate
     from core.tenancy.service import TenancyService
 
@@ -136,7 +136,7 @@ def build_demo_base(workdir: Path) -> tuple[Any, Any, str]:
             fetched = KnowledgeService(session).fetch(source_id, fetcher, now)
         assert fetched.content_hash is not None
         with session_scope(engine) as session:
-            svc = KnowledgeService(session, index, embedder)
+            svc = KnowledgeIndexing(session, index, embedder)
             outcome = svc.ingest(source_id, fetched.content_hash, ingestor)
             assert outcome is not None
             chunks += outcome.chunk_count

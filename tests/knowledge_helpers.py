@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from core.db import session_scope, utcnow
 from core.knowledge.ports import Ingestor, KnowledgeIndex, SourceFetcher
 from core.knowledge.schemas import SourceCreate
-from core.knowledge.service import IngestOutcome, KnowledgeService
+from core.knowledge.service import IngestOutcome, KnowledgeIndexing, KnowledgeService
 from core.ports import Embedder
 from core.tenancy.schemas import AgentCreate, OrganizationCreate
 from core.tenancy.service import TenancyService
@@ -161,14 +161,14 @@ class Refresher:
     ) -> tuple[str, IngestOutcome | None]:
         at = at or utcnow()
         with session_scope(self.engine) as session:
-            fetched = KnowledgeService(session, self.index, self.embedder).fetch(
+            fetched = KnowledgeIndexing(session, self.index, self.embedder).fetch(
                 source_id, self.fetcher, at, force=force
             )
         outcome = None
         if fetched.status == "changed":
             assert fetched.content_hash is not None
             with session_scope(self.engine) as session:
-                svc = KnowledgeService(session, self.index, self.embedder)
+                svc = KnowledgeIndexing(session, self.index, self.embedder)
                 outcome = svc.ingest(source_id, fetched.content_hash, self.ingestor, force=force)
             for ops in svc.apply_pending_index():
                 with session_scope(self.engine) as session:

@@ -126,56 +126,19 @@ class IngestOutcome:
 
 
 class KnowledgeService:
-    def __init__(
-        self,
-        session: Session,
-        index: KnowledgeIndex | None = None,
-        embedder: Embedder | None = None,
-    ) -> None:
+    """Knowledge bases and sources in one unit of work. Index writes it queues wait in
+    ``pending``; ``KnowledgeIndexing`` (which has the index and the embedder) applies them."""
+
+    def __init__(self, session: Session) -> None:
         self.session = session
-        self._index = index
-        self._embedder = embedder
         self.pending: list[IndexOps] = []
 
     # -- index writes after commit --------------------------------------------------------
-    def apply_pending_index(self) -> list[IndexOps]:
-        """Apply index writes queued by this unit of work; call after the commit."""
-        applied: list[IndexOps] = []
-        for ops in self.pending:
-            apply_index_ops(self._require_index(), ops)
-            applied.append(ops)
-        self.pending.clear()
-        return applied
-
     def clear_outbox(self, source_id: str, token: str) -> None:
         source = repo.get_source(self.session, source_id)
         if source is not None and (source.index_outbox or {}).get("token") == token:
             source.index_outbox = None
             self.session.add(source)
-
-    def recover_outbox(self, source_id: str) -> bool:
-        """Finish index writes a crashed unit of work committed but never applied."""
-        source = repo.get_source(self.session, source_id)
-        if source is None or not source.index_outbox:
-            return False
-        outbox = dict(source.index_outbox)
-        upsert_ids = [str(i) for i in outbox.get("upsert_ids", [])]
-        rows = repo.chunks_by_ids(self.session, upsert_ids)
-        texts = [index_text(c.title, c.section, c.text) for c in rows.values()]
-        vectors = self._require_embedder().embed(texts)
-        ops = IndexOps(
-            source_id=source.id,
-            tenant=source.org_id,
-            partition=source.kb_id,
-            token=str(outbox.get("token")),
-            upserts=[IndexEntry(cid, vectors[i], texts[i]) for i, cid in enumerate(rows.keys())],
-            deletes=[str(i) for i in outbox.get("delete_ids", [])],
-        )
-        apply_index_ops(self._require_index(), ops)
-        source.index_outbox = None
-        self.session.add(source)
-        log.info("recovered %d index writes for source %s", len(ops.upserts), source.id)
-        return True
 
     def _queue(self, ops: IndexOps, source: KnowledgeSource | None) -> None:
         self.pending.append(ops)
@@ -186,16 +149,6 @@ class KnowledgeService:
                 "delete_ids": list(ops.deletes),
             }
             self.session.add(source)
-
-    def _require_index(self) -> KnowledgeIndex:
-        if self._index is None:
-            raise RuntimeError("this KnowledgeService was built without a search index")
-        return self._index
-
-    def _require_embedder(self) -> Embedder:
-        if self._embedder is None:
-            raise RuntimeError("this KnowledgeService was built without an embedder")
-        return self._embedder
 
     # -- knowledge bases --------------------------------------------------------------------
     def create_kb(
@@ -515,6 +468,116 @@ class KnowledgeService:
         self.session.add(blob)
         return FetchOutcome("changed", digest)
 
+    def _bump_kb(self, kb: KnowledgeBase) -> None:
+        kb.version += 1
+        kb.vocabulary = vocabulary_terms(repo.kb_chunk_texts(self.session, kb.id))
+        kb.updated_at = utcnow()
+        self.session.add(kb)
+
+    def mark_fresh(self, source_id: str, checked_at: datetime) -> KnowledgeSource | None:
+        source = repo.get_source(self.session, source_id)
+        if source is None:
+            return None
+        source.status = "fresh"
+        source.verified_at = checked_at
+        source.last_attempt_at = checked_at
+        source.failure_count = 0
+        source.last_error = None
+        source.updated_at = utcnow()
+        self.session.add(source)
+        resolve_subject(
+            self.session,
+            subject=knowledge_subject(source.id),
+            kinds=(KNOWLEDGE_FAILING, KNOWLEDGE_STALE),
+            resolution="the source refreshed successfully",
+            actor="system:knowledge-refresh",
+        )
+        return source
+
+    def mark_failing(
+        self, source_id: str, error: str, at: datetime
+    ) -> tuple[KnowledgeSource | None, bool]:
+        """Record a failed refresh; the chunks stay. Returns (source, first failure in a row)."""
+        source = repo.get_source(self.session, source_id)
+        if source is None:
+            return None, False
+        first = source.failure_count == 0
+        source.failure_count += 1
+        source.last_error = error[:2000]
+        source.last_attempt_at = at
+        fresh = judge(
+            verified_at=source.verified_at,
+            max_staleness_s=source.max_staleness_s,
+            failure_count=source.failure_count,
+            now=at,
+        )
+        # Past its staleness budget a source is stale whatever the fetch did; otherwise failing.
+        source.status = "stale" if fresh.state == "stale" else "failing"
+        source.updated_at = utcnow()
+        self.session.add(source)
+        return source, first
+
+    def sweep(self, now: datetime) -> tuple[list[KnowledgeSource], int]:
+        """Mark sources past their maximum staleness as stale; returns (newly stale, checked)."""
+        newly: list[KnowledgeSource] = []
+        checked = repo.sources_with_staleness(self.session)
+        for source in checked:
+            fresh = judge(
+                verified_at=source.verified_at,
+                max_staleness_s=source.max_staleness_s,
+                failure_count=source.failure_count,
+                now=now,
+            )
+            if fresh.state == "stale" and source.status != "stale":
+                source.status = "stale"
+                source.updated_at = utcnow()
+                self.session.add(source)
+                newly.append(source)
+        return newly, len(checked)
+
+
+class KnowledgeIndexing(KnowledgeService):
+    """The knowledge rules that write the search index: ingesting a source's content and
+    applying or recovering its queued index writes. Both ports are required."""
+
+    def __init__(self, session: Session, index: KnowledgeIndex, embedder: Embedder) -> None:
+        super().__init__(session)
+        self._index = index
+        self._embedder = embedder
+
+    def apply_pending_index(self) -> list[IndexOps]:
+        """Apply index writes queued by this unit of work; call after the commit."""
+        applied: list[IndexOps] = []
+        for ops in self.pending:
+            apply_index_ops(self._index, ops)
+            applied.append(ops)
+        self.pending.clear()
+        return applied
+
+    def recover_outbox(self, source_id: str) -> bool:
+        """Finish index writes a crashed unit of work committed but never applied."""
+        source = repo.get_source(self.session, source_id)
+        if source is None or not source.index_outbox:
+            return False
+        outbox = dict(source.index_outbox)
+        upsert_ids = [str(i) for i in outbox.get("upsert_ids", [])]
+        rows = repo.chunks_by_ids(self.session, upsert_ids)
+        texts = [index_text(c.title, c.section, c.text) for c in rows.values()]
+        vectors = self._embedder.embed(texts)
+        ops = IndexOps(
+            source_id=source.id,
+            tenant=source.org_id,
+            partition=source.kb_id,
+            token=str(outbox.get("token")),
+            upserts=[IndexEntry(cid, vectors[i], texts[i]) for i, cid in enumerate(rows.keys())],
+            deletes=[str(i) for i in outbox.get("delete_ids", [])],
+        )
+        apply_index_ops(self._index, ops)
+        source.index_outbox = None
+        self.session.add(source)
+        log.info("recovered %d index writes for source %s", len(ops.upserts), source.id)
+        return True
+
     def ingest(
         self,
         source_id: str,
@@ -630,73 +693,6 @@ class KnowledgeService:
             documents_skipped=plan.documents_skipped,
             chunk_count=source.chunk_count,
         )
-
-    def _bump_kb(self, kb: KnowledgeBase) -> None:
-        kb.version += 1
-        kb.vocabulary = vocabulary_terms(repo.kb_chunk_texts(self.session, kb.id))
-        kb.updated_at = utcnow()
-        self.session.add(kb)
-
-    def mark_fresh(self, source_id: str, checked_at: datetime) -> KnowledgeSource | None:
-        source = repo.get_source(self.session, source_id)
-        if source is None:
-            return None
-        source.status = "fresh"
-        source.verified_at = checked_at
-        source.last_attempt_at = checked_at
-        source.failure_count = 0
-        source.last_error = None
-        source.updated_at = utcnow()
-        self.session.add(source)
-        resolve_subject(
-            self.session,
-            subject=knowledge_subject(source.id),
-            kinds=(KNOWLEDGE_FAILING, KNOWLEDGE_STALE),
-            resolution="the source refreshed successfully",
-            actor="system:knowledge-refresh",
-        )
-        return source
-
-    def mark_failing(
-        self, source_id: str, error: str, at: datetime
-    ) -> tuple[KnowledgeSource | None, bool]:
-        """Record a failed refresh; the chunks stay. Returns (source, first failure in a row)."""
-        source = repo.get_source(self.session, source_id)
-        if source is None:
-            return None, False
-        first = source.failure_count == 0
-        source.failure_count += 1
-        source.last_error = error[:2000]
-        source.last_attempt_at = at
-        fresh = judge(
-            verified_at=source.verified_at,
-            max_staleness_s=source.max_staleness_s,
-            failure_count=source.failure_count,
-            now=at,
-        )
-        # Past its staleness budget a source is stale whatever the fetch did; otherwise failing.
-        source.status = "stale" if fresh.state == "stale" else "failing"
-        source.updated_at = utcnow()
-        self.session.add(source)
-        return source, first
-
-    def sweep(self, now: datetime) -> tuple[list[KnowledgeSource], int]:
-        """Mark sources past their maximum staleness as stale; returns (newly stale, checked)."""
-        newly: list[KnowledgeSource] = []
-        checked = repo.sources_with_staleness(self.session)
-        for source in checked:
-            fresh = judge(
-                verified_at=source.verified_at,
-                max_staleness_s=source.max_staleness_s,
-                failure_count=source.failure_count,
-                now=now,
-            )
-            if fresh.state == "stale" and source.status != "stale":
-                source.status = "stale"
-                source.updated_at = utcnow()
-                self.session.add(source)
-                newly.append(source)
-        return newly, len(checked)
 
 
 def apply_index_ops(index: KnowledgeIndex, ops: IndexOps) -> None:

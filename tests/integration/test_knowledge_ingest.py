@@ -20,7 +20,7 @@ from core.knowledge import repository as repo
 from core.knowledge.ports import FetchFailedError
 from core.knowledge.retrieval import KnowledgeRetriever
 from core.knowledge.schemas import SourceCreate, SourceUpdate
-from core.knowledge.service import KnowledgeService
+from core.knowledge.service import KnowledgeIndexing, KnowledgeService
 from tests.conftest import loopback_policy
 from tests.knowledge_helpers import (
     DEMO,
@@ -210,13 +210,13 @@ def test_committed_index_writes_that_never_ran_are_recovered(refresher: Refreshe
         fetched = KnowledgeService(session).fetch(sid, refresher.fetcher, utcnow())
     assert fetched.content_hash is not None
     with session_scope(refresher.engine) as session:
-        svc = KnowledgeService(session, refresher.index, refresher.embedder)
+        svc = KnowledgeIndexing(session, refresher.index, refresher.embedder)
         svc.ingest(sid, fetched.content_hash, refresher.ingestor)
     # The process "crashed" here: rows committed, index untouched, outbox says what is owed.
     kb = first_kb(refresher.engine, sid)
     assert refresher.index.count(org, kb) == 0
     with session_scope(refresher.engine) as session:
-        assert KnowledgeService(session, refresher.index, refresher.embedder).recover_outbox(sid)
+        assert KnowledgeIndexing(session, refresher.index, refresher.embedder).recover_outbox(sid)
     assert refresher.index.count(org, kb) == len(_chunks(refresher.engine, sid))
     with Session(refresher.engine) as session:
         source = repo.get_source(session, sid)
@@ -242,7 +242,7 @@ def test_deleting_a_source_removes_rows_blobs_docstore_and_index_entries(
     refresher.refresh(sid)
     kb = first_kb(refresher.engine, sid)
     with session_scope(refresher.engine) as session:
-        svc = KnowledgeService(session, refresher.index)
+        svc = KnowledgeIndexing(session, refresher.index, refresher.embedder)
         svc.delete_source(sid, "test")
     svc.apply_pending_index()
     assert refresher.index.count(org, kb) == 0
