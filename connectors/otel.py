@@ -18,7 +18,7 @@ import base64
 import hashlib
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -134,42 +134,57 @@ def targets_from_settings(settings: Settings) -> list[OtlpTarget]:
 
 
 class OtlpTraceExporter:
-    """``TraceExporter`` over OTLP/HTTP protobuf, to one or more targets. Thread-safe (the
-    worker runs activities in a thread pool). A target that fails does not stop the others;
-    the first failure is raised once all were tried."""
+    """``TraceExporter`` over OTLP/HTTP protobuf, to one or more targets. The worker scores
+    calls in a thread pool: each thread gets its own SDK exporters (an SDK exporter expects one
+    caller at a time), so a slow collector delays only the export it is answering. A target that
+    fails does not stop the others; one error naming the failed targets is raised after all
+    were tried."""
 
     def __init__(
         self,
         targets: Sequence[OtlpTarget],
         timeout_s: float = 3.0,
-        exporters: Sequence[SpanExporter] | None = None,
+        exporter_factory: Callable[[OtlpTarget], SpanExporter] | None = None,
     ) -> None:
         if not targets:
             raise ValueError("OtlpTraceExporter needs at least one target")
         self._targets = list(targets)
-        self._exporters: list[SpanExporter] = list(exporters or ()) or [
-            OTLPSpanExporter(endpoint=t.endpoint, headers=dict(t.headers), timeout=timeout_s)
-            for t in self._targets
-        ]
+        self._timeout_s = timeout_s
+        self._factory = exporter_factory or self._otlp_exporter
         self._resource = Resource.create({"service.name": SERVICE_NAME})
-        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._all: list[SpanExporter] = []
+        self._all_lock = threading.Lock()
 
     @property
     def targets(self) -> list[OtlpTarget]:
         return list(self._targets)
 
+    def _otlp_exporter(self, target: OtlpTarget) -> SpanExporter:
+        return OTLPSpanExporter(
+            endpoint=target.endpoint, headers=dict(target.headers), timeout=self._timeout_s
+        )
+
+    def _exporters(self) -> list[SpanExporter]:
+        mine: list[SpanExporter] | None = getattr(self._local, "exporters", None)
+        if mine is None:
+            mine = [self._factory(t) for t in self._targets]
+            self._local.exporters = mine
+            with self._all_lock:
+                self._all.extend(mine)
+        return mine
+
     def export(self, trace: CallTrace) -> None:
         spans = readable_spans(trace, self._resource)
         failed: list[str] = []
-        with self._lock:
-            for target, exporter in zip(self._targets, self._exporters, strict=True):
-                try:
-                    result = exporter.export(spans)
-                except Exception as exc:  # an exporter bug must not fail the call's scoring
-                    log.warning("trace export to %s raised: %s", target.name, exc)
-                    result = SpanExportResult.FAILURE
-                if result is not SpanExportResult.SUCCESS:
-                    failed.append(target.name)
+        for target, exporter in zip(self._targets, self._exporters(), strict=True):
+            try:
+                result = exporter.export(spans)
+            except Exception as exc:  # an exporter bug must not fail the call's scoring
+                log.warning("trace export to %s raised: %s", target.name, exc)
+                result = SpanExportResult.FAILURE
+            if result is not SpanExportResult.SUCCESS:
+                failed.append(target.name)
         if failed:
             raise TraceExportError(
                 f"trace of call {trace.platform}/{trace.call_id} not accepted by "
@@ -177,9 +192,10 @@ class OtlpTraceExporter:
             )
 
     def shutdown(self) -> None:
-        with self._lock:
-            for exporter in self._exporters:
-                exporter.shutdown()
+        with self._all_lock:
+            exporters, self._all = self._all, []
+        for exporter in exporters:
+            exporter.shutdown()
 
 
 def build_trace_exporter(settings: Settings) -> OtlpTraceExporter | None:

@@ -100,8 +100,9 @@ class Settings(BaseSettings):
     langfuse_host: str | None = None
     langfuse_public_key: str | None = None
     langfuse_secret_key: SecretStr | None = None
-    # Kept short: the export runs at the end of the post-call score step (10 s in all).
-    trace_export_timeout_s: float = Field(default=3.0, gt=0.0, le=5.0)
+    # Per target, kept short: the export runs at the end of the post-call score step (10 s in
+    # all), one target after the other.
+    trace_export_timeout_s: float = Field(default=3.0, gt=0.0, le=3.0)
     api_url: str = "http://127.0.0.1:8000"
     api_key: SecretStr | None = None
     demo_vapi_token: SecretStr = SecretStr(DEV_DEMO_VAPI_TOKEN)
