@@ -23,6 +23,7 @@ from core.memory.analysis import CallAnalysis, analyze_call_rules, redact_analys
 from core.memory.ports import AnalyzerError, AnalyzerUnavailableError, CallAnalyzer
 from core.memory.service import CallMemoryInput, MemoryService
 from core.monitoring.service import MonitoringService
+from core.monitoring.traces import CallTrace, TraceExporter
 from core.ports import Embedder, VectorStore
 from orchestration.post_call_types import (
     ACT_ANALYZE_LLM,
@@ -50,8 +51,10 @@ class PostCallActivities:
         embedder: Embedder,
         vectors: VectorStore,
         analyzer: CallAnalyzer | None,
+        trace_exporter: TraceExporter | None = None,
     ) -> None:
         self._engine = engine
+        self._trace_exporter = trace_exporter
         self._secret_key = secret_key
         self._embedder = embedder
         self._vectors = vectors
@@ -188,8 +191,24 @@ class PostCallActivities:
         with session_scope(self._engine) as session:
             call = self._load_call(session, data.call_pk)
             ended = CallsService(session, self._secret_key).ended_event(call)
-            card = MonitoringService(session).score_and_store(call, ended)
-            return ScoreResult(score=card.score)
+            monitoring = MonitoringService(session)
+            card = monitoring.score_and_store(call, ended)
+            trace = monitoring.call_trace(call) if self._trace_exporter is not None else None
+        if trace is not None:
+            # After the commit, so a slow collector never holds the transaction open.
+            self._export_trace(trace)
+        return ScoreResult(score=card.score)
+
+    def _export_trace(self, trace: CallTrace) -> None:
+        """Best effort: a collector that is down or refuses costs the trace, never the call
+        (the workflow's history is the same with or without an exporter)."""
+        assert self._trace_exporter is not None
+        try:
+            self._trace_exporter.export(trace)
+        except Exception as exc:
+            activity.logger.warning(
+                "trace of call %s/%s not exported: %s", trace.platform, trace.call_id, exc
+            )
 
     @activity.defn(name=ACT_AUDIT)
     def record_audit(self, data: AuditInput) -> None:

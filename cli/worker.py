@@ -28,6 +28,7 @@ from activities.retention import RetentionActivities
 from connectors.embedder import shared_embedder
 from connectors.knowledge import build_fetcher, build_ingestor, build_knowledge_index
 from connectors.llm import OpenAICompatibleAnalyzer
+from connectors.otel import build_trace_exporter
 from connectors.vectors.embedded import EmbeddedVectorStore
 from core.db import make_engine
 from core.egress import egress_policy
@@ -69,6 +70,7 @@ def build_post_call_activities(settings: Settings, engine: Engine) -> PostCallAc
         embedder=embedder,
         vectors=EmbeddedVectorStore(engine),
         analyzer=build_analyzer(settings),
+        trace_exporter=build_trace_exporter(settings),
     )
 
 

@@ -91,6 +91,18 @@ class Settings(BaseSettings):
     # hook exists: no judge is built yet, and any value above 0 is reported, not acted on.
     judge_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     calls_abandon_sweep_s: int = Field(default=300, ge=10)
+    # Call traces (docs/monitoring.md#traces): after scoring, each call is exported as an
+    # OpenTelemetry trace over OTLP/HTTP to a collector, to Langfuse, or both; neither set:
+    # nothing is exported. Operator-configured endpoints, so the tenant egress policy does not
+    # apply to them.
+    otlp_endpoint: str | None = None
+    otlp_headers: SecretStr | None = None
+    langfuse_host: str | None = None
+    langfuse_public_key: str | None = None
+    langfuse_secret_key: SecretStr | None = None
+    # Per target, kept short: the export runs at the end of the post-call score step (10 s in
+    # all), one target after the other.
+    trace_export_timeout_s: float = Field(default=3.0, gt=0.0, le=3.0)
     api_url: str = "http://127.0.0.1:8000"
     api_key: SecretStr | None = None
     demo_vapi_token: SecretStr = SecretStr(DEV_DEMO_VAPI_TOKEN)
@@ -103,6 +115,55 @@ class Settings(BaseSettings):
     def _valid_egress_allow(cls, value: str) -> str:
         AllowList.parse(value)  # a malformed entry fails at startup, naming it
         return value
+
+    @field_validator("otlp_endpoint", "langfuse_host")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _langfuse_complete(self) -> Settings:
+        parts = {
+            "BACKLINE_LANGFUSE_HOST": bool(self.langfuse_host),
+            "BACKLINE_LANGFUSE_PUBLIC_KEY": bool(self.langfuse_public_key),
+            "BACKLINE_LANGFUSE_SECRET_KEY": bool(
+                self.langfuse_secret_key and self.langfuse_secret_key.get_secret_value()
+            ),
+        }
+        if any(parts.values()) and not all(parts.values()):
+            missing = ", ".join(name for name, set_ in parts.items() if not set_)
+            raise ValueError(f"Langfuse export needs all three LANGFUSE settings; {missing} unset")
+        return self
+
+    @model_validator(mode="after")
+    def _check_otlp_headers(self) -> Settings:
+        self.otlp_header_map()  # a malformed header list fails at start, not at the first export
+        return self
+
+    def otlp_header_map(self) -> dict[str, str]:
+        """``BACKLINE_OTLP_HEADERS`` (``name=value,name=value``) as a mapping."""
+        raw = self.otlp_headers.get_secret_value() if self.otlp_headers else ""
+        headers: dict[str, str] = {}
+        for entry in raw.split(","):
+            if not entry.strip():
+                continue
+            name, sep, value = entry.partition("=")
+            if not sep or not name.strip():
+                raise ValueError(
+                    "BACKLINE_OTLP_HEADERS must be comma-separated name=value pairs; "
+                    "an entry has no name or no '='"
+                )
+            headers[name.strip()] = value.strip()
+        return headers
+
+    @property
+    def langfuse_configured(self) -> bool:
+        return bool(self.langfuse_host and self.langfuse_public_key and self.langfuse_secret_key)
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> Settings:

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from core.calls import repository as calls_repo
 from core.calls.events import CallEnded
@@ -26,7 +26,9 @@ from core.monitoring.scorecard import (
     ToolUse,
     score_call,
 )
+from core.monitoring.traces import CallTrace, build_call_trace
 from core.prompts import repository as prompts_repo
+from core.tools.models import ToolInvocation
 
 RETRIEVAL_EVENT = "knowledge_retrieval"
 TOOL_EVENT = "tool_call"
@@ -155,6 +157,23 @@ class MonitoringService:
         self.session.flush()
         thresholds.evaluate(self.session, call.agent_id)  # threshold rules see this call
         return card
+
+    def call_trace(self, call: Call) -> CallTrace:
+        """The call's trace, built from its stored rows (``core.monitoring.traces``)."""
+        events = calls_repo.list_call_events(
+            self.session, call.agent_id, call.platform, call.platform_call_id
+        )
+        invocations = self.session.exec(
+            select(ToolInvocation)
+            .where(
+                ToolInvocation.agent_id == call.agent_id,
+                ToolInvocation.platform == call.platform,
+                ToolInvocation.call_id == call.platform_call_id,
+            )
+            .order_by(col(ToolInvocation.created_at), col(ToolInvocation.id))
+        )
+        score = repo.get_score(self.session, call.agent_id, call.platform, call.platform_call_id)
+        return build_call_trace(call, events, list(invocations), score)
 
     def get_score(self, agent_id: str, platform: str, call_id: str) -> CallScore | None:
         return repo.get_score(self.session, agent_id, platform, call_id)
