@@ -32,6 +32,7 @@ from api.routes import (
     alerts,
     audit,
     calls,
+    evals,
     health,
     knowledge,
     mcp,
@@ -253,6 +254,7 @@ def create_app(
         alerts,
         audit,
         retention,
+        evals,
     ):
         app.include_router(
             module.router,

@@ -184,7 +184,7 @@ def _trace(result: TurnResult) -> dict[str, Any]:
     }
 
 
-def _target(suite: Suite, case: Case, call_id: str, label: str | None) -> CallTarget:
+def _target(suite: Suite, case: Case, call_id: str, label: str | int | None) -> CallTarget:
     chosen = suite.target_for(case.scenario) if label is None else label
     variables = {"prompt_version": str(chosen)} if isinstance(chosen, int) else {}
     return CallTarget(
@@ -204,7 +204,7 @@ async def run_case(
     *,
     run_id: str,
     index: int,
-    label: str | None = None,
+    label: str | int | None = None,
 ) -> CaseResult:
     """Play one case and check it. Never raises for the agent's failures: a runtime error is a
     failed infrastructure check (status ``error``)."""
@@ -502,7 +502,7 @@ async def run_suite(
     *,
     run_id: str,
     cases: Sequence[Case] | None = None,
-    label: str | None = None,
+    label: str | int | None = None,
     concurrency: int | None = None,
     time_cap: float | None = None,
     cancel: asyncio.Event | None = None,
@@ -540,24 +540,27 @@ async def run_suite(
         async with limit:
             reason = why_stopped()
             if reason is not None:
-                results[i] = not_run(i, reason)
-                return
-            task = asyncio.ensure_future(
-                run_case(suite, chosen[i], agent, ports, run_id=run_id, index=i, label=label)
-            )
-            stopper = asyncio.ensure_future(stop.wait())
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            await asyncio.wait({task, stopper}, timeout=timeout, return_when="FIRST_COMPLETED")
-            stopper.cancel()
-            if task.done():
-                results[i] = task.result()
+                result = not_run(i, reason)
             else:
-                task.cancel()
-                results[i] = not_run(i, why_stopped() or "skipped: stopped")
+                result = await play(i)
+        results[i] = result
         if on_result is not None:
-            done = on_result(i, results[i])  # type: ignore[arg-type]
+            done = on_result(i, result)
             if done is not None:
                 await done
+
+    async def play(i: int) -> CaseResult:
+        task = asyncio.ensure_future(
+            run_case(suite, chosen[i], agent, ports, run_id=run_id, index=i, label=label)
+        )
+        stopper = asyncio.ensure_future(stop.wait())
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        await asyncio.wait({task, stopper}, timeout=timeout, return_when="FIRST_COMPLETED")
+        stopper.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        return not_run(i, why_stopped() or "skipped: stopped")
 
     await asyncio.gather(*(one(i) for i in range(len(chosen))))
     return [r for r in results if r is not None]

@@ -92,7 +92,7 @@ class EvalService:
 
     def start(self, run_id: str) -> EvalRun:
         run = self.require_run(run_id)
-        if run.status == "queued":
+        if run.status == "queued" and not run.cancel_requested:
             run.status, run.started_at = "running", utcnow()
             self.session.add(run)
         return run

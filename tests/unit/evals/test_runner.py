@@ -188,7 +188,10 @@ async def test_cancel_and_time_cap_skip_the_rest(tmp_path: Path) -> None:
     )
     cancel = asyncio.Event()
 
+    reported: list[int] = []
+
     def first_done(i: int, result: Any) -> None:
+        reported.append(i)
         cancel.set()
 
     results = await run_suite(
@@ -202,6 +205,7 @@ async def test_cancel_and_time_cap_skip_the_rest(tmp_path: Path) -> None:
     )
     assert [r.status for r in results].count(CaseStatus.PASSED) == 1
     assert all("cancelled" in r.reason for r in results[1:])
+    assert sorted(reported) == list(range(5))  # every case is reported, run or not
 
     capped = await run_suite(
         suite, AGENT, Ports(ScriptedRuntime(delay=0.2)), run_id="r", concurrency=1, time_cap=0.1
