@@ -20,10 +20,12 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.calls import CallsActivities
+from activities.evals import EvalActivities
 from activities.knowledge import KnowledgeActivities
 from activities.post_call import PostCallActivities
 from activities.prompts import PromptActivities
 from activities.retention import RetentionActivities
+from api.state import AgentDirectory
 from connectors.embedder import shared_embedder
 from connectors.knowledge import build_fetcher, build_ingestor, build_knowledge_index
 from connectors.llm import OpenAICompatibleAnalyzer
@@ -32,9 +34,13 @@ from core.db import make_engine
 from core.egress import egress_policy
 from core.memory.ports import CallAnalyzer
 from core.settings import Settings
+from core.tenancy.agent_info import AgentInfo
+from evals.execution import CaseWork
+from evals.runner import Ports
 from orchestration.calls_abandon import CallsAbandonWorkflow
 from orchestration.calls_abandon_starters import ensure_abandon_schedule
 from orchestration.codec import connect_temporal
+from orchestration.evals import EvalSuiteWorkflow
 from orchestration.knowledge_refresh import (
     KnowledgeFreshnessSweepWorkflow,
     KnowledgeRefreshWorkflow,
@@ -90,6 +96,20 @@ def build_retention_activities(settings: Settings, engine: Engine) -> RetentionA
     )
 
 
+def build_eval_activities(
+    settings: Settings,
+    engine: Engine,
+    ports_for: Callable[[AgentInfo], Ports | None] | None = None,
+) -> EvalActivities:
+    """The eval activities over the runner. ``ports_for`` builds the adapters a case runs with
+    (the agent runtime, memory seeding, outcome checks, LLM judge) for an agent; until the agent
+    runtime (core/agent/runtime.py) is wired in here, it is None and every case is recorded as
+    an error saying no runtime is available."""
+    directory = AgentDirectory(engine, settings.secret_key.get_secret_value())
+    work = CaseWork(engine, directory.get, ports_for)
+    return EvalActivities(work.prepare, work.run_case, work.cancel_requested, work.finalize)
+
+
 # Every workflow the worker serves: the one list (tests build their workers from it too).
 WORKFLOWS: tuple[type, ...] = (
     PostCallWorkflow,
@@ -99,6 +119,7 @@ WORKFLOWS: tuple[type, ...] = (
     KnowledgeScheduledRefreshWorkflow,
     KnowledgeFreshnessSweepWorkflow,
     RetentionWorkflow,
+    EvalSuiteWorkflow,
 )
 MAX_CONCURRENT_ACTIVITIES = 16
 
@@ -150,6 +171,7 @@ def build_worker(
     knowledge_activities: KnowledgeActivities | None = None,
     retention_activities: RetentionActivities | None = None,
     calls_activities: CallsActivities | None = None,
+    eval_activities: EvalActivities | None = None,
 ) -> Worker:
     prompts = prompt_activities or PromptActivities(make_engine(settings.resolved_database_url))
     knowledge = knowledge_activities or build_knowledge_activities(
@@ -163,8 +185,14 @@ def build_worker(
         settings.secret_key.get_secret_value(),
         settings.calls_abandon_after_s,
     )
+    evals = eval_activities or build_eval_activities(
+        settings, make_engine(settings.resolved_database_url)
+    )
     return worker_for(
-        client, settings.task_queue, [activities, prompts, knowledge, retention, calls], executor
+        client,
+        settings.task_queue,
+        [activities, prompts, knowledge, retention, calls, evals],
+        executor,
     )
 
 
@@ -189,6 +217,7 @@ async def run_worker(settings: Settings) -> None:
             PromptActivities(engine),
             build_knowledge_activities(settings, engine),
             build_retention_activities(settings, engine),
+            eval_activities=build_eval_activities(settings, engine),
         )
         try:
             await ensure_sweep_schedule(client, task_queue=settings.task_queue)

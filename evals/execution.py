@@ -41,10 +41,13 @@ from evals.runner import (
 from evals.scenarios import Case, Suite, load_suite
 
 __all__ = [
+    "CaseWork",
+    "cancel_requested",
     "cases_of",
     "execute_case",
     "execute_run",
     "finalize",
+    "prepare",
     "run_cases",
     "suite_from_files",
 ]
@@ -94,15 +97,26 @@ def _label(run: EvalRun) -> str | int | None:
 async def execute_case(
     engine: Engine, run_id: str, index: int, agent: AgentInfo, ports: Ports
 ) -> dict[str, Any]:
-    """Run case ``index`` of a stored run and store its result; the result as JSON."""
+    """Run case ``index`` of a stored run and store its result; the result as JSON. A run whose
+    cancellation was requested records the case as skipped without playing it."""
     with Session(engine) as session:
         run = EvalService(session).require_run(run_id)
-        EvalService(session).start(run_id)
-        session.commit()
         suite, cases = run_cases(run)
-    result = await run_case(
-        suite, cases[index], agent, ports, run_id=run_id, index=index, label=_label(run)
-    )
+        cancelled = run.cancel_requested
+    case = cases[index]
+    if cancelled:
+        result = CaseResult(
+            scenario=case.scenario.name,
+            persona=case.persona.name if case.persona is not None else None,
+            repeat=case.repeat,
+            call_id="",
+            status=CaseStatus.SKIPPED,
+            reason="skipped: the run was cancelled",
+        )
+    else:
+        result = await run_case(
+            suite, case, agent, ports, run_id=run_id, index=index, label=_label(run)
+        )
     data = result.to_json()
     await asyncio.to_thread(_record, engine, run_id, index, data)
     return data
@@ -147,16 +161,54 @@ def _baseline(session: Session, run: EvalRun) -> list[ScenarioTally] | None:
     ]
 
 
+def prepare(engine: Engine, run_id: str) -> dict[str, Any]:
+    """Mark a run running; its size, limits and the case indexes still without a result."""
+    with Session(engine) as session:
+        service = EvalService(session)
+        run = service.start(run_id)
+        session.commit()
+        session.refresh(run)
+        if run.status != "running":
+            return {
+                "total": run.total,
+                "concurrency": 1,
+                "time_cap_s": None,
+                "pending": [],
+                "cancelled": True,
+            }
+        suite, cases = run_cases(run)
+        stored = {r.case_index for r in repo.case_results(session, run_id)}
+        return {
+            "total": len(cases),
+            "concurrency": suite.config.concurrency,
+            "time_cap_s": suite.config.time_cap,
+            "pending": [i for i in range(len(cases)) if i not in stored],
+            "cancelled": run.cancel_requested,
+        }
+
+
+def cancel_requested(engine: Engine, run_id: str) -> bool:
+    return _cancel_requested(engine, run_id)
+
+
 def finalize(
-    engine: Engine, run_id: str, *, cancelled: bool = False, error: str | None = None
+    engine: Engine,
+    run_id: str,
+    *,
+    cancelled: bool = False,
+    error: str | None = None,
+    not_run_reason: str | None = None,
 ) -> EvalRun:
     """Tallies per scenario x persona from the stored cases, the verdict against the baseline,
-    and the run's final status (``cancelled`` / ``error`` win over the verdict)."""
+    and the run's final status (``cancelled`` / ``error`` win over the verdict). Cases left
+    without a result are recorded first: skipped with ``not_run_reason``, else as errors."""
     with Session(engine) as session:
         service = EvalService(session)
         run = service.require_run(run_id)
         if run.status in FINISHED_STATUSES:
             return run
+        if error is None:
+            _fill_missing(session, run, not_run_reason)
         results = _stored_results(session, run_id)
         mine = tallies(results)
         baseline = _baseline(session, run)
@@ -188,6 +240,30 @@ def finalize(
         session.commit()
         session.refresh(run)
         return run
+
+
+def _fill_missing(session: Session, run: EvalRun, reason: str | None) -> None:
+    stored = {r.case_index for r in repo.case_results(session, run.id)}
+    try:
+        _, cases = run_cases(run)
+    except Exception:
+        return
+    service = EvalService(session)
+    for i, case in enumerate(cases):
+        if i in stored:
+            continue
+        service.record_case(
+            run.id,
+            i,
+            {
+                "scenario": case.scenario.name,
+                "persona": case.persona.name if case.persona is not None else None,
+                "repeat": case.repeat,
+                "status": "skipped" if reason else "error",
+                "reason": reason or "error: the case could not be run (its attempts failed)",
+            },
+        )
+    session.flush()
 
 
 def _cancel_requested(engine: Engine, run_id: str) -> bool:
@@ -254,3 +330,48 @@ async def execute_run(
     finally:
         watcher.cancel()
     return await asyncio.to_thread(finalize, engine, run_id, cancelled=cancel.is_set())
+
+
+NO_RUNTIME = "error: no agent runtime is available to run evals"
+
+
+@dataclasses.dataclass(frozen=True)
+class CaseWork:
+    """The eval activities' work as plain callables (``activities.evals.EvalActivities``):
+    ``ports_for`` None, or answering None, records every case as an error (no runtime)."""
+
+    engine: Engine
+    agents: Callable[[str], AgentInfo | None]
+    ports_for: Callable[[AgentInfo], Ports | None] | None = None
+
+    def prepare(self, run_id: str) -> dict[str, Any]:
+        return prepare(self.engine, run_id)
+
+    async def run_case(self, run_id: str, index: int) -> dict[str, Any]:
+        with Session(self.engine) as session:
+            agent_id = EvalService(session).require_run(run_id).agent_id
+        agent = self.agents(agent_id)
+        ports = self.ports_for(agent) if agent is not None and self.ports_for else None
+        if agent is None or ports is None:
+            with Session(self.engine) as session:
+                run = EvalService(session).require_run(run_id)
+                _, cases = run_cases(run)
+            case = cases[index]
+            data = CaseResult(
+                scenario=case.scenario.name,
+                persona=case.persona.name if case.persona is not None else None,
+                repeat=case.repeat,
+                call_id="",
+                status=CaseStatus.ERROR,
+                reason=NO_RUNTIME if agent is not None else f"error: no agent '{agent_id}'",
+            ).to_json()
+            await asyncio.to_thread(_record, self.engine, run_id, index, data)
+            return data
+        return await execute_case(self.engine, run_id, index, agent, ports)
+
+    def cancel_requested(self, run_id: str) -> bool:
+        return _cancel_requested(self.engine, run_id)
+
+    def finalize(self, run_id: str, cancelled: bool, not_run_reason: str | None) -> dict[str, Any]:
+        run = finalize(self.engine, run_id, cancelled=cancelled, not_run_reason=not_run_reason)
+        return {"status": run.status, "verdict": run.verdict, "done": run.done, "total": run.total}

@@ -11,10 +11,13 @@ here. Reads need ``viewer``; starting, cancelling and accepting runs ``content``
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 from starlette.concurrency import run_in_threadpool
+from temporalio.service import RPCError
 
 from api.deps import PrincipalDep, SessionDep, StateDep, auth
 from api.state import AppState
@@ -33,8 +36,11 @@ from core.tenancy.service import Principal, require_owner
 from evals.execution import cases_of, execute_run, suite_from_files
 from evals.files import SuiteError
 from evals.scenarios import Suite
+from orchestration.eval_types import SIGNAL_CANCEL, EvalSuiteInput, eval_workflow_id
+from orchestration.evals import EvalSuiteWorkflow
 
 router = APIRouter(tags=["evals"])
+log = logging.getLogger("backline.evals")
 
 RunId = Annotated[str, Path(max_length=32, description="Eval run id")]
 
@@ -54,8 +60,21 @@ def _own_run(session: SessionDep, principal: Principal, run_id: str) -> EvalRun:
     return run
 
 
-def _launch(state: AppState, run_id: str, agent_id: str) -> None:
-    """Run a stored run in this process, in the background."""
+async def _launch(state: AppState, run_id: str, agent_id: str) -> None:
+    """Start a stored run: as an ``EvalSuiteWorkflow`` on the workers (durable: it survives a
+    restart and runs one case per activity), or in this process when it was given the eval
+    adapters itself (``AppState.eval_ports``) or Temporal is not reachable."""
+    if state.eval_ports is None and state.temporal is not None:
+        try:
+            await state.temporal.start_workflow(
+                EvalSuiteWorkflow.run,
+                EvalSuiteInput(run_id),
+                id=eval_workflow_id(run_id),
+                task_queue=state.settings.task_queue,
+            )
+            return
+        except RPCError as exc:
+            log.warning("eval run %s: could not start its workflow (%s); running here", run_id, exc)
     agent = state.agents.get(agent_id)
     if agent is None:
         raise NotFoundError(f"agent '{agent_id}' does not exist")
@@ -108,7 +127,7 @@ async def create_run(
         return run
 
     run = await run_in_threadpool(store)
-    _launch(state, run.id, agent_id)
+    await _launch(state, run.id, agent_id)
     return EvalRunCreated(id=run.id, status=run.status, total=run.total)
 
 
@@ -142,10 +161,23 @@ def get_run(
     response_model=EvalRunPublic,
     openapi_extra=auth("content or release"),
 )
-def cancel_run(run_id: RunId, principal: PrincipalDep, session: SessionDep) -> EvalRunPublic:
+async def cancel_run(
+    run_id: RunId, principal: PrincipalDep, state: StateDep, session: SessionDep
+) -> EvalRunPublic:
     """Stop the run: cases under way are abandoned, the rest skipped; it ends ``cancelled``."""
-    _own_run(session, principal, run_id)
-    return run_public(EvalService(session).request_cancel(run_id))
+
+    def flag() -> EvalRunPublic:
+        _own_run(session, principal, run_id)
+        public = run_public(EvalService(session).request_cancel(run_id))
+        session.commit()
+        return public
+
+    public = await run_in_threadpool(flag)
+    if state.temporal is not None:  # a run on the workers stops at once, not at its next case
+        with contextlib.suppress(RPCError):
+            handle = state.temporal.get_workflow_handle(eval_workflow_id(run_id))
+            await handle.signal(SIGNAL_CANCEL)
+    return public
 
 
 @router.post(
