@@ -25,7 +25,7 @@ import json
 import re
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -42,7 +42,7 @@ from evals.ports import (
     SimulatedCaller,
     TurnResult,
 )
-from evals.scenarios import Case, Expect, Suite, phrase_matches
+from evals.scenarios import Case, Expect, SandboxServer, Suite, phrase_matches
 from evals.verdict import SuiteVerdict, Tally, Verdict, compare, suite_verdict
 
 __all__ = [
@@ -269,20 +269,15 @@ async def run_case(
                 await say(line)
         transcript = list(conversation.transcript()) or transcript
     except Exception as exc:
-        result.checks.append(
-            Check(
-                "conversation",
-                Layer.INFRASTRUCTURE,
-                False,
-                f"{type(exc).__name__}: {exc}",
-            )
-        )
+        result.checks.append(Check("conversation", Layer.INFRASTRUCTURE, False, describe(exc)))
         result.status = CaseStatus.ERROR
         result.reason = "".join(traceback.format_exception_only(exc)).strip()
     else:
         result.checks.append(Check("conversation", Layer.INFRASTRUCTURE, True, ""))
         memory = [t.text for prior in scenario.caller.prior_calls for t in prior.turns]
-        result.checks += await check_case(scenario.expect, transcript, traces, ports, memory)
+        result.checks += await check_case(
+            scenario.expect, transcript, traces, ports, memory, suite.config.tools.sandbox
+        )
         if any(c.passed is False for c in result.checks):
             result.status = CaseStatus.FAILED
     result.transcript = [t.model_dump(mode="json") for t in transcript]
@@ -290,6 +285,13 @@ async def run_case(
     result.metrics = _metrics(traces)
     result.seconds = round(time.monotonic() - started, 3)
     return result
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message`` of the error, unwrapping task-group wrappers down to the cause."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _metrics(traces: Sequence[TurnResult]) -> dict[str, Any]:
@@ -329,6 +331,7 @@ async def check_case(
     traces: Sequence[TurnResult],
     ports: Ports,
     memory: Sequence[str] = (),
+    sandbox: Mapping[str, SandboxServer] | None = None,
 ) -> list[Check]:
     """Every expectation of ``expect`` against one finished conversation (``memory``: the texts
     of the caller's earlier calls, a source for grounding like knowledge and tool results)."""
@@ -440,12 +443,13 @@ async def check_case(
             checks.append(Check(name, Layer.OUTCOME, None, NO_OUTCOME_CHECKER))
         else:
             try:
-                found = await ports.outcomes.call(outcome, None)
+                server = (sandbox or {}).get(outcome.server) if outcome.server else None
+                found = await ports.outcomes.call(outcome, server)
                 ok = outcome.matches(found)
                 detail = "" if ok else f"no matching record in {json.dumps(found, default=str)}"
                 checks.append(Check(name, Layer.OUTCOME, ok, detail[:500]))
             except Exception as exc:
-                checks.append(Check(name, Layer.OUTCOME, False, f"{type(exc).__name__}: {exc}"))
+                checks.append(Check(name, Layer.OUTCOME, False, describe(exc)))
     return checks
 
 
