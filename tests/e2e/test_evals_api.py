@@ -5,6 +5,7 @@ other organizations. JUnit and HTML reports from the finished run."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -174,3 +175,36 @@ def test_cancel_and_tenant_isolation(stack: Stack, tmp_path: Path) -> None:
         assert run["skipped"] >= 15
         again = http.post(f"/v1/evals/runs/{run_id}/cancel", headers=ADMIN)
         assert again.status_code == 409
+
+
+async def test_runs_on_the_workers_as_a_workflow(stack: Stack) -> None:
+    """Without in-process adapters the API starts EvalSuiteWorkflow; its cases run on the
+    worker (with the stand-in runtime the test gives the worker) and a cancel signals it."""
+    stack.api._app_state().eval_ports = None
+    stack.eval_ports["ports"] = lambda agent: Ports(good_runtime(delay=0.3))
+    files = {"suite.yaml": "name: w\nrepeats: 2\nconcurrency: 2\n", "book.yaml": SCENARIO}
+    with stack.http() as sync_http:
+        tenant = await asyncio.to_thread(create_tenant, sync_http)
+    async with httpx.AsyncClient(base_url=stack.api.url, timeout=30, headers=ADMIN) as http:
+
+        async def finished(run_id: str) -> dict[str, Any]:
+            for _ in range(300):
+                run = (await http.get(f"/v1/evals/runs/{run_id}")).json()
+                if run["status"] not in ("queued", "running"):
+                    return dict(run)
+                await asyncio.sleep(0.2)
+            raise AssertionError(f"run {run_id} did not finish")
+
+        path = f"/v1/agents/{tenant.agent_id}/evals/runs"
+        r = await http.post(path, json={"files": files})
+        assert r.status_code == 202, r.text
+        run = await finished(r.json()["id"])
+        assert run["status"] == "inconclusive" and run["passed"] == 2, run
+
+        slow = {**files, "suite.yaml": "name: w\nrepeats: 30\nconcurrency: 1\n"}
+        run_id = (await http.post(path, json={"files": slow})).json()["id"]
+        await asyncio.sleep(1.0)
+        assert (await http.post(f"/v1/evals/runs/{run_id}/cancel")).status_code == 200
+        run = await finished(run_id)
+        assert run["status"] == "cancelled" and run["progress"]["done"] == 30
+        assert run["skipped"] >= 20
