@@ -225,6 +225,7 @@ async def run_case(
     transcript: list[CallTurn] = []
     traces: list[TurnResult] = []
     limit = scenario.expect.max_turns
+    cut_short: str | None = None  # why the conversation was stopped at max_turns
     try:
         if scenario.caller.prior_calls:
             if ports.seeder is None:
@@ -258,13 +259,18 @@ async def run_case(
                 line = await ports.simulator.next_line(
                     scenario.simulated.goal, persona, list(transcript)
                 )
-                if line is None or done():
+                if line is None:
+                    break
+                if done():
+                    cut_short = "the caller still had more to say"
                     break
                 await say(line)
         else:
             lines = [case.opening] if case.opening is not None else []
-            for line in [*lines, *(case.caller_turns or [])]:
+            script = [*lines, *(case.caller_turns or [])]
+            for i, line in enumerate(script):
                 if done():
+                    cut_short = f"{len(script) - i} scripted caller line(s) were left"
                     break
                 await say(line)
         transcript = list(conversation.transcript()) or transcript
@@ -278,6 +284,13 @@ async def run_case(
         result.checks += await check_case(
             scenario.expect, transcript, traces, ports, memory, suite.config.tools.sandbox
         )
+        if cut_short is not None:
+            result.checks = [
+                Check(c.name, c.layer, False, f"{c.detail}; stopped there: {cut_short}")
+                if c.name == f"within {limit} turns"
+                else c
+                for c in result.checks
+            ]
         if any(c.passed is False for c in result.checks):
             result.status = CaseStatus.FAILED
     result.transcript = [t.model_dump(mode="json") for t in transcript]

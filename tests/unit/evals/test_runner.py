@@ -109,7 +109,15 @@ async def test_max_turns_stops_the_conversation(tmp_path: Path) -> None:
     suite = load_suite(write_suite(tmp_path / "s", {"a.yaml": text}))
     runtime = ScriptedRuntime()
     [result] = await run_suite(suite, AGENT, Ports(runtime), run_id="r")
-    assert runtime.said == ["a", "b"] and result.status is CaseStatus.PASSED
+    assert runtime.said == ["a", "b"] and result.status is CaseStatus.FAILED
+    failed = {c.name: c.detail for c in result.checks if c.passed is False}
+    assert failed == {
+        "within 2 turns": "2 agent turns; stopped there: 2 scripted caller line(s) were left"
+    }
+    text = "name: enough\nturns: [a, b]\nexpect: {max_turns: 2}\n"
+    suite = load_suite(write_suite(tmp_path / "t", {"a.yaml": text}))
+    [result] = await run_suite(suite, AGENT, Ports(ScriptedRuntime()), run_id="r")
+    assert result.status is CaseStatus.PASSED
 
 
 async def test_simulated_caller_without_llm_is_skipped_not_passed(tmp_path: Path) -> None:
