@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
-from evals.adapters import McpOutcomeChecker
+from sqlmodel import Session
+
+from connectors.vectors.embedded import EmbeddedVectorStore
+from core.calls.events import Turn
+from core.db import make_engine
+from core.memory.service import MemoryService
+from core.pii.phone import caller_hash
+from evals.adapters import McpOutcomeChecker, MemorySeeder
 from evals.runner import CaseStatus, Ports, run_suite
 from evals.scenarios import load_suite
-from tests.conftest import loopback_policy
+from tests.conftest import SECRET_KEY, loopback_policy
 from tests.eval_helpers import AGENT, ScriptedRuntime, write_suite
 
 ORDERS = Path(__file__).resolve().parents[3] / "examples" / "mcp_servers" / "orders.py"
@@ -47,3 +55,23 @@ expect:
     assert bad.passed is False and "no matching record" in bad.detail
     missing = {c.name: c for c in results["missing"].checks}["outcome order_status"]
     assert missing.passed is False and "no order" in missing.detail.lower()
+
+
+async def test_prior_calls_are_seeded_into_memory(sqlite_url: str, embedder: Any) -> None:
+    engine = make_engine(sqlite_url)
+    vectors = EmbeddedVectorStore(engine)
+    seeder = MemorySeeder(engine, SECRET_KEY, embedder, vectors)
+    turns = [
+        Turn(role="caller", text="Do you have gluten-free pasta?"),
+        Turn(role="agent", text="Yes, on request."),
+    ]
+    await seeder.seed_prior_calls(AGENT, "+14155550132", [turns])
+    await seeder.seed_prior_calls(AGENT, "+14155550132", [turns])  # a second case: same call
+    with Session(engine) as session:
+        memory = MemoryService(session, embedder, vectors)
+        hashed = caller_hash(SECRET_KEY, "+14155550132")
+        context = memory.get_context(AGENT.org_id, AGENT.id, hashed)
+        assert context.known and context.call_count == 1 and "gluten-free" in context.summary
+        hits = memory.search(AGENT.org_id, AGENT.id, hashed, "gluten free")
+        assert hits
+    engine.dispose()
