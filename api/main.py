@@ -54,6 +54,7 @@ from core.calls.answering import clip
 from core.calls.models import WebhookInbox
 from core.calls.service import CallsService
 from core.db import make_engine, utcnow
+from core.evals.gate import StoredRunsEvalGate
 from core.ports import Embedder
 from core.settings import Settings
 from core.tools.gateway import ToolGateway
@@ -195,6 +196,7 @@ def create_app(
             agents=AgentDirectory(engine, settings.secret_key.get_secret_value()),
             temporal=temporal_client,
             temporal_error=None if temporal_client else "connecting",
+            eval_gate=StoredRunsEvalGate(engine),
         )
         app.state.backline = state
         # Prompts are served from memory: load them before the first request, then poll.

@@ -32,6 +32,7 @@ from connectors.llm import OpenAICompatibleAnalyzer
 from connectors.vectors.embedded import EmbeddedVectorStore
 from core.db import make_engine
 from core.egress import egress_policy
+from core.evals.gate import StoredRunsEvalGate
 from core.memory.ports import CallAnalyzer
 from core.settings import Settings
 from core.tenancy.agent_info import AgentInfo
@@ -173,7 +174,10 @@ def build_worker(
     calls_activities: CallsActivities | None = None,
     eval_activities: EvalActivities | None = None,
 ) -> Worker:
-    prompts = prompt_activities or PromptActivities(make_engine(settings.resolved_database_url))
+    if prompt_activities is None:
+        prompt_engine = make_engine(settings.resolved_database_url)
+        prompt_activities = PromptActivities(prompt_engine, StoredRunsEvalGate(prompt_engine))
+    prompts = prompt_activities
     knowledge = knowledge_activities or build_knowledge_activities(
         settings, make_engine(settings.resolved_database_url)
     )
@@ -214,7 +218,7 @@ async def run_worker(settings: Settings) -> None:
             settings,
             activities,
             executor,
-            PromptActivities(engine),
+            PromptActivities(engine, StoredRunsEvalGate(engine)),
             build_knowledge_activities(settings, engine),
             build_retention_activities(settings, engine),
             eval_activities=build_eval_activities(settings, engine),
