@@ -115,6 +115,27 @@ def wait(http: httpx.Client, run_id: str, total: int, poll_s: float, quiet: bool
             time.sleep(poll_s)
 
 
+def _start(http: httpx.Client, agent_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST the run; the API refusing the suite or the arguments (422) exits 2, like a local
+    problem, with its message (one ``file:line: message`` line per problem)."""
+    try:
+        resp = http.post(f"/v1/agents/{agent_id}/evals/runs", json=body)
+    except httpx.HTTPError as exc:
+        typer.echo(f"error: cannot reach the API at {http.base_url}: {exc}", err=True)
+        raise typer.Exit(EXIT_FAILED) from exc
+    if resp.status_code >= 400:
+        try:
+            err = resp.json()
+            typer.echo(
+                f"error {resp.status_code}: {err.get('error')}: {err.get('detail')}", err=True
+            )
+        except ValueError:
+            typer.echo(f"error {resp.status_code}: {resp.text}", err=True)
+        raise typer.Exit(EXIT_USAGE if resp.status_code == 422 else EXIT_FAILED)
+    created: dict[str, Any] = resp.json()
+    return created
+
+
 @app.command("run")
 def run(
     agent_id: str,
@@ -152,7 +173,7 @@ def run(
         "baseline_run_id": baseline,
     }
     with client(timeout=60) as http:
-        created = send(http, "POST", f"/v1/agents/{agent_id}/evals/runs", body)
+        created = _start(http, agent_id, body)
         if no_wait:
             if as_json:
                 print_json(created)

@@ -129,6 +129,12 @@ def test_invalid_files_exit_2_with_file_and_line(
     result = CliRunner().invoke(cli_app, ["eval", "run", "nobody", str(folder)])
     assert result.exit_code == 2
     assert "a.yaml:4" in result.output and "must_say" in result.output
+    # Valid here, refused by the API (no scenario has the tag): exit 2 with its message.
+    good = write_suite(tmp_path / "good", {"a.yaml": "name: a\nturns: [x]\n"})
+    with stack.http() as http:
+        agent_id = create_tenant(http).agent_id
+    refused = CliRunner().invoke(cli_app, ["eval", "run", agent_id, str(good), "--tags", "nope"])
+    assert refused.exit_code == 2 and "nope" in refused.output, refused.output
     with stack.http() as http:
         tenant = create_tenant(http)
         r = http.post(
