@@ -34,6 +34,7 @@ from api.routes import (
     alerts,
     audit,
     calls,
+    evals,
     health,
     knowledge,
     mcp,
@@ -58,6 +59,7 @@ from core.calls.models import WebhookInbox
 from core.calls.service import CallsService
 from core.db import make_engine, utcnow
 from core.monitoring import delivery as alert_delivery_outbox
+from core.evals.gate import StoredRunsEvalGate
 from core.ports import Embedder
 from core.settings import Settings
 from core.tools.gateway import ToolGateway
@@ -232,6 +234,7 @@ def create_app(
             agents=AgentDirectory(engine, settings.secret_key.get_secret_value()),
             temporal=temporal_client,
             temporal_error=None if temporal_client else "connecting",
+            eval_gate=StoredRunsEvalGate(engine),
         )
         app.state.backline = state
         # Prompts are served from memory: load them before the first request, then poll.
@@ -296,6 +299,7 @@ def create_app(
         audit,
         retention,
         quality,
+        evals,
     ):
         app.include_router(
             module.router,

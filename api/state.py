@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -26,6 +28,7 @@ from core.tenancy import repository as tenancy_repo
 from core.tenancy.agent_info import AgentInfo
 from core.tenancy.security import SecretBox
 from core.tools.gateway import ToolGateway
+from evals.runner import Ports
 from orchestration.starters import TemporalPostCallStarter
 
 if TYPE_CHECKING:
@@ -104,6 +107,11 @@ class AppState:
     knowledge: KnowledgeRuntime | None = None
     # Conversations opened over Retell's custom LLM WebSocket, kept for its reconnects.
     retell_calls: RetellCalls = field(default_factory=RetellCalls)
+    # Eval runs played in this process: the adapters for an agent (the agent runtime, memory
+    # seeding, outcome checks, LLM judge); None (the default until the agent runtime is wired
+    # in) ends every run as ``error``. The running tasks are kept here.
+    eval_ports: Callable[[AgentInfo], Ports | None] | None = None
+    eval_tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @cached_property
     def egress(self) -> EgressPolicy:

@@ -21,10 +21,12 @@ from temporalio.worker import Worker
 
 from activities.alerts import AlertActivities
 from activities.calls import CallsActivities
+from activities.evals import EvalActivities
 from activities.knowledge import KnowledgeActivities
 from activities.post_call import PostCallActivities
 from activities.prompts import PromptActivities
 from activities.retention import RetentionActivities
+from api.state import AgentDirectory
 from connectors.embedder import shared_embedder
 from connectors.knowledge import build_fetcher, build_ingestor, build_knowledge_index
 from connectors.llm import OpenAICompatibleAnalyzer
@@ -32,12 +34,17 @@ from connectors.otel import build_trace_exporter
 from connectors.vectors.embedded import EmbeddedVectorStore
 from core.db import make_engine
 from core.egress import egress_policy
+from core.evals.gate import StoredRunsEvalGate
 from core.memory.ports import CallAnalyzer
 from core.settings import Settings
 from orchestration.alert_delivery import AlertDeliveryWorkflow
+from core.tenancy.agent_info import AgentInfo
+from evals.execution import CaseWork
+from evals.runner import Ports
 from orchestration.calls_abandon import CallsAbandonWorkflow
 from orchestration.calls_abandon_starters import ensure_abandon_schedule
 from orchestration.codec import connect_temporal
+from orchestration.evals import EvalSuiteWorkflow
 from orchestration.knowledge_refresh import (
     KnowledgeFreshnessSweepWorkflow,
     KnowledgeRefreshWorkflow,
@@ -97,6 +104,19 @@ def build_retention_activities(settings: Settings, engine: Engine) -> RetentionA
 def build_alert_activities(settings: Settings, engine: Engine) -> AlertActivities:
     return AlertActivities(engine, settings.secret_key.get_secret_value(), egress_policy(settings))
 
+def build_eval_activities(
+    settings: Settings,
+    engine: Engine,
+    ports_for: Callable[[AgentInfo], Ports | None] | None = None,
+) -> EvalActivities:
+    """The eval activities over the runner. ``ports_for`` builds the adapters a case runs with
+    (the agent runtime, memory seeding, outcome checks, LLM judge) for an agent; until the agent
+    runtime (core/agent/runtime.py) is wired in here, it is None and every case is recorded as
+    an error saying no runtime is available."""
+    directory = AgentDirectory(engine, settings.secret_key.get_secret_value())
+    work = CaseWork(engine, directory.get, ports_for)
+    return EvalActivities(work.prepare, work.run_case, work.cancel_requested, work.finalize)
+
 
 # Every workflow the worker serves: the one list (tests build their workers from it too).
 WORKFLOWS: tuple[type, ...] = (
@@ -108,6 +128,7 @@ WORKFLOWS: tuple[type, ...] = (
     KnowledgeFreshnessSweepWorkflow,
     RetentionWorkflow,
     AlertDeliveryWorkflow,
+    EvalSuiteWorkflow,
 )
 MAX_CONCURRENT_ACTIVITIES = 16
 
@@ -160,8 +181,12 @@ def build_worker(
     retention_activities: RetentionActivities | None = None,
     calls_activities: CallsActivities | None = None,
     alert_activities: AlertActivities | None = None,
+    eval_activities: EvalActivities | None = None,
 ) -> Worker:
-    prompts = prompt_activities or PromptActivities(make_engine(settings.resolved_database_url))
+    if prompt_activities is None:
+        prompt_engine = make_engine(settings.resolved_database_url)
+        prompt_activities = PromptActivities(prompt_engine, StoredRunsEvalGate(prompt_engine))
+    prompts = prompt_activities
     knowledge = knowledge_activities or build_knowledge_activities(
         settings, make_engine(settings.resolved_database_url)
     )
@@ -176,10 +201,13 @@ def build_worker(
     alerts = alert_activities or build_alert_activities(
         settings, make_engine(settings.resolved_database_url)
     )
+    evals = eval_activities or build_eval_activities(
+        settings, make_engine(settings.resolved_database_url)
+    )
     return worker_for(
         client,
         settings.task_queue,
-        [activities, prompts, knowledge, retention, calls, alerts],
+        [activities, prompts, knowledge, retention, calls, alerts, evals],
         executor,
     )
 
@@ -202,10 +230,11 @@ async def run_worker(settings: Settings) -> None:
             settings,
             activities,
             executor,
-            PromptActivities(engine),
+            PromptActivities(engine, StoredRunsEvalGate(engine)),
             build_knowledge_activities(settings, engine),
             build_retention_activities(settings, engine),
             alert_activities=build_alert_activities(settings, engine),
+            eval_activities=build_eval_activities(settings, engine),
         )
         try:
             await ensure_sweep_schedule(client, task_queue=settings.task_queue)

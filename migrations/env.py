@@ -7,6 +7,7 @@ from sqlmodel import SQLModel
 
 import core.audit.models
 import core.calls.models
+import core.evals.models
 import core.knowledge.models
 import core.memory.models
 import core.monitoring.models

@@ -79,3 +79,19 @@ ALERT_SEND_RETRY = RetryPolicy(
     maximum_attempts=10,
     non_retryable_error_types=["DeliveryRejected", "NotFound"],
 )
+
+# -- EvalSuiteWorkflow -----------------------------------------------------------------------
+
+# One case is one conversation: many model turns and tool calls, heartbeating as it goes.
+EVAL_CASE_TIMEOUT = timedelta(minutes=15)
+EVAL_CASE_HEARTBEAT = timedelta(seconds=30)
+# A case that errors is a result (stored as ``error``), not an activity failure; a retry is for
+# the worker dying or the database being briefly unreachable.
+EVAL_CASE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=3,
+    non_retryable_error_types=["NotFound"],
+)
+EVAL_FINALIZE_TIMEOUT = timedelta(seconds=60)

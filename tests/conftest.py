@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from activities.post_call import PostCallActivities
 from api.main import create_app
 from cli.launch import TEMPORAL_DEV_FLAGS, temporal_binary
 from cli.ops import migrate
-from cli.worker import WORKFLOWS, worker_for
+from cli.worker import WORKFLOWS, build_eval_activities, worker_for
 from connectors.embedder import MiniLMEmbedder, shared_embedder
 from connectors.vectors.embedded import EmbeddedVectorStore
 from core.db import make_engine
@@ -257,6 +257,7 @@ class Stack:
     engine: Engine
     api: ApiServer
     client: Client
+    eval_ports: dict[str, Any] = field(default_factory=dict)
 
     def restart_api(self, embedder: MiniLMEmbedder) -> None:
         self.api.stop()
@@ -306,9 +307,23 @@ async def stack(
     )
     api = await asyncio.to_thread(lambda: ApiServer(settings, embedder).start())
     activities = build_activities(settings, pg_engine, embedder, analyzer=None)
+    # Eval cases run with the adapters a test puts in ``Stack.eval_ports["ports"]`` (none: every
+    # case is recorded as an error, as on a worker without an agent runtime).
+    eval_hook: dict[str, Any] = {}
+    evals = build_eval_activities(
+        settings,
+        pg_engine,
+        lambda agent: eval_hook["ports"](agent) if "ports" in eval_hook else None,
+    )
     with ThreadPoolExecutor(max_workers=8) as executor:
-        worker = make_worker(temporal_env.client, settings, activities, executor)
+        worker = worker_for(temporal_env.client, settings.task_queue, [activities, evals], executor)
         async with worker:
-            s = Stack(settings=settings, engine=pg_engine, api=api, client=temporal_env.client)
+            s = Stack(
+                settings=settings,
+                engine=pg_engine,
+                api=api,
+                client=temporal_env.client,
+                eval_ports=eval_hook,
+            )
             yield s
             await asyncio.to_thread(s.api.stop)

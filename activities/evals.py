@@ -1,0 +1,95 @@
+"""Eval activities: prepare a stored run, play one case (heartbeating while the conversation
+runs), finalize the run's verdict.
+
+The work itself (loading the suite, driving the agent runtime, checking, storing) is the eval
+runner's (``evals.execution``), a layer above; the worker (``cli/worker.py``) hands it in as
+plain callables, so this module depends on the workflow's types only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from temporalio import activity
+
+from orchestration.eval_types import (
+    ACT_EVAL_FINALIZE,
+    ACT_EVAL_PREPARE,
+    ACT_EVAL_RUN_CASE,
+    CaseOutcome,
+    EvalRunResult,
+    FinalizeInput,
+    PreparedRun,
+    PrepareInput,
+    RunCaseInput,
+)
+
+HEARTBEAT_EVERY_S = 5.0
+
+Prepare = Callable[[str], dict[str, Any]]
+RunCase = Callable[[str, int], Awaitable[dict[str, Any]]]
+CancelRequested = Callable[[str], bool]
+Finalize = Callable[[str, bool, str | None], dict[str, Any]]
+
+
+class EvalActivities:
+    def __init__(
+        self,
+        prepare: Prepare,
+        run_case: RunCase,
+        cancel_requested: CancelRequested,
+        finalize: Finalize,
+        heartbeat_every_s: float = HEARTBEAT_EVERY_S,
+    ) -> None:
+        self._prepare = prepare
+        self._run_case = run_case
+        self._cancel_requested = cancel_requested
+        self._finalize = finalize
+        self._every = heartbeat_every_s
+
+    @activity.defn(name=ACT_EVAL_PREPARE)
+    async def prepare_run(self, data: PrepareInput) -> PreparedRun:
+        out = await asyncio.to_thread(self._prepare, data.run_id)
+        return PreparedRun(
+            total=int(out["total"]),
+            concurrency=int(out["concurrency"]),
+            time_cap_s=out.get("time_cap_s"),
+            pending=list(out["pending"]),
+            cancelled=bool(out.get("cancelled")),
+        )
+
+    @activity.defn(name=ACT_EVAL_RUN_CASE)
+    async def run_case(self, data: RunCaseInput) -> CaseOutcome:
+        async def beat() -> None:
+            while True:
+                activity.heartbeat(data.index)
+                await asyncio.sleep(self._every)
+
+        beating = asyncio.ensure_future(beat())
+        try:
+            result = await self._run_case(data.run_id, data.index)
+        finally:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+        cancel = await asyncio.to_thread(self._cancel_requested, data.run_id)
+        return CaseOutcome(data.index, str(result["status"]), cancel_requested=cancel)
+
+    @activity.defn(name=ACT_EVAL_FINALIZE)
+    async def finalize_run(self, data: FinalizeInput) -> EvalRunResult:
+        out = await asyncio.to_thread(
+            self._finalize, data.run_id, data.cancelled, data.not_run_reason
+        )
+        return EvalRunResult(
+            run_id=data.run_id,
+            status=str(out["status"]),
+            verdict=out.get("verdict"),
+            done=int(out.get("done", 0)),
+            total=int(out.get("total", 0)),
+        )
+
+    def all(self) -> list[Callable[..., object]]:
+        return [self.prepare_run, self.run_case, self.finalize_run]

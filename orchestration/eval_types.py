@@ -1,0 +1,67 @@
+"""I/O dataclasses and ids of ``EvalSuiteWorkflow`` and its activities.
+
+Fields may be added (with defaults) safely; never renamed or removed once shipped. Inputs carry
+a run id and case indexes, never suite files or transcripts (those stay in the database).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ACT_EVAL_PREPARE = "evals.prepare_run"
+ACT_EVAL_RUN_CASE = "evals.run_case"
+ACT_EVAL_FINALIZE = "evals.finalize_run"
+SIGNAL_CANCEL = "cancel"
+QUERY_PROGRESS = "progress"
+
+
+def eval_workflow_id(run_id: str) -> str:
+    return f"eval-run-{run_id}"
+
+
+@dataclass
+class EvalSuiteInput:
+    run_id: str
+
+
+@dataclass
+class PrepareInput:
+    run_id: str
+
+
+@dataclass
+class PreparedRun:
+    total: int = 0
+    concurrency: int = 1
+    time_cap_s: float | None = None
+    pending: list[int] = field(default_factory=list)  # case indexes without a stored result
+    cancelled: bool = False  # cancelled (or finished) before it started
+
+
+@dataclass
+class RunCaseInput:
+    run_id: str
+    index: int
+
+
+@dataclass
+class CaseOutcome:
+    index: int
+    status: str  # passed | failed | skipped | error
+    cancel_requested: bool = False
+
+
+@dataclass
+class FinalizeInput:
+    run_id: str
+    cancelled: bool = False
+    not_run_reason: str | None = None  # recorded on every case left without a result
+
+
+@dataclass
+class EvalRunResult:
+    run_id: str
+    status: str
+    verdict: str | None = None
+    done: int = 0
+    total: int = 0

@@ -1,0 +1,154 @@
+"""EvalSuiteWorkflow: play every case of a stored eval run, one activity per case, at most the
+suite's ``concurrency`` at once, then compute the run's verdict.
+
+Durable: each finished case is stored by its activity and recorded in the history, so a worker
+restart resumes with the cases still pending (a case cut off mid-conversation runs again; its
+stored row is replaced). Cancellation: the ``cancel`` signal, the run's cancel flag in the
+database (seen by the next case activity) or cancelling the workflow stop new cases, cancel
+those under way and finish the run ``cancelled``. The suite's time cap is a workflow timer.
+
+Deterministic orchestration only: I/O is in activities reached by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+from orchestration.eval_types import (
+    ACT_EVAL_FINALIZE,
+    ACT_EVAL_PREPARE,
+    ACT_EVAL_RUN_CASE,
+    QUERY_PROGRESS,
+    SIGNAL_CANCEL,
+    CaseOutcome,
+    EvalRunResult,
+    EvalSuiteInput,
+    FinalizeInput,
+    PreparedRun,
+    PrepareInput,
+    RunCaseInput,
+)
+from orchestration.policies import (
+    DB_RETRY,
+    EVAL_CASE_HEARTBEAT,
+    EVAL_CASE_RETRY,
+    EVAL_CASE_TIMEOUT,
+    EVAL_FINALIZE_TIMEOUT,
+)
+
+
+@workflow.defn(name="EvalSuiteWorkflow")
+class EvalSuiteWorkflow:
+    def __init__(self) -> None:
+        self._cancel = False
+        self._done = 0
+        self._total = 0
+
+    @workflow.signal(name=SIGNAL_CANCEL)
+    def cancel(self) -> None:
+        self._cancel = True
+
+    @workflow.query(name=QUERY_PROGRESS)
+    def progress(self) -> list[int]:
+        return [self._done, self._total]
+
+    @workflow.run
+    async def run(self, data: EvalSuiteInput) -> EvalRunResult:
+        prepared: PreparedRun = await workflow.execute_activity(
+            ACT_EVAL_PREPARE,
+            PrepareInput(data.run_id),
+            result_type=PreparedRun,
+            start_to_close_timeout=EVAL_FINALIZE_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+        self._total = prepared.total
+        self._done = prepared.total - len(prepared.pending)
+        if prepared.cancelled:
+            self._cancel = True
+        deadline = (
+            None
+            if prepared.time_cap_s is None
+            else workflow.now() + timedelta(seconds=prepared.time_cap_s)
+        )
+        running: dict[int, asyncio.Task[CaseOutcome]] = {}
+        pending = list(prepared.pending)
+        capped = False
+        limit = max(1, prepared.concurrency)
+
+        def time_left() -> float | None:
+            if deadline is None:
+                return None
+            return max(0.0, (deadline - workflow.now()).total_seconds())
+
+        async def one(index: int) -> CaseOutcome:
+            try:
+                outcome: CaseOutcome = await workflow.execute_activity(
+                    ACT_EVAL_RUN_CASE,
+                    RunCaseInput(data.run_id, index),
+                    result_type=CaseOutcome,
+                    start_to_close_timeout=EVAL_CASE_TIMEOUT,
+                    heartbeat_timeout=EVAL_CASE_HEARTBEAT,
+                    retry_policy=EVAL_CASE_RETRY,
+                )
+            except ActivityError:
+                # Retries exhausted: no stored result; the finalize step records it as an error.
+                outcome = CaseOutcome(index, "error")
+            finally:
+                running.pop(index, None)
+            self._done += 1
+            if outcome.cancel_requested:
+                self._cancel = True
+            return outcome
+
+        try:
+            while pending and not self._cancel:
+                left = time_left()
+                if left is not None and left <= 0:
+                    capped = True
+                    break
+                try:
+                    await workflow.wait_condition(
+                        lambda: len(running) < limit or self._cancel,
+                        timeout=None if left is None else timedelta(seconds=left),
+                    )
+                except TimeoutError:
+                    capped = True
+                    break
+                if self._cancel:
+                    break
+                index = pending.pop(0)
+                running[index] = asyncio.ensure_future(one(index))
+            if not self._cancel and not capped:
+                left = time_left()
+                try:
+                    await workflow.wait_condition(
+                        lambda: not running or self._cancel,
+                        timeout=None if left is None else timedelta(seconds=max(left, 0.001)),
+                    )
+                except TimeoutError:
+                    capped = True
+        except asyncio.CancelledError:
+            self._cancel = True
+        for task in list(running.values()):
+            task.cancel()
+        for task in list(running.values()):
+            with contextlib.suppress(asyncio.CancelledError, ActivityError):
+                await task
+        reason = None
+        if self._cancel:
+            reason = "skipped: the run was cancelled"
+        elif capped:
+            reason = "skipped: the suite's time cap was reached"
+        result: EvalRunResult = await workflow.execute_activity(
+            ACT_EVAL_FINALIZE,
+            FinalizeInput(data.run_id, cancelled=self._cancel, not_run_reason=reason),
+            result_type=EvalRunResult,
+            start_to_close_timeout=EVAL_FINALIZE_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+        return result
