@@ -58,8 +58,8 @@ from core.calls.answering import clip
 from core.calls.models import WebhookInbox
 from core.calls.service import CallsService
 from core.db import make_engine, utcnow
-from core.monitoring import delivery as alert_delivery_outbox
 from core.evals.gate import StoredRunsEvalGate
+from core.monitoring import delivery as alert_delivery_outbox
 from core.ports import Embedder
 from core.settings import Settings
 from core.tools.gateway import ToolGateway

@@ -37,10 +37,10 @@ from core.egress import egress_policy
 from core.evals.gate import StoredRunsEvalGate
 from core.memory.ports import CallAnalyzer
 from core.settings import Settings
-from orchestration.alert_delivery import AlertDeliveryWorkflow
 from core.tenancy.agent_info import AgentInfo
 from evals.execution import CaseWork
 from evals.runner import Ports
+from orchestration.alert_delivery import AlertDeliveryWorkflow
 from orchestration.calls_abandon import CallsAbandonWorkflow
 from orchestration.calls_abandon_starters import ensure_abandon_schedule
 from orchestration.codec import connect_temporal
@@ -103,6 +103,7 @@ def build_retention_activities(settings: Settings, engine: Engine) -> RetentionA
 
 def build_alert_activities(settings: Settings, engine: Engine) -> AlertActivities:
     return AlertActivities(engine, settings.secret_key.get_secret_value(), egress_policy(settings))
+
 
 def build_eval_activities(
     settings: Settings,
