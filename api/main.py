@@ -210,6 +210,8 @@ def create_app(
             yield
         finally:
             await tools_runtime.aclose()
+            if "chat_model" in state.__dict__:  # built on first use (a cached property)
+                await state.chat_model.aclose()
             scheduler.shutdown(wait=False)
             prompt_poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
