@@ -32,6 +32,7 @@ from api.routes import (
     alerts,
     audit,
     calls,
+    custom_llm,
     health,
     knowledge,
     mcp,
@@ -240,7 +241,7 @@ def create_app(
         auth_failures_per_minute=settings.auth_failures_per_minute,
     )
     # Routes that authenticate themselves: platforms' credentials, the codec's operator session.
-    for module in (health, webhooks, temporal_codec):
+    for module in (health, webhooks, custom_llm, temporal_codec):
         app.include_router(module.router)
     temporal_codec.install_cors(app, settings.temporal_ui_origins)
     # The API's own routes: a key, then tenant isolation, before anything else runs.
