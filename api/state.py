@@ -148,7 +148,9 @@ class AppState:
                     model=self.settings.llm_model,
                     timeout_s=self.settings.llm_timeout_s,
                     fallback_model=self.settings.llm_fallback_model,
-                )
+                ),
+                max_tool_rounds=self.settings.agent_max_tool_rounds,
+                knowledge_per_turn=self.settings.agent_knowledge_per_turn,
             ),
         )
 

@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     # The agent runtime's chat model (same endpoint and key): tried once when the primary
     # model fails before answering.
     llm_fallback_model: str | None = None
+    # The agent runtime (text mode and the custom-LLM endpoint): a knowledge retrieval for every
+    # caller turn, shown to the model, and at most this many tool rounds per turn.
+    agent_knowledge_per_turn: bool = True
+    agent_max_tool_rounds: int = Field(default=4, ge=0, le=16)
     raw_payload_retention_days: int = Field(default=7, ge=0)
     # Tool gateway: calls per minute per organization (each API process), and how often the
     # tool lists of registered MCP servers are re-read.

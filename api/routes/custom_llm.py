@@ -20,6 +20,7 @@ a call object, each request is its own call, served without caller memory (recor
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -64,6 +65,7 @@ class OpenCalls:
 
     def __init__(self, max_calls: int = MAX_CALLS, ttl_s: float = CALL_TTL_S) -> None:
         self._calls: dict[tuple[str, str], tuple[float, Conversation]] = {}
+        self.opening: dict[tuple[str, str], asyncio.Future[Conversation]] = {}
         self._max = max_calls
         self._ttl = ttl_s
 
@@ -203,12 +205,37 @@ def call_metadata(body: Mapping[str, Any]) -> tuple[str | None, str | None]:
 async def conversation_for(
     state: AppState, agent: AgentInfo, body: Mapping[str, Any], actor: str
 ) -> Conversation:
+    """The call's conversation: opened by its first request (concurrent first requests share
+    one opening), reused by the later ones."""
     call_id, number = call_metadata(body)
+    if call_id is None:
+        return await _open(state, agent, body, actor, None, None)
     calls = open_calls(state)
-    if call_id is not None:
-        found = calls.get(agent.id, call_id)
-        if found is not None:
-            return found
+    found = calls.get(agent.id, call_id)
+    if found is not None:
+        return found
+    key = (agent.id, call_id)
+    pending = calls.opening.get(key)
+    if pending is None:
+        pending = asyncio.ensure_future(_open(state, agent, body, actor, call_id, number))
+        calls.opening[key] = pending
+        try:
+            conversation = await pending
+            calls.put(agent.id, call_id, conversation)
+            return conversation
+        finally:
+            calls.opening.pop(key, None)
+    return await pending
+
+
+async def _open(
+    state: AppState,
+    agent: AgentInfo,
+    body: Mapping[str, Any],
+    actor: str,
+    call_id: str | None,
+    number: str | None,
+) -> Conversation:
     platform = PLATFORM if call_id is not None else NO_CALL_PLATFORM
     target = CallTarget(
         call_id=call_id or f"llm-{uuid.uuid4().hex}", platform=platform, caller_number=number
@@ -234,8 +261,6 @@ async def conversation_for(
             },
         ),
     )
-    if call_id is not None:
-        calls.put(agent.id, call_id, conversation)
     return conversation
 
 

@@ -3,6 +3,7 @@ OpenAI-compatible endpoint, with the fake LLM as the upstream model."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterator
@@ -219,3 +220,27 @@ async def test_an_upstream_failure_answers_the_fallback_sentence(
     assert whole.choices[0].message.content == DEFAULT_FALLBACK
     text = "".join(ch.choices[0].delta.content or "" for ch in streamed if ch.choices)
     assert text == DEFAULT_FALLBACK
+
+
+async def test_concurrent_first_requests_of_a_call_open_it_once(stack: Stack) -> None:
+    with stack.http() as http:
+        tenant = create_tenant(http)
+        release(stack, http, tenant)
+    call_id = f"vapi-{uuid.uuid4().hex[:10]}"
+    async with openai.AsyncOpenAI(
+        base_url=f"{stack.api.url}/v1/agents/{tenant.agent_id}",
+        api_key=tenant.vapi_token,
+        max_retries=0,
+    ) as c:
+        answers = await asyncio.gather(
+            *(
+                c.chat.completions.create(
+                    model="gpt-4o",
+                    messages=[{"role": "user", "content": "When is your office open?"}],
+                    extra_body=call_body(call_id),
+                )
+                for _ in range(4)
+            )
+        )
+    assert all(a.choices[0].message.content == FACT for a in answers)
+    assert [e.type for e in events(stack, call_id)].count("context_request") == 1
