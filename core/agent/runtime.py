@@ -347,6 +347,7 @@ class _TurnState:
     ttft_s: float | None = None
     model: str = ""
     error: str | None = None
+    pending: list[asyncio.Future[None]] = field(default_factory=list)  # writes to await
 
     def add(self, result: ChatResult, elapsed: float) -> None:
         self.upstream_s += elapsed
@@ -548,19 +549,19 @@ class Conversation:
                     self._messages.append(ChatMessage.assistant(text or None, passed_calls))
             if text:
                 await self._say("agent", text)
+            await asyncio.gather(*state.pending)
             yield TurnDelta(result=self._finish(state, text, passed, fallback))
 
     async def _before_model(self, utterance: str | None, state: _TurnState) -> str | None:
-        """Record the caller's turn and, concurrently, retrieve knowledge for it."""
+        """Retrieve knowledge for the caller's turn; its transcript update is written meanwhile,
+        off the path to the first token (the turn awaits it before it ends)."""
         if not utterance or not utterance.strip():
             return None
         self._turns.append(ev.Turn(role="caller", text=utterance))
         settings = self._runtime.settings
         query = caller_query(self._turns) if settings.knowledge_per_turn else ""
-        recorded, answer = await asyncio.gather(
-            self._record("caller", utterance), self._retrieve(query)
-        )
-        del recorded
+        state.pending.append(asyncio.ensure_future(self._record("caller", utterance)))
+        answer = await self._retrieve(query)
         if answer is None:
             return None
         state.retrievals.append(retrieval_trace(answer))
