@@ -152,6 +152,17 @@ async def test_a_streamed_answer_ends_with_done(stack: Stack) -> None:
         )
     assert r.headers["content-type"].startswith("text/event-stream")
     assert r.text.rstrip().endswith("data: [DONE]")
+    # Without call metadata: each request is a call of its own, served without memory.
+    with Session(stack.engine) as session:
+        contexts = list(
+            session.exec(
+                select(CallEvent).where(
+                    CallEvent.agent_id == tenant.agent_id, CallEvent.type == "context_request"
+                )
+            )
+        )
+    assert len(contexts) == 2 and {e.platform for e in contexts} == {"custom_llm"}
+    assert all(e.data["no_memory"] and e.data["prompt_version"] == "v1" for e in contexts)
 
 
 async def test_backline_tools_run_server_side_and_platform_tools_pass_through(
