@@ -139,14 +139,25 @@ TextGuard = Depends(guard_text)
 
 AUTH_EXTENSION = "x-backline-auth"
 AUTH_KINDS = frozenset(
-    {"none", "operator", "admin", "content", "release", "viewer", "content or release", "platform"}
+    {
+        "none",
+        "operator",
+        "admin",
+        "content",
+        "release",
+        "viewer",
+        "content or release",
+        "platform",
+        "platform or content",
+    }
 )
 
 
 def auth(who: str) -> dict[str, str]:
     """The OpenAPI marker of who may call a route (docs/routes.md lists it per route).
 
-    ``platform``: the agent's stored platform credential; ``content or release``: either scope;
+    ``platform``: the agent's stored platform credential; ``platform or content``: that (VAPI
+    bearer) or an API key granting content; ``content or release``: either scope;
     a scope name: an API key of the owning organization whose scopes grant it (or the operator).
     """
     if who not in AUTH_KINDS:

@@ -34,6 +34,7 @@ from api.routes import (
     alerts,
     audit,
     calls,
+    custom_llm,
     evals,
     health,
     knowledge,
@@ -254,6 +255,8 @@ def create_app(
             yield
         finally:
             await tools_runtime.aclose()
+            if "chat_model" in state.__dict__:  # built on first use (a cached property)
+                await state.chat_model.aclose()
             scheduler.shutdown(wait=False)
             prompt_poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -282,7 +285,7 @@ def create_app(
         auth_failures_per_minute=settings.auth_failures_per_minute,
     )
     # Routes that authenticate themselves: platforms' credentials, the codec's operator session.
-    for module in (health, webhooks, retell_llm, temporal_codec):
+    for module in (health, webhooks, retell_llm, custom_llm, temporal_codec):
         app.include_router(module.router)
     temporal_codec.install_cors(app, settings.temporal_ui_origins)
     # The API's own routes: a key, then tenant isolation, before anything else runs.

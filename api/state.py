@@ -15,8 +15,11 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from connectors.answering import CachedPrompts, LazyKnowledge, SqlEventRecorder, StoredMemory
+from connectors.chat_llm import OpenAIChatModel
 from connectors.retell.llm_ws import RetellCalls
-from connectors.tool_routing import BacklineTools, GatewayToolRouter
+from connectors.tool_routing import BacklineTools, GatewayToolCatalog, GatewayToolRouter
+from core.agent.llm import ModelSettings
+from core.agent.runtime import AgentRuntime, RuntimeSettings
 from core.calls.answering import AnsweringService
 from core.calls.ports import PlatformCredential
 from core.egress import EgressPolicy, egress_policy
@@ -134,6 +137,32 @@ class AppState:
             tools=GatewayToolRouter(lambda: self.gateway, self.recorder),
             recorder=self.recorder,
             post_call=TemporalPostCallStarter(lambda: self.temporal, self.settings.task_queue),
+        )
+
+    @cached_property
+    def chat_model(self) -> OpenAIChatModel:
+        """The agent runtime's chat model (``BACKLINE_LLM_*``); closed in the lifespan."""
+        key = self.settings.llm_api_key
+        return OpenAIChatModel(
+            self.settings.llm_base_url, key.get_secret_value() if key is not None else None
+        )
+
+    @cached_property
+    def runtime(self) -> AgentRuntime:
+        """The agent runtime over the answering service, the chat model and the agent's tools."""
+        return AgentRuntime(
+            answering=self.answering,
+            model=self.chat_model,
+            tools=GatewayToolCatalog(lambda: self.gateway),
+            settings=RuntimeSettings(
+                model=ModelSettings(
+                    model=self.settings.llm_model,
+                    timeout_s=self.settings.llm_timeout_s,
+                    fallback_model=self.settings.llm_fallback_model,
+                ),
+                max_tool_rounds=self.settings.agent_max_tool_rounds,
+                knowledge_per_turn=self.settings.agent_knowledge_per_turn,
+            ),
         )
 
     def backline_tools(self) -> BacklineTools:

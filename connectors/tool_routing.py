@@ -19,9 +19,12 @@ from typing import Any
 from anyio import to_thread
 
 from connectors.registry import PLATFORMS
+from core.agent.llm import ToolSpec
+from core.agent.runtime import builtin_tool_specs, merge_tools, version_tool_specs
 from core.calls.answering import CallKnowledge
 from core.calls.answering_ports import CallerMemory, EventRecorder, KnowledgeSearch
 from core.calls.events import ToolCallBatch
+from core.prompts.serving import ServedPrompt
 from core.tenancy.agent_info import AgentInfo
 from core.tools.builtins import BUILTIN_TOOLS, MEMORY_SEARCH, ToolContext, ToolOutcome, run_builtin
 from core.tools.gateway import ToolGateway, ToolInvocationRequest
@@ -225,3 +228,30 @@ class BacklineTools:
             outcome = run_builtin(name, args, ctx, memory, knowledge)
             session.commit()
         return outcome or ToolOutcome(error=f"Unknown tool '{name}'.")
+
+
+class GatewayToolCatalog:
+    """``ToolCatalog`` (``core.agent.runtime``) over the process's gateway: the built-ins, the
+    agent's enabled (and available) gateway tools and, with ``served``, the version's declared
+    tools."""
+
+    def __init__(self, gateway: Callable[[], ToolGateway | None]) -> None:
+        self._gateway = gateway
+
+    async def tools_for(
+        self, agent: AgentInfo, served: ServedPrompt | None = None
+    ) -> list[ToolSpec]:
+        tools = builtin_tool_specs()
+        gateway = self._gateway()
+        if gateway is not None:
+            for cfg in await gateway.enabled_tools(agent.id):
+                if not cfg.available:
+                    continue
+                tools.append(
+                    ToolSpec(
+                        cfg.exposed_name,
+                        cfg.tool.description or cfg.tool.title or cfg.exposed_name,
+                        platform_parameters(cfg.tool.input_schema),
+                    )
+                )
+        return merge_tools(tools, version_tool_specs(served))

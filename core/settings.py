@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     llm_model: str = "gpt-4o-mini"
     llm_api_key: SecretStr | None = None
     llm_timeout_s: float = 20.0
+    # The agent runtime's chat model (same endpoint and key): tried once when the primary
+    # model fails before answering.
+    llm_fallback_model: str | None = None
+    # The agent runtime (text mode and the custom-LLM endpoint): a knowledge retrieval for every
+    # caller turn, shown to the model, and at most this many tool rounds per turn.
+    agent_knowledge_per_turn: bool = True
+    agent_max_tool_rounds: int = Field(default=4, ge=0, le=16)
     raw_payload_retention_days: int = Field(default=7, ge=0)
     # Tool gateway: calls per minute per organization (each API process), and how often the
     # tool lists of registered MCP servers are re-read.

@@ -350,6 +350,23 @@ class AnsweringService:
         work.platform_type = event.platform_type
         return dict(event.data)
 
+    # -- a retrieval outside any platform event -------------------------------------------------
+
+    async def retrieve(
+        self, agent: AgentInfo, call: CallRef, query: str, *, k: int = 5, via: str = "agent_turn"
+    ) -> KnowledgeAnswer:
+        """One retrieval for a caller's turn (the agent runtime's per-turn knowledge), recorded
+        on the call as a ``knowledge_retrieval`` event, like ``knowledge_search`` results."""
+
+        def _run() -> KnowledgeAnswer:
+            with self.recorder.unit() as session:
+                answer = self.knowledge.search(session, agent.id, query, k=k)
+                record_retrieval(self.recorder.calls(session), agent, call, answer, via)
+                session.commit()
+            return answer
+
+        return await to_thread.run_sync(_run)
+
     # -- a context answer past its time budget ---------------------------------------------------
 
     def fallback_answer(self, agent: AgentInfo, event: ContextRequest) -> Answer:
