@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -26,10 +27,11 @@ from activities.knowledge import KnowledgeActivities
 from activities.post_call import PostCallActivities
 from activities.prompts import PromptActivities
 from activities.retention import RetentionActivities
-from api.state import AgentDirectory
+from api.state import AgentDirectory, AppState
 from connectors.embedder import shared_embedder
 from connectors.knowledge import build_fetcher, build_ingestor, build_knowledge_index
 from connectors.llm import OpenAICompatibleAnalyzer
+from connectors.mcp.pool import McpClientPool
 from connectors.otel import build_trace_exporter
 from connectors.vectors.embedded import EmbeddedVectorStore
 from core.db import make_engine
@@ -38,6 +40,8 @@ from core.evals.gate import StoredRunsEvalGate
 from core.memory.ports import CallAnalyzer
 from core.settings import Settings
 from core.tenancy.agent_info import AgentInfo
+from core.tools.gateway import ToolGateway
+from evals.adapters import eval_ports
 from evals.execution import CaseWork
 from evals.runner import Ports
 from orchestration.alert_delivery import AlertDeliveryWorkflow
@@ -103,6 +107,35 @@ def build_retention_activities(settings: Settings, engine: Engine) -> RetentionA
 
 def build_alert_activities(settings: Settings, engine: Engine) -> AlertActivities:
     return AlertActivities(engine, settings.secret_key.get_secret_value(), egress_policy(settings))
+
+
+def eval_ports_for(settings: Settings, engine: Engine) -> Callable[[AgentInfo], Ports | None]:
+    """The adapters an eval case runs with in this worker: the agent runtime composed as in the
+    API (answering service, chat model, tool gateway, knowledge), the prompt cache refreshed
+    before each case so the case is served what production would serve now."""
+    secret = settings.secret_key.get_secret_value()
+    embedder = shared_embedder(backend=settings.embedder, model_dir=settings.resolved_model_dir)
+    vectors = EmbeddedVectorStore(engine)
+    state = AppState(
+        settings=settings,
+        engine=engine,
+        embedder=embedder,
+        vectors=vectors,
+        agents=AgentDirectory(engine, secret),
+    )
+    state.gateway = ToolGateway(
+        engine,
+        McpClientPool(state.egress),
+        secret,
+        org_calls_per_minute=settings.tools_org_calls_per_minute,
+    )
+
+    def ports_for(agent: AgentInfo) -> Ports | None:
+        with Session(engine) as session:
+            state.prompts.refresh(session)
+        return eval_ports(state.runtime, engine, secret, embedder, vectors, state.egress)
+
+    return ports_for
 
 
 def build_eval_activities(
@@ -235,7 +268,9 @@ async def run_worker(settings: Settings) -> None:
             build_knowledge_activities(settings, engine),
             build_retention_activities(settings, engine),
             alert_activities=build_alert_activities(settings, engine),
-            eval_activities=build_eval_activities(settings, engine),
+            eval_activities=build_eval_activities(
+                settings, engine, ports_for=eval_ports_for(settings, engine)
+            ),
         )
         try:
             await ensure_sweep_schedule(client, task_queue=settings.task_queue)

@@ -1,7 +1,7 @@
 """What the eval runner needs from the rest of Backline, as ports.
 
 The agent runtime (``core/agent/runtime.py``: ``AgentRuntime.open_call`` -> ``Conversation``)
-is described here structurally so the runner depends on its shape only; ``CallTarget`` mirrors
+is described here structurally so the runner depends on its shape only; ``CallTarget`` is
 the runtime's own. Everything else the runner cannot do deterministically is a port with an
 adapter supplied by whoever runs it: seeding a caller's memory with earlier calls, the outcome
 check against a sandbox tool server, an LLM judge for rubrics and an LLM playing a simulated
@@ -10,10 +10,10 @@ caller. A port left out turns the checks that need it into *skipped* checks (nev
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any, Protocol
 
+from core.agent.runtime import CallTarget
 from core.calls.events import Turn
 from core.tenancy.agent_info import AgentInfo
 from evals.scenarios import Outcome, SandboxServer
@@ -32,49 +32,78 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class CallTarget:
-    """Which call to open: the same fields as the runtime's ``CallTarget``."""
-
-    call_id: str
-    platform: str = "eval"
-    caller_number: str | None = None
-    label: str | None = None
-    call_variables: Mapping[str, str] = field(default_factory=dict)
-
-
 class ToolCallTrace(Protocol):
-    name: str
-    arguments: dict[str, Any]
-    result: Any
-    error: str | None
-    latency_ms: float | None
-    source: str | None
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def arguments(self) -> dict[str, Any]: ...
+
+    @property
+    def result(self) -> Any: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+    @property
+    def latency_ms(self) -> float | None: ...
+
+    @property
+    def source(self) -> str | None: ...
 
 
 class RetrievalTrace(Protocol):
-    query: str
-    status: str
-    chunk_ids: Sequence[str]
-    outdated: Any
-    texts: Sequence[str]
+    @property
+    def query(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def chunk_ids(self) -> Sequence[str]: ...
+
+    @property
+    def outdated(self) -> Any: ...
+
+    @property
+    def texts(self) -> Sequence[str]: ...
 
 
 class TurnResult(Protocol):
-    text: str
-    tool_calls: Sequence[ToolCallTrace]
-    retrievals: Sequence[RetrievalTrace]
-    model: str | None
-    usage: Any
-    ttft_ms: float | None
-    upstream_ms: float | None
-    backline_ms: float | None
-    fallback_used: bool
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def tool_calls(self) -> Sequence[ToolCallTrace]: ...
+
+    @property
+    def retrievals(self) -> Sequence[RetrievalTrace]: ...
+
+    @property
+    def model(self) -> str | None: ...
+
+    @property
+    def usage(self) -> Any: ...
+
+    @property
+    def ttft_ms(self) -> float | None: ...
+
+    @property
+    def upstream_ms(self) -> float | None: ...
+
+    @property
+    def backline_ms(self) -> float | None: ...
+
+    @property
+    def fallback_used(self) -> bool: ...
 
 
 class Conversation(Protocol):
-    served: Any
-    opening: str | None
+    @property
+    def served(self) -> Any: ...
+
+    @property
+    def opening(self) -> str | None: ...
 
     async def respond(self, caller_text: str | None, *, history: Any = None) -> TurnResult: ...
 
@@ -82,7 +111,7 @@ class Conversation(Protocol):
 
 
 class AgentRuntime(Protocol):
-    async def open_call(self, agent: AgentInfo, target: Any) -> Conversation: ...
+    async def open_call(self, agent: AgentInfo, target: CallTarget) -> Conversation: ...
 
 
 class PriorCallSeeder(Protocol):

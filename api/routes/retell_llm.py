@@ -44,12 +44,12 @@ class ResponderUnavailableError(Exception):
 
 def _responder(state: AppState) -> TurnResponder:
     """The agent runtime that answers the call's turns."""
-    runtime: TurnResponder | None = getattr(state, "runtime", None)
-    if runtime is None:
+    if not state.settings.llm_configured:
         raise ResponderUnavailableError(
-            "no agent runtime is configured in this process; Retell's custom LLM WebSocket "
+            "no LLM is configured (set BACKLINE_LLM_BASE_URL); Retell's custom LLM WebSocket "
             "cannot answer"
         )
+    runtime: TurnResponder = state.runtime
     return runtime
 
 

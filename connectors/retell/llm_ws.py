@@ -37,6 +37,7 @@ from typing import Any, Literal, Protocol
 
 from connectors.platform import secrets
 from core.agent.llm import ChatMessage
+from core.agent.runtime import CallTarget
 from core.calls.answering import clip
 from core.calls.ports import PlatformCredential
 from core.tenancy.agent_info import AgentInfo
@@ -58,17 +59,6 @@ KNOWN_KINDS = frozenset({"call_details", "ping_pong", "update_only", *RESPONSE_K
 
 
 # -- the agent runtime, as this socket needs it -------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CallTarget:
-    """Who and what a call is, for opening it (the agent runtime's ``CallTarget`` shape)."""
-
-    call_id: str
-    platform: str = "eval"
-    caller_number: str | None = None
-    label: str | None = None
-    call_variables: Mapping[str, str] = field(default_factory=dict)
 
 
 class TurnDelta(Protocol):
