@@ -47,9 +47,13 @@ class EvalRunCreate(SuiteFiles):
     label: str | None = Field(
         None, pattern=LABEL_PATTERN, description="prompt label to test, e.g. staging"
     )
-    version: int | None = Field(None, ge=1, le=2**31 - 1, description="prompt version to test")
+    version: int | None = Field(
+        None, strict=True, ge=1, le=2**31 - 1, description="prompt version to test"
+    )
     tags: list[str] = Field([], max_length=50, description="run only scenarios with these tags")
-    repeats: int | None = Field(None, ge=1, le=1000, description="override the suite's repeats")
+    repeats: int | None = Field(
+        None, strict=True, ge=1, le=1000, description="override the suite's repeats"
+    )
     baseline_run_id: str | None = Field(
         None, max_length=32, description="compare with this run (default: the last accepted)"
     )

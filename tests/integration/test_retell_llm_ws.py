@@ -21,6 +21,7 @@ from websockets.asyncio.client import ClientConnection
 
 from api.routes import retell_llm
 from connectors.retell.llm_ws import RetellCalls
+from core.settings import Settings
 from core.tenancy.agent_info import AgentInfo
 from tests.retell_llm_helpers import OPENING, TOKEN, ScriptedResponder, agent, sequence
 
@@ -50,8 +51,12 @@ class Server:
 @pytest_asyncio.fixture
 async def server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Server]:
     responder = ScriptedResponder()
-    # No agent runtime on the state: the route answers with the scripted one.
-    state = SimpleNamespace(agents=Agents(agent()), retell_calls=RetellCalls())
+    # No LLM configured on the state: the route answers with the scripted one.
+    state = SimpleNamespace(
+        agents=Agents(agent()),
+        retell_calls=RetellCalls(),
+        settings=Settings(secret_key="s" * 32, admin_token="a" * 32),
+    )
     monkeypatch.setattr(retell_llm, "_responder", lambda _state: responder)
     app = FastAPI()
     app.include_router(retell_llm.router)
@@ -154,10 +159,10 @@ async def test_a_wrong_token_or_unknown_agent_is_closed_1008_with_nothing_sent(
     assert server.responder.opened == []
 
 
-async def test_without_an_agent_runtime_the_socket_closes_1011(
+async def test_without_an_llm_the_socket_closes_1011(
     server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.undo()  # the route's own _responder: this state has no runtime
+    monkeypatch.undo()  # the route's own _responder: this deployment has no LLM configured
     async with websockets.connect(server.url()) as ws:
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await recv(ws)
