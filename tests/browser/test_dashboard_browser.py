@@ -45,7 +45,14 @@ RENDER_MS = 60_000
 PAGES = [
     ("", "Calls", "calls_table", "Call trace", 3),
     ("memory", "Memory", "fact_history", "Call summaries", 1),
+    ("overview", "Overview", "overview_daily", "Calls behind a point", 4),
+    ("quality", "Quality & Drift", "quality_calls", "Calls behind a point", 5),
+    ("traces", "Traces", "trace_timeline", "Regression scenario", 1),
+    ("tools", "Tools", "tools_summary", "Failed tool calls", 2),
+    ("alerts", "Alerts", "alerts_table", "Deliveries", 1),
 ]
+SHOTS = ["alerts.png", "calls.png", "memory.png", "overview.png", "quality_drift.png",
+         "tools.png", "traces.png"]  # fmt: skip
 
 
 def _free_port() -> int:
@@ -137,6 +144,17 @@ def _choose_caller_with_history(page: Page) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0
 
 
+def _make_regression_scenario(page: Page) -> None:
+    """The Traces page's button shows the scenario YAML built from the stored call."""
+    page.get_by_role("button", name="Make this a regression scenario").click()
+    page.locator("code", has_text="tags:").first.wait_for(timeout=RENDER_MS)
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def _shot_name(heading: str) -> str:
+    return heading.lower().replace(" & ", "_").replace(" ", "_") + ".png"
+
+
 def test_every_page_renders_in_a_real_browser(dashboard: str, tmp_path: Path) -> None:
     if not CHROMIUM.exists():
         pytest.fail(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
@@ -155,10 +173,12 @@ def test_every_page_renders_in_a_real_browser(dashboard: str, tmp_path: Path) ->
                 _assert_page_renders(page, heading, table, last, charts)
                 if heading == "Memory":
                     _choose_caller_with_history(page)
-                page.screenshot(path=str(shots / f"{heading.lower()}.png"), full_page=True)
+                if heading == "Traces":
+                    _make_regression_scenario(page)
+                page.screenshot(path=str(shots / _shot_name(heading)), full_page=True)
         finally:
             browser.close()
-    assert sorted(p.name for p in shots.iterdir()) == ["calls.png", "memory.png"]
+    assert sorted(p.name for p in shots.iterdir()) == SHOTS
 
 
 @pytest.fixture
