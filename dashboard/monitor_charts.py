@@ -11,10 +11,25 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 from core.monitoring.scorecard import LAYERS
-from dashboard.prompt_charts import _empty
 
 ALERT_COLORS = {"critical": "#c62828", "warning": "#ef6c00", "info": "#607d8b"}
 STATUS_COLORS = {True: "#2e7d32", False: "#c62828"}
+
+
+def _empty(title: str, message: str) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(
+        title=title,
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        annotations=[
+            {"text": message, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5}
+        ],
+        height=320,
+    )
+    return fig
+
+
 LANES = ["caller turn", "agent turn", "context fetch", "retrieval", "tool call", "event"]
 
 
@@ -113,7 +128,12 @@ def add_alert_markers(fig: go.Figure, markers: pd.DataFrame) -> go.Figure:
 
 
 def distribution(
-    calls: pd.DataFrame, column: str, title: str, y_title: str, markers: pd.DataFrame
+    calls: pd.DataFrame,
+    column: str,
+    title: str,
+    y_title: str,
+    markers: pd.DataFrame,
+    y_range: tuple[float, float] | None = None,
 ) -> go.Figure:
     """One metric's per-call values per day (box per day and version, points shown), with the
     drift and threshold alerts as vertical markers."""
@@ -136,6 +156,8 @@ def distribution(
         )  # fmt: skip
     fig.update_layout(title=title, boxmode="group", height=320, yaxis_title=y_title,
                       legend_title_text="version")  # fmt: skip
+    if y_range is not None:
+        fig.update_yaxes(range=list(y_range))
     return add_alert_markers(fig, markers)
 
 

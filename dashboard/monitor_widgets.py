@@ -33,12 +33,11 @@ def filters(page: str) -> Filters:
         left.selectbox("Agent", list(labels), format_func=labels.__getitem__, key=f"{page}_agent")
         or None
     )
+    key = f"{page}_period"
+    if key not in st.session_state:  # a default and a value set through session state clash
+        st.session_state[key] = DEFAULT_PERIOD
     period = right.selectbox(
-        "Period",
-        list(PERIODS),
-        index=list(PERIODS).index(DEFAULT_PERIOD),
-        key=f"{page}_period",
-        help="the last 24 hours, 7, 30 or 90 days (UTC)",
+        "Period", list(PERIODS), key=key, help="the last 24 hours, 7, 30 or 90 days (UTC)"
     )
     every = monitor_data.calls(Filters(agent_id, (), period))
     versions = middle.multiselect(

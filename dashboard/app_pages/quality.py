@@ -36,9 +36,10 @@ charts = [
     (monitor_charts.distribution(calls, "words_per_agent_turn", "Words per agent turn",
                                  "words", markers), "chart_quality_words"),
     (monitor_charts.distribution(calls, "grounded", "Grounded (1: every claim grounded)",
-                                 "grounded", markers), "chart_quality_grounded"),
+                                 "grounded", markers, (-0.05, 1.05)), "chart_quality_grounded"),
     (monitor_charts.distribution(calls, "tool_failure_rate", "Tool failure rate per call",
-                                 "failed / calls", markers), "chart_quality_tool_failures"),
+                                 "failed / calls", markers, (-0.05, 1.05)),
+     "chart_quality_tool_failures"),
     (monitor_charts.distribution(calls, "stale_hits", "Stale knowledge hits per call", "hits",
                                  markers), "chart_quality_stale"),
 ]  # fmt: skip

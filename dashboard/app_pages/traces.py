@@ -22,7 +22,7 @@ linked = (
     st.query_params.get("platform"),
     st.query_params.get("call"),
 )
-if all(linked) and "traces_linked" not in st.session_state:
+if all(linked) and st.session_state.get("traces_linked") != linked:
     # Arriving from a chart: search from that call's agent, over the longest period.
     st.session_state["traces_linked"] = linked
     st.session_state["traces_agent"] = linked[0]

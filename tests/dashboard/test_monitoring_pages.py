@@ -186,6 +186,7 @@ def test_traces_page_opens_the_linked_call(seeded_db: Seed) -> None:
     _ok(at)
 
     assert at.selectbox(key="traces_call").value == ("demo", second.platform, second.call_id)
+    assert not at.warning, [w.value for w in at.warning]
     retrieval = _table(at, "trace_timeline")
     assert "chunk-hours-2 (stale)" in " ".join(retrieval["detail"])
 
