@@ -27,6 +27,11 @@ page = st.navigation(
             "app_pages/prompts.py", title="Prompts & Rollouts", icon=":material/rocket_launch:"
         ),
         st.Page("app_pages/knowledge.py", title="Knowledge", icon=":material/menu_book:"),
+        st.Page("app_pages/overview.py", title="Overview", icon=":material/monitoring:"),
+        st.Page("app_pages/quality.py", title="Quality & Drift", icon=":material/query_stats:"),
+        st.Page("app_pages/traces.py", title="Traces", icon=":material/timeline:"),
+        st.Page("app_pages/tools.py", title="Tools", icon=":material/build:"),
+        st.Page("app_pages/alerts.py", title="Alerts", icon=":material/notifications:"),
     ]
 )
 st.sidebar.caption("Backline · read-only view")

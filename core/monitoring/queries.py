@@ -12,10 +12,14 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import and_, func, inspect, text
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
 
+from core.calls.models import ABANDONED, Call, CallEvent
 from core.errors import InvalidInputError
 from core.monitoring import repository as repo
+from core.monitoring.models import Alert, AlertChannel, AlertDelivery, CallScore
 from core.monitoring.schemas import AgentQuality, LayerMeans, QualityGroup
 from core.monitoring.scorecard import LAYERS
 
@@ -131,3 +135,180 @@ def open_alert_rows(
         }
         for a in repo.open_alerts_of_kind(session, agent_id, kind_prefix, org_id)
     ]
+
+
+def call_quality_rows(
+    session: Session, since: datetime, agent_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Every call since ``since`` (of one agent, or all; abandoned calls left out) with its
+    score, layers and metrics when scored: the input of the monitoring pages' trends. The
+    prompt version is the call's, else the one its score recorded."""
+    when = func.coalesce(col(Call.started_at), col(Call.created_at)).label("time")
+    stmt = (
+        sa_select(
+            col(Call.agent_id),
+            col(Call.platform),
+            col(Call.platform_call_id),
+            when,
+            col(Call.caller_display),
+            col(Call.status),
+            col(Call.ended_reason),
+            func.coalesce(col(Call.prompt_version), col(CallScore.prompt_version)),
+            col(CallScore.score),
+            col(CallScore.layers),
+            col(CallScore.metrics),
+        )
+        .outerjoin(
+            CallScore,
+            and_(
+                col(CallScore.agent_id) == col(Call.agent_id),
+                col(CallScore.platform) == col(Call.platform),
+                col(CallScore.platform_call_id) == col(Call.platform_call_id),
+            ),
+        )
+        .where(when >= since, col(Call.status) != ABANDONED)
+    )
+    if agent_id:
+        stmt = stmt.where(col(Call.agent_id) == agent_id)
+    rows = []
+    for (
+        agent,
+        platform,
+        call_id,
+        at,
+        caller,
+        status,
+        reason,
+        version,
+        score,
+        layers,
+        metrics,
+    ) in session.execute(stmt.order_by(when, col(Call.id))):
+        layer_scores = {
+            name: (layers or {}).get(name, {}).get("score")
+            for name in LAYERS
+            if isinstance((layers or {}).get(name, {}), dict)
+        }
+        rows.append(
+            {
+                "agent_id": agent,
+                "platform": platform,
+                "call_id": call_id,
+                "time": at,
+                "caller_display": caller,
+                "status": status,
+                "ended_reason": reason,
+                "prompt_version": version,
+                "score": None if score is None else float(score),
+                "layers": layer_scores,
+                "metrics": dict(metrics or {}),
+            }
+        )
+    return rows
+
+
+def call_event_rows(
+    session: Session, types: Iterable[str], since: datetime, agent_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Call events of the given types since ``since``, oldest first, each with its call's
+    prompt version: context fetches (``latency_ms``), tool calls (tool, server, status,
+    latency, breaker). Data is as stored (redacted on append)."""
+    stmt = (
+        sa_select(
+            col(CallEvent.at),
+            col(CallEvent.agent_id),
+            col(CallEvent.platform),
+            col(CallEvent.platform_call_id),
+            col(CallEvent.type),
+            col(CallEvent.data),
+            col(Call.prompt_version),
+        )
+        .outerjoin(
+            Call,
+            and_(
+                col(Call.agent_id) == col(CallEvent.agent_id),
+                col(Call.platform) == col(CallEvent.platform),
+                col(Call.platform_call_id) == col(CallEvent.platform_call_id),
+            ),
+        )
+        .where(col(CallEvent.type).in_(list(types)), col(CallEvent.at) >= since)
+    )
+    if agent_id:
+        stmt = stmt.where(col(CallEvent.agent_id) == agent_id)
+    return [
+        {
+            "at": at,
+            "agent_id": agent,
+            "platform": platform,
+            "call_id": call_id,
+            "type": kind,
+            "data": dict(data or {}),
+            "prompt_version": (data or {}).get("prompt_version") or version,
+        }
+        for at, agent, platform, call_id, kind, data, version in session.execute(
+            stmt.order_by(col(CallEvent.at), col(CallEvent.id))
+        )
+    ]
+
+
+def alert_rows(
+    session: Session, since: datetime, agent_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Alerts raised since ``since`` (of one agent, or all), newest first, each with its
+    deliveries (channel, event, status, attempts, last error)."""
+    stmt = select(Alert).where(col(Alert.created_at) >= since)
+    if agent_id:
+        stmt = stmt.where(Alert.agent_id == agent_id)
+    alerts = list(session.exec(stmt.order_by(col(Alert.created_at).desc(), col(Alert.id).desc())))
+    ids = [a.id for a in alerts if a.id is not None]
+    deliveries: dict[int, list[dict[str, Any]]] = {}
+    if ids:
+        channels = {c.id: c for c in session.exec(select(AlertChannel))}
+        for d in session.exec(
+            select(AlertDelivery)
+            .where(col(AlertDelivery.alert_id).in_(ids))
+            .order_by(col(AlertDelivery.id))
+        ):
+            channel = channels.get(d.channel_id)
+            deliveries.setdefault(d.alert_id, []).append(
+                {
+                    "channel": channel.name if channel else f"#{d.channel_id}",
+                    "channel_kind": channel.kind if channel else None,
+                    "event": d.event,
+                    "status": d.status,
+                    "attempts": d.attempts,
+                    "last_error": d.last_error,
+                    "response_status": d.response_status,
+                    "created_at": d.created_at,
+                    "sent_at": d.sent_at,
+                }
+            )
+    return [
+        {
+            "id": a.id,
+            "created_at": a.created_at,
+            "agent_id": a.agent_id,
+            "kind": a.kind,
+            "severity": a.severity,
+            "state": a.state,
+            "message": a.message,
+            "subject": a.subject,
+            "acknowledged_by": a.acknowledged_by,
+            "resolved_at": a.resolved_at,
+            "resolution": a.resolution,
+            "deliveries": deliveries.get(a.id or -1, []),
+        }
+        for a in alerts
+    ]
+
+
+DRIFT_STATE_TABLE = "driftstate"
+
+
+def drift_state_rows(session: Session) -> list[dict[str, Any]] | None:
+    """The drift detectors' stored state, one dict per row, or None when the schema has no
+    drift state table yet (the drift watch has not been installed or has not run)."""
+    if not inspect(session.get_bind()).has_table(DRIFT_STATE_TABLE):
+        return None
+    result = session.execute(text(f"SELECT * FROM {DRIFT_STATE_TABLE}"))
+    return [dict(row) for row in result.mappings()]

@@ -45,7 +45,14 @@ RENDER_MS = 60_000
 PAGES = [
     ("", "Calls", "calls_table", "Call trace", 3),
     ("memory", "Memory", "fact_history", "Call summaries", 1),
+    ("overview", "Overview", "overview_daily", "Calls behind a point", 4),
+    ("quality", "Quality & Drift", "quality_calls", "Calls behind a point", 5),
+    ("traces", "Traces", "trace_timeline", "Regression scenario", 1),
+    ("tools", "Tools", "tools_summary", "Failed tool calls", 2),
+    ("alerts", "Alerts", "alerts_table", "Deliveries", 1),
 ]
+SHOTS = ["alerts.png", "calls.png", "memory.png", "overview.png", "quality_drift.png",
+         "tools.png", "traces.png"]  # fmt: skip
 
 
 def _free_port() -> int:
@@ -137,6 +144,17 @@ def _choose_caller_with_history(page: Page) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0
 
 
+def _make_regression_scenario(page: Page) -> None:
+    """The Traces page's button shows the scenario YAML built from the stored call."""
+    page.get_by_role("button", name="Make this a regression scenario").click()
+    page.locator("code", has_text="tags:").first.wait_for(timeout=RENDER_MS)
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def _shot_name(heading: str) -> str:
+    return heading.lower().replace(" & ", "_").replace(" ", "_") + ".png"
+
+
 def test_every_page_renders_in_a_real_browser(dashboard: str, tmp_path: Path) -> None:
     if not CHROMIUM.exists():
         pytest.fail(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
@@ -155,10 +173,43 @@ def test_every_page_renders_in_a_real_browser(dashboard: str, tmp_path: Path) ->
                 _assert_page_renders(page, heading, table, last, charts)
                 if heading == "Memory":
                     _choose_caller_with_history(page)
-                page.screenshot(path=str(shots / f"{heading.lower()}.png"), full_page=True)
+                if heading == "Traces":
+                    _make_regression_scenario(page)
+                page.screenshot(path=str(shots / _shot_name(heading)), full_page=True)
         finally:
             browser.close()
-    assert sorted(p.name for p in shots.iterdir()) == ["calls.png", "memory.png"]
+    assert sorted(p.name for p in shots.iterdir()) == SHOTS
+
+
+def test_a_chart_point_lists_its_calls_and_links_to_traces(dashboard: str, tmp_path: Path) -> None:
+    """Clicking a bar of the Overview's calls-per-day chart lists the calls of that day and
+    version; their link opens the call in Traces."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 2600})
+            page.goto(f"{dashboard}/overview", wait_until="domcontentloaded")
+            _assert_page_renders(page, "Overview", "overview_daily", "Calls behind a point", 4)
+            chart = page.locator(".st-key-chart_overview_calls .js-plotly-plot")
+            bar = chart.locator("g.trace.bars path").first.bounding_box()
+            assert bar is not None
+            # Plotly's drag layer sits over the bars: click where the bar is, as a person does.
+            page.mouse.click(bar["x"] + bar["width"] / 2, bar["y"] + bar["height"] / 2)
+            page.get_by_text("Selected on the chart:").first.wait_for(timeout=RENDER_MS)
+            behind = page.locator(".st-key-overview_calls_behind [data-testid='stDataFrame']")
+            behind.wait_for(timeout=RENDER_MS)
+            page.screenshot(path=str(tmp_path / "overview_selected.png"), full_page=True)
+            page.get_by_role("link", name="Open in Traces").click()
+            page.locator("h1", has_text="Traces").first.wait_for(timeout=RENDER_MS)
+            page.locator("h3", has_text="Regression scenario").first.wait_for(timeout=RENDER_MS)
+            assert "call=" in page.url
+            assert page.locator('[data-testid="stException"]').count() == 0
+        finally:
+            browser.close()
 
 
 @pytest.fixture

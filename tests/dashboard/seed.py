@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session, SQLModel
 
@@ -24,8 +25,8 @@ from core.calls.models import Call, CallEvent
 from core.db import make_engine, utcnow
 from core.memory.models import CallerProfile, Fact, Memory
 from core.memory.schemas import CallerContext
-from core.monitoring.models import CallScore
-from core.monitoring.scorecard import score_call
+from core.monitoring.models import Alert, AlertChannel, AlertDelivery, CallScore
+from core.monitoring.scorecard import CallEvidence, Retrieval, ToolUse, score_call
 from core.pii.phone import caller_hash, mask_number
 from core.pii.redact import redact
 from core.tenancy.models import Agent, Organization
@@ -59,6 +60,12 @@ class SeededCall:
     turns: list[tuple[str, str]]
     ended_reason: str
     facts: list[tuple[str, str]] = field(default_factory=list)
+    prompt_version: str = "v3"
+    context_ms: float = 120.0
+    # (tool, server, status, latency ms, breaker state), as the gateway records them
+    tools: list[tuple[str, str, str, float, str]] = field(default_factory=list)
+    # (chunk id, freshness) served by one knowledge retrieval
+    chunks: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def caller_display(self) -> str:
@@ -95,6 +102,10 @@ def demo_calls(now: datetime) -> list[SeededCall]:
             ],
             ended_reason="customer-ended-call",
             facts=[("name", "Maria"), ("preferred_day", "Tuesday")],
+            prompt_version="v2",
+            context_ms=120.0,
+            tools=[("book_appointment", "calendar", "ok", 420.0, "closed")],
+            chunks=[("chunk-payments-1", "fresh")],
         ),
         SeededCall(
             platform="retell",
@@ -110,6 +121,10 @@ def demo_calls(now: datetime) -> list[SeededCall]:
             ],
             ended_reason="user_hangup",
             facts=[("preferred_day", "Thursday")],
+            prompt_version="v3",
+            context_ms=340.0,
+            tools=[("reschedule_appointment", "calendar", "ok", 610.0, "closed")],
+            chunks=[("chunk-hours-2", "stale")],
         ),
         SeededCall(
             platform="vapi",
@@ -125,6 +140,13 @@ def demo_calls(now: datetime) -> list[SeededCall]:
             ],
             ended_reason="customer-ended-call",
             facts=[("insurance", "Delta Dental")],
+            prompt_version="v3",
+            context_ms=900.0,
+            tools=[
+                ("check_insurance", "insurance", "timeout", 5000.0, "closed"),
+                ("check_insurance", "insurance", "breaker_open", 0.4, "open"),
+            ],
+            chunks=[("chunk-insurance-1", "fresh")],
         ),
     ]
 
@@ -136,7 +158,8 @@ def create_schema(url: str) -> None:
 
 
 def seed_database(url: str, now: datetime | None = None) -> Seed:
-    """Create the schema at ``url``: one org, agent ``demo`` with three calls, a quiet agent."""
+    """Create the schema at ``url``: one org, agent ``demo`` with three calls (prompt versions v2
+    and v3, tool calls, retrievals), its alerts, a quiet agent."""
     now = now or utcnow()
     calls = demo_calls(now)
     engine = make_engine(url)
@@ -150,6 +173,7 @@ def seed_database(url: str, now: datetime | None = None) -> Seed:
         for call in calls:
             _add_call(session, call)
         _add_memory(session, calls)
+        _add_alerts(session, now)
         session.commit()
     engine.dispose()
     return Seed(url=url, calls=calls)
@@ -170,7 +194,25 @@ def _add_call(session: Session, seeded: SeededCall) -> None:
         turns=turns,
         turn_latency_ms=950.0,
     )
-    card = score_call(ended)
+    card = score_call(
+        CallEvidence(
+            ended=ended,
+            context_fetch_ms=(seeded.context_ms,),
+            tools=tuple(
+                ToolUse(name=tool, status=status, ok=status == "ok", latency_ms=ms)
+                for tool, _, status, ms, _ in seeded.tools
+            ),
+            retrievals=(
+                Retrieval(
+                    chunk_texts=(seeded.summary,),
+                    stale_hits=sum(f != "fresh" for _, f in seeded.chunks),
+                ),
+            )
+            if seeded.chunks
+            else (),
+            prompt_version=seeded.prompt_version,
+        )
+    )
     scope = {"org_id": ORG_ID, "agent_id": AGENT_ID, "platform": seeded.platform}
     session.add(
         Call(
@@ -191,13 +233,14 @@ def _add_call(session: Session, seeded: SeededCall) -> None:
             summary=seeded.summary,
             summary_method="extractive",
             analysis={"transferred": False, "turn_latency_ms": 950.0},
-            prompt_version="v3",
+            prompt_version=seeded.prompt_version,
         )
     )
     session.add(
         CallScore(
             **scope,
             platform_call_id=seeded.call_id,
+            prompt_version=seeded.prompt_version,
             score=card.score,
             parts={**card.parts, "notes": card.notes},
             layers=card.layers,
@@ -205,10 +248,47 @@ def _add_call(session: Session, seeded: SeededCall) -> None:
             created_at=seeded.ended_at,
         )
     )
-    events = [
+    context = {
+        "caller_known": True,
+        "latency_ms": seeded.context_ms,
+        "prompt_version": seeded.prompt_version,
+        "prompt_source": "label:production",
+    }
+    retrieval = {
+        "via": "tool",
+        "query": "opening hours",
+        "status": "ok",
+        "chunk_ids": [chunk for chunk, _ in seeded.chunks],
+        "freshness": [fresh for _, fresh in seeded.chunks],
+        "withheld": [],
+        "latency_ms": 35.0,
+    }
+    tool_names = [tool for tool, *_ in seeded.tools]
+    events: list[tuple[str, str, dict[str, Any]]] = [
         ("call_started", "status-update", {"status": "in-progress"}),
-        ("context_request", "assistant-request", {"known": True}),
-        ("tool_calls", "tool-calls", {"tools": ["book_appointment"], "errors": 0}),
+        ("context_request", "assistant-request", context),
+        ("knowledge_retrieval", "tool", retrieval),
+        ("tool_calls", "tool-calls", {"tools": tool_names, "errors": 0}),
+        *(
+            (
+                "tool_call",
+                "tool_call",
+                {
+                    "tool": tool,
+                    "server": server,
+                    "server_tool": tool,
+                    "arguments": {"day": "Thursday", "phone": seeded.caller_display},
+                    "status": status,
+                    "ok": status == "ok",
+                    "outcome": "done" if status == "ok" else "the service did not answer",
+                    "latency_ms": ms,
+                    "attempts": 1,
+                    "breaker": breaker,
+                    "duplicate": False,
+                },
+            )
+            for tool, server, status, ms, breaker in seeded.tools
+        ),
         ("transcript_update", "transcript", {"role": "caller", "text": redact(turns[-1].text)}),
         ("call_ended", "end-of-call-report", {"ended_reason": seeded.ended_reason}),
     ]
@@ -221,7 +301,82 @@ def _add_call(session: Session, seeded: SeededCall) -> None:
                 type=kind,
                 platform_type=platform_type,
                 data=data,
-                at=seeded.started_at + timedelta(seconds=40 * i),
+                at=seeded.started_at + timedelta(seconds=20 * i),
+            )
+        )
+
+
+def _add_alerts(session: Session, now: datetime) -> None:
+    """A drift alarm (firing, one delivery failing), a threshold alert (acknowledged) and a
+    resolved knowledge alert, with an alert channel."""
+    channel = AlertChannel(
+        org_id=ORG_ID,
+        name="on-call slack",
+        kind="slack",
+        url_encrypted="not-a-real-secret",
+        url_host="hooks.slack.example",
+    )
+    session.add(channel)
+    alerts = [
+        Alert(
+            org_id=ORG_ID,
+            agent_id=AGENT_ID,
+            kind="drift_grounded",
+            severity="warning",
+            message="grounded share fell on v3",
+            subject="drift:demo:v3:grounded",
+            created_at=now - timedelta(days=1),
+        ),
+        Alert(
+            org_id=ORG_ID,
+            agent_id=AGENT_ID,
+            kind="score_threshold",
+            severity="critical",
+            message="mean score of the last 20 calls is 61.0 (< 70)",
+            subject="rule:1",
+            state="acknowledged",
+            acknowledged_at=now - timedelta(hours=1),
+            acknowledged_by="key:ops",
+            created_at=now - timedelta(hours=2),
+        ),
+        Alert(
+            org_id=ORG_ID,
+            agent_id=AGENT_ID,
+            kind="knowledge_source_failing",
+            severity="warning",
+            message="Knowledge source 'prices' could not be refreshed",
+            subject="knowledge_source:src_1",
+            state="resolved",
+            resolved_at=now - timedelta(days=2),
+            resolved_by="system",
+            resolution="the source refreshed",
+            created_at=now - timedelta(days=3),
+        ),
+    ]
+    session.add_all(alerts)
+    session.flush()
+    assert channel.id is not None
+    for alert, status, attempts, error in zip(
+        alerts,
+        ("failed", "sent", "sent"),
+        (5, 1, 1),
+        ("HTTP 500 from hooks.slack.example", None, None),
+        strict=True,
+    ):
+        assert alert.id is not None
+        session.add(
+            AlertDelivery(
+                org_id=ORG_ID,
+                alert_id=alert.id,
+                channel_id=channel.id,
+                event="firing",
+                subject=alert.subject or alert.kind,
+                idempotency_key=f"alert-{alert.id}-firing",
+                status=status,
+                attempts=attempts,
+                last_error=error,
+                response_status=500 if error else 200,
+                created_at=alert.created_at,
             )
         )
 

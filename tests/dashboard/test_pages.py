@@ -101,7 +101,9 @@ def test_selecting_a_call_shows_its_events_transcript_score_and_memories(
     assert list(events["type"]) == [
         "call_started",
         "context_request",
+        "knowledge_retrieval",
         "tool_calls",
+        "tool_call",
         "transcript_update",
         "call_ended",
     ]
