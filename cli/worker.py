@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 
 from activities.alerts import AlertActivities
 from activities.calls import CallsActivities
+from activities.drift import DriftActivities
 from activities.knowledge import KnowledgeActivities
 from activities.post_call import PostCallActivities
 from activities.prompts import PromptActivities
@@ -37,6 +38,7 @@ from orchestration.alert_delivery import AlertDeliveryWorkflow
 from orchestration.calls_abandon import CallsAbandonWorkflow
 from orchestration.calls_abandon_starters import ensure_abandon_schedule
 from orchestration.codec import connect_temporal
+from orchestration.drift_watch import DriftWatchWorkflow
 from orchestration.knowledge_refresh import (
     KnowledgeFreshnessSweepWorkflow,
     KnowledgeRefreshWorkflow,
@@ -106,6 +108,7 @@ WORKFLOWS: tuple[type, ...] = (
     KnowledgeFreshnessSweepWorkflow,
     RetentionWorkflow,
     AlertDeliveryWorkflow,
+    DriftWatchWorkflow,
 )
 MAX_CONCURRENT_ACTIVITIES = 16
 
@@ -158,6 +161,7 @@ def build_worker(
     retention_activities: RetentionActivities | None = None,
     calls_activities: CallsActivities | None = None,
     alert_activities: AlertActivities | None = None,
+    drift_activities: DriftActivities | None = None,
 ) -> Worker:
     prompts = prompt_activities or PromptActivities(make_engine(settings.resolved_database_url))
     knowledge = knowledge_activities or build_knowledge_activities(
@@ -174,10 +178,11 @@ def build_worker(
     alerts = alert_activities or build_alert_activities(
         settings, make_engine(settings.resolved_database_url)
     )
+    drift = drift_activities or DriftActivities(make_engine(settings.resolved_database_url))
     return worker_for(
         client,
         settings.task_queue,
-        [activities, prompts, knowledge, retention, calls, alerts],
+        [activities, prompts, knowledge, retention, calls, alerts, drift],
         executor,
     )
 
@@ -204,6 +209,7 @@ async def run_worker(settings: Settings) -> None:
             build_knowledge_activities(settings, engine),
             build_retention_activities(settings, engine),
             alert_activities=build_alert_activities(settings, engine),
+            drift_activities=DriftActivities(engine),
         )
         try:
             await ensure_sweep_schedule(client, task_queue=settings.task_queue)

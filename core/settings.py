@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     # hook exists: no judge is built yet, and any value above 0 is reported, not acted on.
     judge_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     calls_abandon_sweep_s: int = Field(default=300, ge=10)
+    # How often each agent's drift-watch schedule feeds its new scored calls to the drift
+    # monitors (docs/monitoring.md, "Drift watch").
+    drift_watch_interval_s: int = Field(default=300, ge=10)
     api_url: str = "http://127.0.0.1:8000"
     api_key: SecretStr | None = None
     demo_vapi_token: SecretStr = SecretStr(DEV_DEMO_VAPI_TOKEN)
