@@ -34,6 +34,7 @@ from api.routes import (
     alerts,
     audit,
     calls,
+    drift,
     health,
     knowledge,
     mcp,
@@ -298,6 +299,7 @@ def create_app(
         audit,
         retention,
         quality,
+        drift,
     ):
         app.include_router(
             module.router,
