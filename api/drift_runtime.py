@@ -16,7 +16,7 @@ from core.monitoring.drift_watch import agents_with_scores
 from orchestration.drift_watch_starters import sync_drift_schedule
 
 log = logging.getLogger("backline.drift")
-RECONCILE_EVERY_S = 30
+RECONCILE_EVERY_S = 15
 
 
 @dataclass
