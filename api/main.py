@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from api import knowledge_runtime
+from api import drift_runtime, knowledge_runtime
 from api.deps import TenantGuard, TextGuard
 from api.docs import install_docs
 from api.errors import error_responses, install_error_handlers, install_openapi_errors
@@ -35,6 +35,7 @@ from api.routes import (
     audit,
     calls,
     custom_llm,
+    drift,
     evals,
     health,
     knowledge,
@@ -251,6 +252,8 @@ def create_app(
         tools_runtime = await start_tools(state, scheduler)
         # The knowledge index and retriever, plus the tick that keeps schedules in step.
         knowledge_runtime.start(state, scheduler)
+        # Every agent with scored calls gets its drift-watch schedule.
+        drift_runtime.start(state, scheduler)
         try:
             yield
         finally:
@@ -303,6 +306,7 @@ def create_app(
         retention,
         quality,
         evals,
+        drift,
     ):
         app.include_router(
             module.router,

@@ -15,6 +15,7 @@ import typer
 from cli import ops
 from cli.alerts import alerts_app
 from cli.audit import app as audit_app
+from cli.drift import app as drift_app
 from cli.evals import app as eval_app
 from cli.http import call, print_json
 from cli.kb import app as kb_app
@@ -44,6 +45,7 @@ app.add_typer(kb_app, name="kb")
 app.add_typer(audit_app, name="audit")
 app.add_typer(retention_app, name="retention")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(drift_app, name="drift")
 app.command("quality")(quality)
 app.add_typer(eval_app, name="eval")
 

@@ -22,6 +22,7 @@ from temporalio.worker import Worker
 
 from activities.alerts import AlertActivities
 from activities.calls import CallsActivities
+from activities.drift import DriftActivities
 from activities.evals import EvalActivities
 from activities.knowledge import KnowledgeActivities
 from activities.post_call import PostCallActivities
@@ -48,6 +49,7 @@ from orchestration.alert_delivery import AlertDeliveryWorkflow
 from orchestration.calls_abandon import CallsAbandonWorkflow
 from orchestration.calls_abandon_starters import ensure_abandon_schedule
 from orchestration.codec import connect_temporal
+from orchestration.drift_watch import DriftWatchWorkflow
 from orchestration.evals import EvalSuiteWorkflow
 from orchestration.knowledge_refresh import (
     KnowledgeFreshnessSweepWorkflow,
@@ -163,6 +165,7 @@ WORKFLOWS: tuple[type, ...] = (
     RetentionWorkflow,
     AlertDeliveryWorkflow,
     EvalSuiteWorkflow,
+    DriftWatchWorkflow,
 )
 MAX_CONCURRENT_ACTIVITIES = 16
 
@@ -216,6 +219,7 @@ def build_worker(
     calls_activities: CallsActivities | None = None,
     alert_activities: AlertActivities | None = None,
     eval_activities: EvalActivities | None = None,
+    drift_activities: DriftActivities | None = None,
 ) -> Worker:
     if prompt_activities is None:
         prompt_engine = make_engine(settings.resolved_database_url)
@@ -238,10 +242,11 @@ def build_worker(
     evals = eval_activities or build_eval_activities(
         settings, make_engine(settings.resolved_database_url)
     )
+    drift = drift_activities or DriftActivities(make_engine(settings.resolved_database_url))
     return worker_for(
         client,
         settings.task_queue,
-        [activities, prompts, knowledge, retention, calls, alerts, evals],
+        [activities, prompts, knowledge, retention, calls, alerts, evals, drift],
         executor,
     )
 
@@ -271,6 +276,7 @@ async def run_worker(settings: Settings) -> None:
             eval_activities=build_eval_activities(
                 settings, engine, ports_for=eval_ports_for(settings, engine)
             ),
+            drift_activities=DriftActivities(engine),
         )
         try:
             await ensure_sweep_schedule(client, task_queue=settings.task_queue)

@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     # Per target, kept short: the export runs at the end of the post-call score step (10 s in
     # all), one target after the other.
     trace_export_timeout_s: float = Field(default=3.0, gt=0.0, le=3.0)
+    # How often each agent's drift-watch schedule feeds its new scored calls to the drift
+    # monitors (docs/monitoring.md, "Drift watch").
+    drift_watch_interval_s: int = Field(default=300, ge=10)
     api_url: str = "http://127.0.0.1:8000"
     api_key: SecretStr | None = None
     demo_vapi_token: SecretStr = SecretStr(DEV_DEMO_VAPI_TOKEN)

@@ -95,3 +95,15 @@ EVAL_CASE_RETRY = RetryPolicy(
     non_retryable_error_types=["NotFound"],
 )
 EVAL_FINALIZE_TIMEOUT = timedelta(seconds=60)
+
+# -- DriftWatchWorkflow ----------------------------------------------------------------------
+
+# One batch of calls through the monitors; a new threshold costs up to ~2 s of scipy.
+DRIFT_WATCH_TIMEOUT = timedelta(minutes=5)
+DRIFT_WATCH_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=10,
+    non_retryable_error_types=["NotFound"],
+)

@@ -30,6 +30,7 @@ RECORDING_TESTS = [
     "tests/integration/test_calls_abandon.py",
     "tests/e2e/test_alert_delivery.py",
     "tests/integration/test_eval_workflow.py",
+    "tests/e2e/test_drift_watch_e2e.py",
     "tests/e2e/test_replay_and_durability.py::"
     "test_corrected_redelivery_runs_as_revision_and_replaces_memories",
 ]

@@ -126,3 +126,21 @@ class AlertDelivery(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, index=True)
     dispatched_at: datetime | None = None
     sent_at: datetime | None = None
+
+
+class DriftState(SQLModel, table=True):
+    """One drift monitor's stored state: an agent on one prompt version (docs/monitoring.md,
+    "Drift watch"). ``state`` is ``DriftMonitor.state()``; ``last_call_score_id`` is the
+    ``CallScore.id`` up to which the agent's calls have been fed (the agent's cursor is the
+    largest over its rows)."""
+
+    __table_args__ = (UniqueConstraint("agent_id", "prompt_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(index=True, max_length=64)
+    agent_id: str = Field(index=True, max_length=64)
+    prompt_version: str = Field(max_length=32)
+    state: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    calls_seen: int = 0
+    last_call_score_id: int = 0
+    updated_at: datetime = Field(default_factory=utcnow)
