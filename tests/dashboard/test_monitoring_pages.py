@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-from sqlalchemy import text
+from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
 from core.db import make_engine
+from core.monitoring.models import DriftState
 from tests.dashboard.seed import CARD, MARIA, OLIVER, QUIET_AGENT_ID, Seed
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
@@ -107,13 +108,13 @@ def test_quality_page_plots_distributions_with_alert_markers(seeded_db: Seed) ->
     assert set(_table(at, "quality_calls")["prompt_version"]) == {"v3"}
 
 
-def test_quality_page_reads_drift_state_when_the_table_exists(seeded_db: Seed) -> None:
+def test_quality_page_shows_stored_drift_state(seeded_db: Seed) -> None:
     engine = make_engine(seeded_db.url)
-    with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE driftstate (agent_id TEXT, prompt_version TEXT, "
-                          "state JSON, updated_at TEXT)"))  # fmt: skip
-        conn.execute(text("INSERT INTO driftstate VALUES ('demo', 'v3', "
-                          "'{\"calls\": 42}', '2026-12-01')"))  # fmt: skip
+    with Session(engine) as session:
+        session.add(
+            DriftState(org_id="org-demo", agent_id="demo", prompt_version="v3", state={"calls": 42})
+        )
+        session.commit()
     engine.dispose()
 
     at = _open("quality")
