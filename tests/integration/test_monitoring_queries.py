@@ -7,14 +7,13 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import text
 from sqlmodel import Session, SQLModel
 
 import core.tenancy.models  # noqa: F401  (registers the tables before create_all)
 from core.calls.models import ABANDONED, Call, CallEvent
 from core.db import make_engine, utcnow
 from core.monitoring import queries
-from core.monitoring.models import Alert, AlertChannel, AlertDelivery, CallScore
+from core.monitoring.models import Alert, AlertChannel, AlertDelivery, CallScore, DriftState
 
 
 def _seed(session: Session) -> None:
@@ -77,8 +76,12 @@ def test_monitoring_queries(tmp_path: Path) -> None:
         assert delivery["attempts"] == 3 and delivery["last_error"] == "HTTP 500"
         assert len(queries.alert_rows(session, since)) == 2
 
-        assert queries.drift_state_rows(session) is None
-        session.execute(text("CREATE TABLE driftstate (agent_id TEXT, calls INTEGER)"))
-        session.execute(text("INSERT INTO driftstate VALUES ('a1', 42)"))
-        assert queries.drift_state_rows(session) == [{"agent_id": "a1", "calls": 42}]
+        assert queries.drift_state_rows(session) == []  # the drift watch has not run yet
+        session.add(DriftState(org_id="o1", agent_id="a1", prompt_version="v2", calls_seen=42))
+        session.flush()
+        rows = queries.drift_state_rows(session)
+        assert rows is not None
+        assert [(r["agent_id"], r["prompt_version"], r["calls_seen"]) for r in rows] == [
+            ("a1", "v2", 42)
+        ]
     engine.dispose()
