@@ -26,6 +26,7 @@ from core.monitoring import repository as monitoring_repo
 from core.monitoring.judge import CONVERSATIONAL_RUBRICS, parse_verdict, sampled
 from core.ports import Embedder, VectorStore
 from core.tenancy.models import Agent, Organization
+from evals.adapters import eval_ports
 from evals.judge import ChatModelJudge
 from evals.runner import NO_LLM_RUBRIC, NO_LLM_SIMULATED, CaseStatus, Ports, run_suite
 from evals.scenarios import load_suite
@@ -307,3 +308,15 @@ def test_a_failing_judge_never_fails_the_score_step(engine: Engine) -> None:
         assert row is not None
         # Every rubric is recorded as not judged (the model is unreachable), none as passed.
         assert all(v["passed"] is None for v in row.metrics["judged"]["rubrics"].values())
+
+
+def test_the_eval_ports_have_a_judge_and_a_caller_only_with_a_model(llm: FakeLLM) -> None:
+    runtime = ScriptedRuntime()
+    common: tuple[Any, ...] = (runtime, cast(Engine, None), SECRET_KEY, None, None, None)
+    without = eval_ports(*common)
+    assert without.judge is None and without.simulator is None
+    with_model = eval_ports(
+        *common, model=_model(llm), model_settings=SETTINGS, judge_threshold=0.9
+    )
+    assert isinstance(with_model.judge, ChatModelJudge) and with_model.judge.threshold == 0.9
+    assert isinstance(with_model.simulator, ChatModelCaller)
