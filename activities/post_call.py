@@ -6,7 +6,10 @@ any of them. Failures retrying cannot fix are raised non-retryable.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -14,7 +17,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from connectors.registry import parse_call_ended
+from core.agent.llm import ChatModel, ModelSettings
 from core.audit.service import record_audit_once
+from core.calls.events import Turn
 from core.calls.models import Call
 from core.calls.service import CallsService
 from core.db import session_scope, utcnow
@@ -22,6 +27,8 @@ from core.errors import AppError
 from core.memory.analysis import CallAnalysis, analyze_call_rules, redact_analysis
 from core.memory.ports import AnalyzerError, AnalyzerUnavailableError, CallAnalyzer
 from core.memory.service import CallMemoryInput, MemoryService
+from core.monitoring import repository as monitoring_repo
+from core.monitoring.judge import DEFAULT_THRESHOLD, judge_call, sampled
 from core.monitoring.service import MonitoringService
 from core.monitoring.traces import CallTrace, TraceExporter
 from core.ports import Embedder, VectorStore
@@ -43,6 +50,20 @@ from orchestration.post_call_types import (
 )
 
 
+@dataclass(frozen=True)
+class CallJudge:
+    """The LLM judge of a sample of scored calls (``BACKLINE_JUDGE_SAMPLE_RATE``). ``model``
+    makes a fresh chat model per judged call (each is judged in its own event loop, in the
+    activity's thread); ``budget_s`` bounds the whole judgement, well inside the score
+    activity's timeout: a slower judge leaves the call unjudged, never retries the activity."""
+
+    model: Callable[[], ChatModel]
+    settings: ModelSettings
+    sample_rate: float
+    threshold: float = DEFAULT_THRESHOLD
+    budget_s: float = 6.0
+
+
 class PostCallActivities:
     def __init__(
         self,
@@ -52,8 +73,10 @@ class PostCallActivities:
         vectors: VectorStore,
         analyzer: CallAnalyzer | None,
         trace_exporter: TraceExporter | None = None,
+        judge: CallJudge | None = None,
     ) -> None:
         self._engine = engine
+        self._judge = judge
         self._trace_exporter = trace_exporter
         self._secret_key = secret_key
         self._embedder = embedder
@@ -194,10 +217,42 @@ class PostCallActivities:
             monitoring = MonitoringService(session)
             card = monitoring.score_and_store(call, ended)
             trace = monitoring.call_trace(call) if self._trace_exporter is not None else None
+            key = (call.agent_id, call.platform, call.platform_call_id)
         if trace is not None:
             # After the commit, so a slow collector never holds the transaction open.
             self._export_trace(trace)
+        if self._judge is not None and sampled(*key, self._judge.sample_rate):
+            self._judge_call(key, ended.turns)
         return ScoreResult(score=card.score)
+
+    def _judge_call(self, key: tuple[str, str, str], turns: Sequence[Turn]) -> None:
+        """Best effort, after the card is stored: the judged metrics of a sampled call, kept
+        beside its scorecard (``CallScore.metrics["judged"]``). A judge that fails or runs out
+        of time costs the grades, never the call (the result returned is the card's score)."""
+        judge = self._judge
+        assert judge is not None
+
+        async def run() -> dict[str, Any]:
+            model = judge.model()
+            try:
+                return await asyncio.wait_for(
+                    judge_call(model, judge.settings, turns, threshold=judge.threshold),
+                    judge.budget_s,
+                )
+            finally:
+                close = getattr(model, "aclose", None)
+                if close is not None:
+                    await close()
+
+        try:
+            judged = asyncio.run(run())
+            with session_scope(self._engine) as session:
+                row = monitoring_repo.get_score(session, *key)
+                if row is not None:
+                    row.metrics = {**(row.metrics or {}), "judged": judged}
+                    session.add(row)
+        except Exception as exc:
+            activity.logger.warning("call %s/%s not judged: %r", key[1], key[2], exc)
 
     def _export_trace(self, trace: CallTrace) -> None:
         """Best effort: a collector that is down or refuses costs the trace, never the call

@@ -25,16 +25,18 @@ from activities.calls import CallsActivities
 from activities.drift import DriftActivities
 from activities.evals import EvalActivities
 from activities.knowledge import KnowledgeActivities
-from activities.post_call import PostCallActivities
+from activities.post_call import CallJudge, PostCallActivities
 from activities.prompts import PromptActivities
 from activities.retention import RetentionActivities
 from api.state import AgentDirectory, AppState
+from connectors.chat_llm import OpenAIChatModel
 from connectors.embedder import shared_embedder
 from connectors.knowledge import build_fetcher, build_ingestor, build_knowledge_index
 from connectors.llm import OpenAICompatibleAnalyzer
 from connectors.mcp.pool import McpClientPool
 from connectors.otel import build_trace_exporter
 from connectors.vectors.embedded import EmbeddedVectorStore
+from core.agent.llm import ModelSettings
 from core.db import make_engine
 from core.egress import egress_policy
 from core.evals.gate import StoredRunsEvalGate
@@ -74,6 +76,31 @@ def build_analyzer(settings: Settings) -> CallAnalyzer | None:
     )
 
 
+def judge_model_settings(settings: Settings) -> ModelSettings:
+    """How the judge and the simulated caller call the configured model: at temperature 0."""
+    return ModelSettings(
+        model=settings.llm_model,
+        temperature=0.0,
+        timeout_s=settings.llm_timeout_s,
+        fallback_model=settings.llm_fallback_model,
+    )
+
+
+def build_call_judge(settings: Settings) -> CallJudge | None:
+    """The post-call judge of sampled calls: none without an LLM or with a sample rate of 0."""
+    if not settings.llm_configured or settings.judge_sample_rate <= 0:
+        return None
+    key = settings.llm_api_key
+    return CallJudge(
+        lambda: OpenAIChatModel(
+            settings.llm_base_url, key.get_secret_value() if key is not None else None
+        ),
+        judge_model_settings(settings),
+        sample_rate=settings.judge_sample_rate,
+        threshold=settings.judge_threshold,
+    )
+
+
 def build_post_call_activities(settings: Settings, engine: Engine) -> PostCallActivities:
     embedder = shared_embedder(backend=settings.embedder, model_dir=settings.resolved_model_dir)
     embedder.warm_up()
@@ -84,6 +111,7 @@ def build_post_call_activities(settings: Settings, engine: Engine) -> PostCallAc
         vectors=EmbeddedVectorStore(engine),
         analyzer=build_analyzer(settings),
         trace_exporter=build_trace_exporter(settings),
+        judge=build_call_judge(settings),
     )
 
 
@@ -135,7 +163,17 @@ def eval_ports_for(settings: Settings, engine: Engine) -> Callable[[AgentInfo], 
     def ports_for(agent: AgentInfo) -> Ports | None:
         with Session(engine) as session:
             state.prompts.refresh(session)
-        return eval_ports(state.runtime, engine, secret, embedder, vectors, state.egress)
+        return eval_ports(
+            state.runtime,
+            engine,
+            secret,
+            embedder,
+            vectors,
+            state.egress,
+            model=state.chat_model if settings.llm_configured else None,
+            model_settings=judge_model_settings(settings),
+            judge_threshold=settings.judge_threshold,
+        )
 
     return ports_for
 

@@ -94,9 +94,11 @@ class Settings(BaseSettings):
     # request, no end-of-call report) is closed as abandoned by a Temporal Schedule that runs
     # every calls_abandon_sweep_s.
     calls_abandon_after_s: int = Field(default=3600, ge=60)
-    # The share of scored calls an LLM judge would also grade (docs/monitoring.md). Only the
-    # hook exists: no judge is built yet, and any value above 0 is reported, not acted on.
+    # The share of scored calls the LLM judge also grades post-call (docs/monitoring.md); only
+    # acted on when an LLM is configured (BACKLINE_LLM_BASE_URL).
     judge_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    # The judge's pass mark: a rubric passes at this score (0-1) or above.
+    judge_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
     calls_abandon_sweep_s: int = Field(default=300, ge=10)
     # Call traces (docs/monitoring.md#traces): after scoring, each call is exported as an
     # OpenTelemetry trace over OTLP/HTTP to a collector, to Langfuse, or both; neither set:

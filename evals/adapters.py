@@ -7,8 +7,10 @@
   that caller through ``core.memory``'s service, each earlier conversation as one call whose
   summary is its text (no LLM analysis: what the agent may recall is exactly what was said).
 
-The rubric judge and the simulated caller need an LLM and have no adapter yet: without them
-rubric checks are skipped and simulated scenarios are reported skipped.
+* :class:`evals.judge.ChatModelJudge` and :class:`evals.simulator.ChatModelCaller`: the rubric
+  judge and the simulated caller, over the chat model, when an LLM is configured
+  (``BACKLINE_LLM_BASE_URL``); without one rubric checks are skipped and simulated scenarios are
+  reported skipped.
 """
 
 from __future__ import annotations
@@ -26,16 +28,20 @@ from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy.engine import Engine
 
 from connectors.egress import mcp_http_client
+from core.agent.llm import ChatModel, ModelSettings
 from core.calls.events import Turn
 from core.db import session_scope, utcnow
 from core.egress import EgressPolicy
 from core.memory.service import CallMemoryInput, MemoryService
+from core.monitoring.judge import DEFAULT_THRESHOLD
 from core.pii.phone import caller_hash, mask_number
 from core.ports import Embedder, VectorStore
 from core.tenancy.agent_info import AgentInfo
+from evals.judge import ChatModelJudge
 from evals.ports import AgentRuntime
 from evals.runner import Ports
 from evals.scenarios import Outcome, SandboxServer
+from evals.simulator import ChatModelCaller
 
 __all__ = ["McpOutcomeChecker", "MemorySeeder", "eval_ports"]
 
@@ -144,11 +150,22 @@ def eval_ports(
     embedder: Embedder,
     vectors: VectorStore,
     policy: EgressPolicy,
+    *,
+    model: ChatModel | None = None,
+    model_settings: ModelSettings | None = None,
+    judge_threshold: float = DEFAULT_THRESHOLD,
 ) -> Ports:
     """The ports a run uses with Backline's own adapters around ``runtime``: memory seeding
-    through core.memory, outcome checks over MCP; no rubric judge or simulated caller yet."""
+    through core.memory, outcome checks over MCP and, given a chat ``model`` (an LLM is
+    configured), the rubric judge and the simulated caller over it."""
+    judge = caller = None
+    if model is not None and model_settings is not None:
+        judge = ChatModelJudge(model, model_settings, judge_threshold)
+        caller = ChatModelCaller(model, model_settings)
     return Ports(
         runtime=runtime,
         seeder=MemorySeeder(engine, secret_key, embedder, vectors),
         outcomes=McpOutcomeChecker(policy),
+        judge=judge,
+        simulator=caller,
     )

@@ -129,9 +129,10 @@ class OutcomeChecker(Protocol):
 
 
 class RubricJudge(Protocol):
-    """(passed, reason) for a transcript against a rubric."""
+    """(passed, reason) for a transcript against a rubric; ``passed`` None: not judged (the
+    model failed or its answer was unusable), a skipped check, never a pass."""
 
-    async def judge(self, rubric: str, transcript: list[Turn]) -> tuple[bool, str]: ...
+    async def judge(self, rubric: str, transcript: list[Turn]) -> tuple[bool | None, str]: ...
 
 
 class SimulatedCaller(Protocol):

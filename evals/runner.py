@@ -5,8 +5,11 @@ tallies and a verdict against a baseline.
 One case (:func:`run_case`): seed the caller's earlier calls into memory (``PriorCallSeeder``),
 open a call ``eval-<run>-<case>``, say the opening and each scripted caller line (already
 rewritten by the persona) through ``Conversation.respond``, stop after ``max_turns`` agent turns
-when the scenario sets it, then check. A simulated caller needs an LLM (``SimulatedCaller``);
-without one the case is *skipped*, never passed.
+when the scenario sets it, then check. A simulated caller needs an LLM (``SimulatedCaller``,
+``evals/simulator.py``): it speaks one line per turn until it ends the call (its goal met:
+the ``caller finished`` check) or ``simulated.max_turns`` run out; without one the case is
+*skipped*, never passed. With an LLM judge (``evals/judge.py``) a case also records the judge's
+conversational rubrics in ``metrics["judged"]``.
 
 Every check is a :class:`Check` in one of four layers (infrastructure: the call ran, latencies,
 fallbacks, tool errors; execution: the tools called and not called, transfer, turn count;
@@ -226,6 +229,7 @@ async def run_case(
     traces: list[TurnResult] = []
     limit = scenario.expect.max_turns
     cut_short: str | None = None  # why the conversation was stopped at max_turns
+    hung_up: bool | None = None  # a simulated caller: did it end the call (its goal met)?
     try:
         if scenario.caller.prior_calls:
             if ports.seeder is None:
@@ -255,11 +259,13 @@ async def run_case(
         if scenario.simulated is not None:
             assert ports.simulator is not None
             persona = case.persona.description if case.persona is not None else None
+            hung_up = False
             for _ in range(scenario.simulated.max_turns):
                 line = await ports.simulator.next_line(
                     scenario.simulated.goal, persona, list(transcript)
                 )
                 if line is None:
+                    hung_up = True
                     break
                 if done():
                     cut_short = "the caller still had more to say"
@@ -280,6 +286,16 @@ async def run_case(
         result.reason = "".join(traceback.format_exception_only(exc)).strip()
     else:
         result.checks.append(Check("conversation", Layer.INFRASTRUCTURE, True, ""))
+        if hung_up is not None and scenario.simulated is not None:
+            turns = scenario.simulated.max_turns
+            result.checks.append(
+                Check(
+                    "caller finished",
+                    Layer.EXECUTION,
+                    hung_up,
+                    "" if hung_up else f"the caller still pursued its goal after {turns} turns",
+                )
+            )
         memory = [t.text for prior in scenario.caller.prior_calls for t in prior.turns]
         result.checks += await check_case(
             scenario.expect, transcript, traces, ports, memory, suite.config.tools.sandbox
@@ -296,6 +312,14 @@ async def run_case(
     result.transcript = [t.model_dump(mode="json") for t in transcript]
     result.trace = [_trace(t) for t in traces]
     result.metrics = _metrics(traces)
+    conversational = getattr(ports.judge, "metrics", None)
+    if conversational is not None and result.status is not CaseStatus.ERROR:
+        # The judge's conversational rubrics (completeness, retention, role): recorded, not
+        # checked, so a case's pass/fail stays what its scenario expects.
+        try:
+            result.metrics["judged"] = await conversational(list(transcript))
+        except Exception as exc:
+            result.metrics["judged"] = {"error": describe(exc)}
     result.seconds = round(time.monotonic() - started, 3)
     return result
 
@@ -447,8 +471,8 @@ async def check_case(
         if ports.judge is None:
             checks.append(Check("rubric", Layer.REACTION, None, NO_LLM_RUBRIC))
         else:
-            ok, reason = await ports.judge.judge(expect.rubric, transcript)
-            checks.append(Check("rubric", Layer.REACTION, ok, reason))
+            judged, reason = await ports.judge.judge(expect.rubric, transcript)
+            checks.append(Check("rubric", Layer.REACTION, judged, reason))
     if expect.outcome is not None:
         outcome = expect.outcome
         name = f"outcome {outcome.tool}"

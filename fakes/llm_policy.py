@@ -18,6 +18,16 @@ Rules, first match wins:
 4. The caller asked a question and a knowledge/FAQ tool is offered: call it with the question.
 5. Otherwise a generic helpful sentence.
 
+Two kinds of request are not the agent's and are answered before these rules, still only from
+the request:
+
+* A judge request (the system prompt asks to ``Return JSON: {"score"...``): a fenced JSON verdict
+  whose score is the share of the criteria's content words that the agent's turns of the
+  transcript contain (so a transcript that does what the rubric says scores higher).
+* A caller request (the system prompt starts ``You are playing the caller``): the next clause
+  of the caller's goal, one per turn, until the agent's last turn confirms something done
+  (confirmed, booked, scheduled...) and shares a word with the goal: then ``[DONE]``.
+
 Plain-English instructions in the system prompt are obeyed: "Never call <tool>" / "Do not use
 <tool>" (or "Never call tools"), "Do not <verb>" (forbids tools whose name has that verb, e.g.
 "Do not book appointments"), 'Always greet with "..."' (first assistant turn) and
@@ -133,7 +143,8 @@ class FakeToolCall:
 @dataclass(frozen=True)
 class Reply:
     """What the model says: ``content`` or ``tool_calls``; ``rule`` names the rule that fired
-    (``tool_result``, ``tool_call``, ``fact``, ``knowledge_call``, ``generic``, ``opening``)."""
+    (``tool_result``, ``tool_call``, ``fact``, ``knowledge_call``, ``generic``, ``opening``,
+    ``judge``, ``caller``)."""
 
     content: str | None
     tool_calls: tuple[FakeToolCall, ...] = ()
@@ -442,6 +453,55 @@ def _degrade(text: str, how: Degradation, request_digest: str) -> str:
     return text
 
 
+JUDGE_MARKER = 'Return JSON: {"score"'
+CALLER_MARKER = "You are playing the caller"
+STOP_TOKEN = "[DONE]"
+CRITERIA_RE = re.compile(r"^Criteria:\s*(.+)$", re.M)
+GOAL_RE = re.compile(r"^Your goal:\s*(.+)$", re.M)
+DONE_RE = re.compile(
+    r"\b(?:confirmed|booked|scheduled|reserved|cancell?ed|completed|all set|done)\b", re.I
+)
+# Words every rubric uses about the conversation itself, not what a good one contains.
+JUDGE_STOPWORDS = frozenset({"agent", "conversation", "throughout", "every", "each"})
+
+
+def judge_reply(system: str, user_turns: list[str]) -> Reply:
+    """A verdict from the overlap of the criteria with what the agent said."""
+    found = CRITERIA_RE.search(system)
+    criteria = words(found.group(1) if found else "") - JUDGE_STOPWORDS
+    transcript = "\n".join(user_turns)
+    agent = " ".join(
+        line.split(":", 1)[1] for line in transcript.splitlines() if line.startswith("agent:")
+    )
+    shared = sorted(criteria & words(agent))
+    score = round(len(shared) / len(criteria), 2) if criteria else 0.0
+    reason = f"the agent's turns cover {len(shared)} of {len(criteria)} points of the criteria" + (
+        f" ({', '.join(shared)})" if shared else ""
+    )
+    verdict = json.dumps({"score": score, "reason": reason})
+    return Reply(content=f"```json\n{verdict}\n```", rule="judge")
+
+
+def caller_reply(system: str, messages: list[Mapping[str, Any]]) -> Reply:
+    """The simulated caller's next line towards its goal."""
+    found = GOAL_RE.search(system)
+    goal = found.group(1).strip().rstrip(".") if found else ""
+    said = [text_of(m.get("content")) for m in messages if m.get("role") == "assistant"]
+    heard = [text_of(m.get("content")) for m in messages if m.get("role") == "user"]
+    last = heard[-1] if heard and messages[-1].get("role") == "user" else ""
+    if said and DONE_RE.search(last) and words(last) & words(goal):
+        return Reply(content=STOP_TOKEN, rule="caller")
+    clauses = [c.strip() for c in re.split(r",|;|\band then\b", goal) if c.strip()] or [goal]
+    if not said:
+        line = f"Hi, I'd like to {clauses[0]}."
+    elif len(said) < len(clauses):
+        clause = clauses[len(said)]
+        line = clause[0].upper() + clause[1:] + "."
+    else:
+        line = f"I'd still like to {clauses[0]}."
+    return Reply(content=line, rule="caller")
+
+
 def reply_to(body: Mapping[str, Any], degradation: Degradation | None = None) -> Reply:
     """The scripted model's answer to one chat-completions request body."""
     how = degradation or Degradation()
@@ -452,6 +512,10 @@ def reply_to(body: Mapping[str, Any], degradation: Degradation | None = None) ->
     first_turn = not any(m.get("role") == "assistant" for m in messages)
     user_turns = [text_of(m.get("content")) for m in messages if m.get("role") == "user"]
     utterance = user_turns[-1] if user_turns else ""
+    if JUDGE_MARKER in system:
+        return judge_reply(system, user_turns)
+    if system.lstrip().startswith(CALLER_MARKER):
+        return caller_reply(system, messages)
 
     def speak(text: str, rule: str) -> Reply:
         text = _degrade(text, how, digest)

@@ -152,7 +152,9 @@ class MonitoringService:
         row.parts = {**card.parts, "notes": card.notes}
         row.prompt_version = call.prompt_version
         row.layers = card.layers
-        row.metrics = card.metrics
+        # Judged grades (core.monitoring.judge) live beside the card: a re-score keeps them.
+        judged = (row.metrics or {}).get("judged")
+        row.metrics = {**card.metrics, "judged": judged} if judged else card.metrics
         self.session.add(row)
         self.session.flush()
         thresholds.evaluate(self.session, call.agent_id)  # threshold rules see this call

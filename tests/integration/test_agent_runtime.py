@@ -38,8 +38,12 @@ from core.prompts.schemas import PromptVersionCreate
 from core.prompts.service import PromptService
 from core.tenancy import repository as tenancy_repo
 from core.tenancy.agent_info import AgentInfo
+from evals.runner import CaseStatus, Ports, run_suite
+from evals.scenarios import load_suite
+from evals.simulator import ChatModelCaller
 from fakes.llm import FakeLLM, FakeLLMConfig, fake_llm
 from tests.conftest import SECRET_KEY, loopback_policy
+from tests.eval_helpers import write_suite
 from tests.knowledge_helpers import Refresher, add_source
 from tests.mcp_helpers import APPOINTMENTS, Harness, HttpServer
 from tests.prompt_helpers import principal
@@ -382,3 +386,27 @@ async def test_memory_search_runs_as_a_builtin_through_the_answering_service(
             )
         ]
     assert "tool_calls" in kinds
+
+
+async def test_a_simulated_caller_books_through_the_runtime(
+    world: World, appointments: HttpServer, tmp_path: Path
+) -> None:
+    await world.harness.register(name="appointments", transport="http", url=appointments.url)
+    world.harness.enable("book_slot")
+    world.release("You are Acme's booking agent. Book technician visits for callers.")
+    slot = f"{(utcnow() + timedelta(days=2)).date():%Y%m%d}-11"  # not the slot booked above
+    scenario = (
+        f"name: sim\nsimulated: {{goal: 'book slot {slot} for me', max_turns: 4}}\n"
+        "expect: {tools_called: [{name: book_slot}]}\n"
+    )
+    suite = load_suite(write_suite(tmp_path / "suite", {"sim.yaml": scenario}))
+    caller = ChatModelCaller(world.model, ModelSettings(model="fake-caller"))
+    [result] = await run_suite(
+        suite, world.agent, Ports(world.runtime, simulator=caller), run_id="sim"
+    )
+    checks = {c.name: c.passed for c in result.checks}
+    assert checks == {"conversation": True, "caller finished": True, "called book_slot": True}
+    assert result.status is CaseStatus.PASSED
+    said = [t["text"] for t in result.transcript if t["role"] == "caller"]
+    assert said == [f"Hi, I'd like to book slot {slot} for me."]
+    assert result.transcript[-1]["text"].startswith("Your booking is confirmed")
