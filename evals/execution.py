@@ -26,6 +26,7 @@ from sqlmodel import Session
 from core.evals import repository as repo
 from core.evals.models import FINISHED_STATUSES, EvalRun
 from core.evals.service import EvalService
+from core.monitoring.alerts import raise_alert, resolve_subject
 from core.tenancy.agent_info import AgentInfo
 from evals.runner import (
     CaseResult,
@@ -237,9 +238,44 @@ def finalize(
         else:
             status = run_status(results, verdict, baseline is not None)
         run = service.finish(run_id, status, str(verdict.verdict), rows, error)
+        _alert_on_regression(session, run, rows)
         session.commit()
         session.refresh(run)
         return run
+
+
+EVAL_REGRESSED = "eval_regressed"
+
+
+def eval_subject(run: EvalRun) -> str:
+    return f"eval_suite:{run.agent_id}:{run.suite_name}"
+
+
+def _alert_on_regression(session: Session, run: EvalRun, rows: list[dict[str, Any]]) -> None:
+    """A regressed run raises an alert (through the agent's alert rules, like every source);
+    a later passing run of the same suite resolves it."""
+    target = f"version {run.target_version}" if run.target_version else run.target_label
+    if run.status == "regressed":
+        regressed = [r["key"] for r in rows if r["verdict"] == "regressed"]
+        raise_alert(
+            session,
+            org_id=run.org_id,
+            agent_id=run.agent_id,
+            kind=EVAL_REGRESSED,
+            message=(
+                f"Eval suite '{run.suite_name}' regressed on {target or 'the served prompt'}: "
+                f"{len(regressed)} scenario(s) pass less often than the baseline"
+            ),
+            detail={"run_id": run.id, "scenarios": regressed[:50]},
+            subject=eval_subject(run),
+        )
+    elif run.status == "passed":
+        resolve_subject(
+            session,
+            subject=eval_subject(run),
+            kinds=(EVAL_REGRESSED,),
+            resolution=f"eval run {run.id} passed",
+        )
 
 
 def _fill_missing(session: Session, run: EvalRun, reason: str | None) -> None:
