@@ -333,6 +333,28 @@ def accept(run_id: str, as_json: JsonOpt = False) -> None:
         typer.echo(f"run {run_id} is now the baseline of {run['suite']}")
 
 
+@app.command("from-call")
+def from_call(
+    agent_id: str,
+    platform: str,
+    call_id: str,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the scenario to this file (default: print it)"),
+    ] = None,
+) -> None:
+    """A regression scenario from a stored call: its caller lines as turns, the tools that
+    answered as expectations. Review it, then add the file to a suite folder."""
+    with client() as http:
+        text = send(http, "GET", f"/v1/calls/{agent_id}/{platform}/{call_id}/scenario")["yaml"]
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {out}; review its expectations before adding it to a suite", err=True)
+
+
 @suite_app.command("push")
 def push(
     agent_id: str,

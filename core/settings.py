@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     llm_model: str = "gpt-4o-mini"
     llm_api_key: SecretStr | None = None
     llm_timeout_s: float = 20.0
+    # Post-call analysis through the LLM above; false keeps it on the non-LLM path (`backline up`
+    # sets it false for the demo's local scripted model, which answers as an agent, not in JSON).
+    llm_analysis: bool = True
     # The agent runtime's chat model (same endpoint and key): tried once when the primary
     # model fails before answering.
     llm_fallback_model: str | None = None

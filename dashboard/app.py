@@ -28,6 +28,7 @@ page = st.navigation(
         ),
         st.Page("app_pages/knowledge.py", title="Knowledge", icon=":material/menu_book:"),
         st.Page("app_pages/overview.py", title="Overview", icon=":material/monitoring:"),
+        st.Page("app_pages/evals.py", title="Evals", icon=":material/fact_check:"),
         st.Page("app_pages/quality.py", title="Quality & Drift", icon=":material/query_stats:"),
         st.Page("app_pages/traces.py", title="Traces", icon=":material/timeline:"),
         st.Page("app_pages/tools.py", title="Tools", icon=":material/build:"),

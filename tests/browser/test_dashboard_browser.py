@@ -46,12 +46,13 @@ PAGES = [
     ("", "Calls", "calls_table", "Call trace", 3),
     ("memory", "Memory", "fact_history", "Call summaries", 1),
     ("overview", "Overview", "overview_daily", "Calls behind a point", 4),
+    ("evals", "Evals", "eval_runs", "Transcript", 1),
     ("quality", "Quality & Drift", "quality_calls", "Calls behind a point", 5),
     ("traces", "Traces", "trace_timeline", "Regression scenario", 1),
     ("tools", "Tools", "tools_summary", "Failed tool calls", 2),
     ("alerts", "Alerts", "alerts_table", "Deliveries", 1),
 ]
-SHOTS = ["alerts.png", "calls.png", "memory.png", "overview.png", "quality_drift.png",
+SHOTS = ["alerts.png", "calls.png", "evals.png", "memory.png", "overview.png", "quality_drift.png",
          "tools.png", "traces.png"]  # fmt: skip
 
 

@@ -17,12 +17,14 @@ from sqlmodel import Session, SQLModel
 import connectors.vectors.embedded
 import core.audit.models
 import core.calls.models
+import core.evals.models
 import core.memory.models
 import core.monitoring.models
 import core.tenancy.models
 from core.calls.events import CallEnded, CallRef, Turn, canonical_end_reason
 from core.calls.models import Call, CallEvent
 from core.db import make_engine, utcnow
+from core.evals.models import EvalCaseResult, EvalRun
 from core.memory.models import CallerProfile, Fact, Memory
 from core.memory.schemas import CallerContext
 from core.monitoring.models import Alert, AlertChannel, AlertDelivery, CallScore
@@ -35,6 +37,7 @@ from core.tenancy.models import Agent, Organization
 _MODEL_MODULES = (
     core.tenancy.models,
     core.calls.models,
+    core.evals.models,
     core.memory.models,
     core.monitoring.models,
     core.audit.models,
@@ -159,7 +162,8 @@ def create_schema(url: str) -> None:
 
 def seed_database(url: str, now: datetime | None = None) -> Seed:
     """Create the schema at ``url``: one org, agent ``demo`` with three calls (prompt versions v2
-    and v3, tool calls, retrievals), its alerts, a quiet agent."""
+    and v3, tool calls, retrievals), its alerts, two eval runs (an accepted baseline and a later
+    run that regressed against it), a quiet agent."""
     now = now or utcnow()
     calls = demo_calls(now)
     engine = make_engine(url)
@@ -174,6 +178,7 @@ def seed_database(url: str, now: datetime | None = None) -> Seed:
             _add_call(session, call)
         _add_memory(session, calls)
         _add_alerts(session, now)
+        _add_eval_runs(session, now)
         session.commit()
     engine.dispose()
     return Seed(url=url, calls=calls)
@@ -435,3 +440,86 @@ def _add_memory(session: Session, calls: list[SeededCall]) -> None:
                 context=context.model_dump(mode="json"),
             )
         )
+
+
+BASELINE_RUN = "run-baseline"
+CANDIDATE_RUN = "run-candidate"
+# (scenario, persona, baseline passes of 2, candidate passes of 2, verdict)
+EVAL_SCENARIOS = [
+    ("order status", "non_native", 2, 2, "inconclusive"),
+    ("drain cleaning price", "angry", 2, 0, "inconclusive"),
+]
+FORBIDDEN = "I can't help"
+
+
+def _eval_case(run_id: str, index: int, scenario: str, persona: str, ok: bool) -> EvalCaseResult:
+    said = "" if ok else f"said {FORBIDDEN!r}"
+    checks: list[dict[str, Any]] = [
+        {"name": "conversation", "layer": "infrastructure", "passed": True, "detail": ""},
+        {"name": "says $175", "layer": "reaction", "passed": ok, "detail": ""},
+        {"name": f"does not say {FORBIDDEN}", "layer": "reaction", "passed": ok, "detail": said},
+    ]
+    reply = "Drain cleaning is $175 per drain." if ok else f"Sorry, {FORBIDDEN} with prices."
+    return EvalCaseResult(
+        run_id=run_id,
+        case_index=index,
+        scenario=scenario,
+        persona=persona,
+        repeat=index % 2,
+        status="passed" if ok else "failed",
+        passed=ok,
+        checks=checks,
+        transcript=[
+            {"role": "agent", "text": "Hi, thanks for calling Acme Home Services."},
+            {"role": "caller", "text": "How much does drain cleaning cost?"},
+            {"role": "agent", "text": reply},
+        ],
+    )
+
+
+def _scenario_row(scenario: tuple[str, str, int, int, str], candidate: bool) -> dict[str, Any]:
+    name, persona, base, cand, verdict = scenario
+    return {
+        "scenario": f"{name} · {persona}",
+        "verdict": verdict,
+        "candidate": [cand if candidate else base, 2],
+        "baseline": [base, 2] if candidate else [0, 0],
+        "flaky": False,
+        "reason": "too few runs to rule out a regression",
+    }
+
+
+def _add_eval_runs(session: Session, now: datetime) -> None:
+    """An accepted baseline run of suite ``demo`` and a later run compared with it."""
+    for run_id, age_h in ((BASELINE_RUN, 26), (CANDIDATE_RUN, 2)):
+        candidate = run_id == CANDIDATE_RUN
+        results = [
+            (name, persona, i < (cand if candidate else base))
+            for name, persona, base, cand, _ in EVAL_SCENARIOS
+            for i in range(2)
+        ]
+        passed = sum(ok for *_, ok in results)
+        at = now - timedelta(hours=age_h)
+        session.add(
+            EvalRun(
+                id=run_id,
+                org_id=ORG_ID,
+                agent_id=AGENT_ID,
+                suite_name="demo",
+                status="failed" if candidate else "inconclusive",
+                verdict="inconclusive",
+                scenarios=[_scenario_row(row, candidate) for row in EVAL_SCENARIOS],
+                total=len(results),
+                done=len(results),
+                passed=passed,
+                failed=len(results) - passed,
+                baseline_run_id=BASELINE_RUN if candidate else None,
+                accepted=not candidate,
+                created_at=at,
+                started_at=at,
+                finished_at=at + timedelta(minutes=3),
+            )
+        )
+        session.flush()
+        for i, (name, persona, ok) in enumerate(results):
+            session.add(_eval_case(run_id, i, name, persona, ok))
