@@ -245,3 +245,41 @@ def test_eval_gate_needs_a_passed_run_of_the_candidate_and_overrides_are_audited
         assert override.actor == "key:release"
         assert override.detail["reason"] == "hotfix, suite is broken"
         assert "regressed" in override.detail["refused"]
+
+
+def test_a_rollout_is_promoted_only_with_a_passed_run_of_its_candidate(any_engine: Engine) -> None:
+    from core.evals.gate import StoredRunsEvalGate
+    from core.evals.service import EvalService
+    from core.prompts.rollouts import RolloutService
+
+    files = {"suite.yaml": "name: booking\n", "a.yaml": "name: a\nturns: [x]\n"}
+    org_id, agent_id = seed_tenant(any_engine, versions=2, production=1)
+    with Session(any_engine) as session:
+        gate = StoredRunsEvalGate(any_engine)
+        agent = session.get(Agent, agent_id)
+        assert agent is not None
+        PromptService(session, gate).set_policy(
+            agent, "production", protected=None, require_eval_gate=True,
+            reason="gate it", principal=principal(org_id, "release"),
+        )  # fmt: skip
+        EvalService(session).register_suite(org_id, agent_id, "booking", files)
+        session.commit()
+        rollouts = RolloutService(session, gate)
+        rollout = rollouts.begin(
+            agent_id=agent_id, candidate_version=2, plan=[{"weight": 1.0}], actor="key:release",
+            reason="roll v2", workflow_id="wf", run_id="run-1",
+        )  # fmt: skip
+        session.commit()
+        assert rollout.id is not None
+        promoted, detail = rollouts.promote(rollout.id, actor="key:release", reason="clean")
+        assert not promoted and "'booking' (no run)" in detail and "--version 2`" in detail
+        assert repo.get_label(session, agent_id, "production").version == 1  # type: ignore[union-attr]
+        evals = EvalService(session)
+        run = evals.create_run(org_id, agent_id, "booking", files, 1, version=2)
+        evals.start(run.id)
+        evals.finish(run.id, "passed")
+        session.commit()
+        promoted, _ = rollouts.promote(rollout.id, actor="key:release", reason="clean")
+        session.commit()
+        assert promoted
+        assert repo.get_label(session, agent_id, "production").version == 2  # type: ignore[union-attr]
