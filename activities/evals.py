@@ -14,12 +14,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from orchestration.eval_types import (
+    ACT_EVAL_CREATE_SCHEDULED,
     ACT_EVAL_FINALIZE,
     ACT_EVAL_PREPARE,
     ACT_EVAL_RUN_CASE,
     CaseOutcome,
+    CreateScheduledInput,
     EvalRunResult,
     FinalizeInput,
     PreparedRun,
@@ -33,6 +36,7 @@ Prepare = Callable[[str], dict[str, Any]]
 RunCase = Callable[[str, int], Awaitable[dict[str, Any]]]
 CancelRequested = Callable[[str], bool]
 Finalize = Callable[[str, bool, str | None], dict[str, Any]]
+CreateScheduled = Callable[[str, str, str], str]
 
 
 class EvalActivities:
@@ -43,7 +47,9 @@ class EvalActivities:
         cancel_requested: CancelRequested,
         finalize: Finalize,
         heartbeat_every_s: float = HEARTBEAT_EVERY_S,
+        create_scheduled: CreateScheduled | None = None,
     ) -> None:
+        self._create_scheduled = create_scheduled
         self._prepare = prepare
         self._run_case = run_case
         self._cancel_requested = cancel_requested
@@ -59,6 +65,17 @@ class EvalActivities:
             time_cap_s=out.get("time_cap_s"),
             pending=list(out["pending"]),
             cancelled=bool(out.get("cancelled")),
+        )
+
+    @activity.defn(name=ACT_EVAL_CREATE_SCHEDULED)
+    async def create_scheduled_run(self, data: CreateScheduledInput) -> str:
+        """Store a run of the agent's registered suite (a nightly schedule's start); its id."""
+        if self._create_scheduled is None:
+            raise ApplicationError(
+                "this worker cannot create scheduled eval runs", non_retryable=True
+            )
+        return await asyncio.to_thread(
+            self._create_scheduled, data.agent_id, data.suite_name, data.label
         )
 
     @activity.defn(name=ACT_EVAL_RUN_CASE)
@@ -92,4 +109,4 @@ class EvalActivities:
         )
 
     def all(self) -> list[Callable[..., object]]:
-        return [self.prepare_run, self.run_case, self.finalize_run]
+        return [self.create_scheduled_run, self.prepare_run, self.run_case, self.finalize_run]

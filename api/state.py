@@ -131,7 +131,7 @@ class AppState:
         from api.knowledge_runtime import runtime  # builds the index on first use
 
         return AnsweringService(
-            prompts=CachedPrompts(self.prompts),
+            prompts=CachedPrompts(self.prompts, self.engine),
             memory=StoredMemory(self.embedder, self.vectors),
             knowledge=LazyKnowledge(lambda: runtime(self).retriever),
             tools=GatewayToolRouter(lambda: self.gateway, self.recorder),

@@ -173,11 +173,24 @@ def diff(agent_id: str, from_version: int, to_version: int, as_json: AsJson = Fa
 
 
 @app.command("label")
-def label(agent_id: str, label_name: str, version: int, reason: Reason) -> None:
+def label(
+    agent_id: str,
+    label_name: str,
+    version: int,
+    reason: Reason,
+    override_eval_gate: Annotated[
+        bool,
+        typer.Option(
+            "--override-eval-gate",
+            help="Move even though the eval gate refuses (release scope; audited with the reason)",
+        ),
+    ] = False,
+) -> None:
     """Point a label (production, staging, custom) at a version."""
-    moved = call(
-        "PUT", f"{_base(agent_id)}/labels/{label_name}", {"version": version, "reason": reason}
-    )
+    body: dict[str, object] = {"version": version, "reason": reason}
+    if override_eval_gate:
+        body["override_eval_gate"] = True
+    moved = call("PUT", f"{_base(agent_id)}/labels/{label_name}", body)
     was = f"v{moved['from_version']}" if moved["from_version"] else "nothing"
     typer.echo(f"{label_name}: {was} -> {moved['label']['ref']} (eval gate: {moved['eval_gate']})")
 

@@ -189,7 +189,13 @@ def build_eval_activities(
     an error saying no runtime is available."""
     directory = AgentDirectory(engine, settings.secret_key.get_secret_value())
     work = CaseWork(engine, directory.get, ports_for)
-    return EvalActivities(work.prepare, work.run_case, work.cancel_requested, work.finalize)
+    return EvalActivities(
+        work.prepare,
+        work.run_case,
+        work.cancel_requested,
+        work.finalize,
+        create_scheduled=work.create_scheduled,
+    )
 
 
 # Every workflow the worker serves: the one list (tests build their workers from it too).

@@ -28,8 +28,9 @@ from core.tools.service import record_tool_call
 class CachedPrompts:
     """``PromptSource`` over the process's in-memory ``PromptCache``."""
 
-    def __init__(self, cache: PromptCache) -> None:
+    def __init__(self, cache: PromptCache, engine: Engine | None = None) -> None:
         self._cache = cache
+        self._engine = engine  # reads a version asked for by number that the cache lacks
 
     def serve(
         self,
@@ -40,7 +41,15 @@ class CachedPrompts:
         now: datetime,
         label: str | None = None,
         call_variables: Mapping[str, str] | None = None,
+        version: int | None = None,
     ) -> ServedPrompt | None:
+        if (
+            version is not None
+            and self._engine is not None
+            and self._cache.resolve_version(agent.id, version) is None
+        ):
+            with Session(self._engine) as session:
+                self._cache.load_version(session, agent.id, version)
         return serve_prompt(
             self._cache,
             agent_id=agent.id,
@@ -50,6 +59,7 @@ class CachedPrompts:
             now=now,
             label=label,
             call_variables=call_variables,
+            version=version,
         )
 
 

@@ -118,6 +118,8 @@ class Settings(BaseSettings):
     # How often each agent's drift-watch schedule feeds its new scored calls to the drift
     # monitors (docs/monitoring.md, "Drift watch").
     drift_watch_interval_s: int = Field(default=300, ge=10)
+    # When each registered eval suite's nightly schedule runs it on production (docs/evals.md).
+    eval_nightly_cron: str = Field(default="0 3 * * *", min_length=9, max_length=100)
     api_url: str = "http://127.0.0.1:8000"
     api_key: SecretStr | None = None
     demo_vapi_token: SecretStr = SecretStr(DEV_DEMO_VAPI_TOKEN)

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from core.errors import NotFoundError
 from core.evals import repository as repo
 from core.evals.models import FINISHED_STATUSES, EvalRun
 from core.evals.service import EvalService
@@ -186,6 +187,26 @@ def prepare(engine: Engine, run_id: str) -> dict[str, Any]:
             "pending": [i for i in range(len(cases)) if i not in stored],
             "cancelled": run.cancel_requested,
         }
+
+
+def create_scheduled_run(engine: Engine, agent_id: str, suite_name: str, label: str) -> str:
+    """Store a queued run of the agent's registered suite ``suite_name`` on ``label`` (what a
+    nightly schedule starts); its id. Compared with the suite's accepted baseline as usual."""
+    with Session(engine) as session:
+        stored = repo.get_suite(session, agent_id, suite_name)
+        if stored is None:
+            raise NotFoundError(f"agent '{agent_id}' has no registered eval suite '{suite_name}'")
+        suite, cases = cases_of(suite_from_files(stored.files), None, None)
+        run = EvalService(session).create_run(
+            stored.org_id,
+            agent_id,
+            suite.config.name,
+            stored.files,
+            len(cases),
+            label=label,
+        )
+        session.commit()
+        return run.id
 
 
 def cancel_requested(engine: Engine, run_id: str) -> bool:
@@ -382,6 +403,9 @@ class CaseWork:
 
     def prepare(self, run_id: str) -> dict[str, Any]:
         return prepare(self.engine, run_id)
+
+    def create_scheduled(self, agent_id: str, suite_name: str, label: str) -> str:
+        return create_scheduled_run(self.engine, agent_id, suite_name, label)
 
     async def run_case(self, run_id: str, index: int) -> dict[str, Any]:
         with Session(self.engine) as session:

@@ -195,6 +195,7 @@ def _target(suite: Suite, case: Case, call_id: str, label: str | int | None) -> 
         platform="eval",
         caller_number=case.scenario.caller.number,
         label=chosen if isinstance(chosen, str) else None,
+        version=chosen if isinstance(chosen, int) else None,
         call_variables=variables,
     )
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 ACT_EVAL_PREPARE = "evals.prepare_run"
 ACT_EVAL_RUN_CASE = "evals.run_case"
 ACT_EVAL_FINALIZE = "evals.finalize_run"
+ACT_EVAL_CREATE_SCHEDULED = "evals.create_scheduled_run"
 SIGNAL_CANCEL = "cancel"
 QUERY_PROGRESS = "progress"
 
@@ -19,9 +20,29 @@ def eval_workflow_id(run_id: str) -> str:
     return f"eval-run-{run_id}"
 
 
+def eval_nightly_schedule_id(agent_id: str, suite_name: str) -> str:
+    return f"eval-nightly-{agent_id}-{suite_name}"
+
+
+def eval_nightly_workflow_id(agent_id: str, suite_name: str) -> str:
+    return f"eval-nightly-run-{agent_id}-{suite_name}"
+
+
 @dataclass
 class EvalSuiteInput:
+    # Empty when a schedule starts the workflow: the run is then created from the registered
+    # suite ``suite_name`` of ``agent_id``, on ``label``, by the first activity.
     run_id: str
+    agent_id: str = ""
+    suite_name: str = ""
+    label: str = "production"
+
+
+@dataclass
+class CreateScheduledInput:
+    agent_id: str
+    suite_name: str
+    label: str = "production"
 
 
 @dataclass

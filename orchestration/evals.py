@@ -20,12 +20,14 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 from orchestration.eval_types import (
+    ACT_EVAL_CREATE_SCHEDULED,
     ACT_EVAL_FINALIZE,
     ACT_EVAL_PREPARE,
     ACT_EVAL_RUN_CASE,
     QUERY_PROGRESS,
     SIGNAL_CANCEL,
     CaseOutcome,
+    CreateScheduledInput,
     EvalRunResult,
     EvalSuiteInput,
     FinalizeInput,
@@ -59,9 +61,18 @@ class EvalSuiteWorkflow:
 
     @workflow.run
     async def run(self, data: EvalSuiteInput) -> EvalRunResult:
+        run_id = data.run_id
+        if not run_id:  # started by a nightly schedule: store the run of the registered suite
+            run_id = await workflow.execute_activity(
+                ACT_EVAL_CREATE_SCHEDULED,
+                CreateScheduledInput(data.agent_id, data.suite_name, data.label),
+                result_type=str,
+                start_to_close_timeout=EVAL_FINALIZE_TIMEOUT,
+                retry_policy=DB_RETRY,
+            )
         prepared: PreparedRun = await workflow.execute_activity(
             ACT_EVAL_PREPARE,
-            PrepareInput(data.run_id),
+            PrepareInput(run_id),
             result_type=PreparedRun,
             start_to_close_timeout=EVAL_FINALIZE_TIMEOUT,
             retry_policy=DB_RETRY,
@@ -89,7 +100,7 @@ class EvalSuiteWorkflow:
             try:
                 outcome: CaseOutcome = await workflow.execute_activity(
                     ACT_EVAL_RUN_CASE,
-                    RunCaseInput(data.run_id, index),
+                    RunCaseInput(run_id, index),
                     result_type=CaseOutcome,
                     start_to_close_timeout=EVAL_CASE_TIMEOUT,
                     heartbeat_timeout=EVAL_CASE_HEARTBEAT,
@@ -146,7 +157,7 @@ class EvalSuiteWorkflow:
             reason = "skipped: the suite's time cap was reached"
         result: EvalRunResult = await workflow.execute_activity(
             ACT_EVAL_FINALIZE,
-            FinalizeInput(data.run_id, cancelled=self._cancel, not_run_reason=reason),
+            FinalizeInput(run_id, cancelled=self._cancel, not_run_reason=reason),
             result_type=EvalRunResult,
             start_to_close_timeout=EVAL_FINALIZE_TIMEOUT,
             retry_policy=DB_RETRY,

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.service import RPCError
 
 from api.deps import PrincipalDep, SessionDep, StateDep, auth
+from api.errors import error_responses
 from api.state import AppState
 from core.errors import InvalidInputError, NotFoundError
 from core.evals import repository as repo
@@ -36,6 +37,7 @@ from core.tenancy.service import Principal, require_owner
 from evals.execution import cases_of, execute_run, suite_from_files
 from evals.files import SuiteError
 from evals.scenarios import Suite
+from orchestration.eval_starters import remove_eval_nightly_schedule, sync_eval_nightly_schedule
 from orchestration.eval_types import SIGNAL_CANCEL, EvalSuiteInput, eval_workflow_id
 from orchestration.evals import EvalSuiteWorkflow
 
@@ -197,19 +199,62 @@ def accept_run(run_id: RunId, principal: PrincipalDep, session: SessionDep) -> E
     response_model=EvalSuitePublic,
     openapi_extra=auth("release"),
 )
-def register_suite(
+async def register_suite(
     agent_id: str, body: SuiteFiles, principal: PrincipalDep, state: StateDep, session: SessionDep
 ) -> EvalSuitePublic:
     """Register (or replace) the agent's suite of this name for the nightly run and the
-    release gate."""
-    suite = _load(body.files)
-    agent = state.agents.get(agent_id)
-    if agent is None:
-        raise NotFoundError(f"agent '{agent_id}' does not exist")
-    stored = EvalService(session).register_suite(
-        agent.org_id, agent_id, suite.config.name, body.files
-    )
-    return suite_public(stored)
+    release gate; creates or updates its nightly schedule (``BACKLINE_EVAL_NIGHTLY_CRON``)."""
+
+    def store() -> EvalSuitePublic:
+        suite = _load(body.files)
+        agent = state.agents.get(agent_id)
+        if agent is None:
+            raise NotFoundError(f"agent '{agent_id}' does not exist")
+        stored = EvalService(session).register_suite(
+            agent.org_id, agent_id, suite.config.name, body.files
+        )
+        session.commit()
+        return suite_public(stored)
+
+    public = await run_in_threadpool(store)
+    if state.temporal is not None:
+        await sync_eval_nightly_schedule(
+            state.temporal,
+            agent_id=agent_id,
+            suite_name=public.name,
+            cron=state.settings.eval_nightly_cron,
+            task_queue=state.settings.task_queue,
+        )
+    return public
+
+
+@router.delete(
+    "/v1/agents/{agent_id}/evals/suite/{name}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(404),
+    openapi_extra=auth("release"),
+)
+async def unregister_suite(
+    agent_id: str,
+    name: Annotated[str, Path(max_length=200)],
+    principal: PrincipalDep,
+    state: StateDep,
+    session: SessionDep,
+) -> None:
+    """Unregister the suite: the release gate no longer asks for it and its nightly schedule
+    is deleted. Its stored runs stay."""
+
+    def remove() -> None:
+        agent = state.agents.get(agent_id)
+        require_owner(principal, "agent", agent_id, agent.org_id if agent is not None else None)
+        principal.require("release", principal.org_id)
+        if not repo.delete_suite(session, agent_id, name):
+            raise NotFoundError(f"agent '{agent_id}' has no registered eval suite '{name}'")
+        session.commit()
+
+    await run_in_threadpool(remove)
+    if state.temporal is not None:
+        await remove_eval_nightly_schedule(state.temporal, agent_id=agent_id, suite_name=name)
 
 
 @router.get(

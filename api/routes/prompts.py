@@ -184,10 +184,19 @@ def move_label(
     tenancy: TenancyDep,
     prompts: PromptsDep,
 ) -> LabelMoveResult:
-    """Point a label at a version (creating the label); audited with who and why. Every API
-    process serves the move within about a second."""
+    """Point a label at a version (creating the label); audited with who and why. A label with
+    ``require_eval_gate`` needs a passed run of every registered eval suite on the version
+    (409 naming the suite and the run to start otherwise); ``override_eval_gate`` moves anyway
+    with the release scope, audited. Every API process serves the move within about a second."""
     agent = tenancy.require_agent(agent_id)
-    return prompts.move_label(agent, label, body.version, body.reason, principal)
+    return prompts.move_label(
+        agent,
+        label,
+        body.version,
+        body.reason,
+        principal,
+        override_eval_gate=body.override_eval_gate,
+    )
 
 
 @router.post(

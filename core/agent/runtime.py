@@ -81,6 +81,7 @@ class CallTarget:
     platform: str = "eval"  # eval traffic is platform "eval"; live calls use the real platform
     caller_number: str | None = None
     label: str | None = None  # prompt label to serve; None = normal resolution (A/B, canary)
+    version: int | None = None  # exact prompt version to serve (evals of a candidate); wins
     call_variables: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -315,7 +316,9 @@ class AgentRuntime:
             platform=target.platform, call_id=target.call_id, caller_number=target.caller_number
         )
         request = ev.ContextRequest(call=ref, variables=dict(target.call_variables))
-        answer = await self.answering.answer(agent, request, label=target.label)
+        answer = await self.answering.answer(
+            agent, request, label=target.label, version=target.version
+        )
         served = answer.prompt
         context = answer.context or CallerContext()
         owned = await self.tools.tools_for(agent)

@@ -164,6 +164,7 @@ class _Work:
     memory: MemoryService
     label: str | None
     routed: dict[int, GatewayResult]
+    version: int | None = None
     answer: Answer = field(default_factory=Answer)
     platform_type: str = ""
 
@@ -221,11 +222,17 @@ class AnsweringService:
     # -- entry ----------------------------------------------------------------------------------
 
     async def answer(
-        self, agent: AgentInfo, event: CanonicalEvent, *, label: str | None = None
+        self,
+        agent: AgentInfo,
+        event: CanonicalEvent,
+        *,
+        label: str | None = None,
+        version: int | None = None,
     ) -> Answer:
-        """Answer one event (``label``: serve that prompt label's version, e.g. staging)."""
+        """Answer one event (``label``: serve that prompt label's version, e.g. staging;
+        ``version``: serve exactly that version number, as evals of a candidate do)."""
         routed = await self.tools.route(agent, event) if isinstance(event, ToolCallBatch) else {}
-        return await to_thread.run_sync(self._answer_sync, agent, event, label, routed)
+        return await to_thread.run_sync(self._answer_sync, agent, event, label, routed, version)
 
     def _answer_sync(
         self,
@@ -233,6 +240,7 @@ class AnsweringService:
         event: CanonicalEvent,
         label: str | None = None,
         routed: dict[int, GatewayResult] | None = None,
+        version: int | None = None,
     ) -> Answer:
         with self.recorder.unit() as session:
             work = _Work(
@@ -242,6 +250,7 @@ class AnsweringService:
                 memory=self.memory.service(session),
                 label=label,
                 routed=routed or {},
+                version=version,
                 platform_type=event.kind,
             )
             handler = self._handlers.get(type(event))
@@ -280,6 +289,7 @@ class AnsweringService:
             now=utcnow(),
             label=work.label,
             call_variables=event.variables,
+            version=work.version,
         )
         work.answer.prompt = prompt
         # How long the caller's context and prompt took (the scorecard's context fetch).

@@ -37,7 +37,11 @@ class PromptSource(Protocol):
         now: datetime,
         label: str | None = None,
         call_variables: Mapping[str, str] | None = None,
-    ) -> ServedPrompt | None: ...
+        version: int | None = None,
+    ) -> ServedPrompt | None:
+        """``version``: serve exactly that version number (evals), or None when it does not
+        exist; otherwise ``label``, else the normal resolution (experiment, production)."""
+        ...
 
 
 class CallerMemory(Protocol):

@@ -49,7 +49,7 @@ class StoredRunsEvalGate:
             return EvalGateResult(True, f"eval suites passed on version {version}")
         detail = (
             f"version {version} has no passing eval run of suite {', '.join(missing)}; run "
-            f"backline eval run {agent_id} <suite folder> --version {version}"
+            f"`backline eval run {agent_id} <suite folder> --version {version}`"
         )
         if required:
             return EvalGateResult(False, detail)

@@ -13,6 +13,15 @@ def get_suite(session: Session, agent_id: str, name: str) -> EvalSuite | None:
     ).first()
 
 
+def delete_suite(session: Session, agent_id: str, name: str) -> bool:
+    suite = get_suite(session, agent_id, name)
+    if suite is None:
+        return False
+    session.delete(suite)
+    session.flush()
+    return True
+
+
 def list_suites(session: Session, agent_id: str) -> list[EvalSuite]:
     stmt = select(EvalSuite).where(EvalSuite.agent_id == agent_id).order_by(col(EvalSuite.name))
     return list(session.exec(stmt))

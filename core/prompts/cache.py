@@ -109,6 +109,8 @@ class PromptCache:
     def __init__(self) -> None:
         self._snapshot = _Snapshot(revision=-1)
         self._refresh_lock = threading.Lock()
+        # Versions asked for by number (evals: ``--version N``); rows are immutable, so kept.
+        self._pinned: dict[tuple[str, int], VersionSnapshot] = {}
         self.stats = CacheStats()
 
     @property
@@ -142,6 +144,26 @@ class PromptCache:
         if production is not None and production in agent.versions:
             return Resolution(agent.versions[production], f"label:{PRODUCTION}")
         return None
+
+    def resolve_version(self, agent_id: str, version: int) -> Resolution | None:
+        """That exact version (labelled, in an experiment, or loaded with ``load_version``),
+        or None when this process does not hold it."""
+        agent = self._snapshot.agents.get(agent_id)
+        snap = agent.versions.get(version) if agent is not None else None
+        if snap is None:
+            snap = self._pinned.get((agent_id, version))
+        return Resolution(snap, f"version:{version}") if snap is not None else None
+
+    def load_version(self, session: Session, agent_id: str, version: int) -> bool:
+        """Read one version row so ``resolve_version`` can serve it; False when it does not
+        exist."""
+        if self.resolve_version(agent_id, version) is not None:
+            return True
+        row = repo.get_version(session, agent_id, version)
+        if row is None:
+            return False
+        self._pinned[(agent_id, version)] = VersionSnapshot.of(row)
+        return True
 
     # -- off the hot path ----------------------------------------------------------------
     def refresh(self, session: Session, *, force: bool = False) -> bool:

@@ -140,6 +140,11 @@ class VersionDiff(BaseModel):
 class LabelMove(BaseModel):
     version: int = Field(strict=True, ge=1, le=INT_COLUMN_MAX)
     reason: str = Field(min_length=3, max_length=2000, description="Why (kept in the audit)")
+    override_eval_gate: bool = Field(
+        default=False,
+        description="Move even though the eval gate refuses: needs the release scope; the "
+        "override and its reason are audited (prompt.label.gate_override)",
+    )
 
 
 class LabelRollback(BaseModel):

@@ -336,7 +336,14 @@ class PromptService:
         return self._gate.check(agent.org_id, agent.id, version, required=required)
 
     def move_label(
-        self, agent: Agent, name: str, version: int, reason: str, principal: Principal
+        self,
+        agent: Agent,
+        name: str,
+        version: int,
+        reason: str,
+        principal: Principal,
+        *,
+        override_eval_gate: bool = False,
     ) -> LabelMoveResult:
         label = repo.get_label(self.session, agent.id, name)
         self._require_label_scope(agent, name, label, principal)
@@ -347,9 +354,28 @@ class PromptService:
                 "promotes; abort it first (backline prompts rollout abort)"
             )
         gate = self.check_gate(agent, name, version, label)
+        detail = gate.detail
         if not gate.passed:
-            raise ConflictError(f"eval gate refused v{version} for '{name}': {gate.detail}")
-        return self.apply_move(agent, name, version, reason, principal.actor, "move", gate.detail)
+            if not override_eval_gate:
+                raise ConflictError(f"eval gate refused v{version} for '{name}': {gate.detail}")
+            # Overriding a refused gate is a release decision, whatever the label's protection.
+            try:
+                principal.require(RELEASE, agent.org_id)
+            except PermissionDeniedError as exc:
+                raise PermissionDeniedError(
+                    f"overriding the eval gate of label '{name}' needs the release scope "
+                    f"({exc.detail})"
+                ) from exc
+            record_audit(
+                self.session,
+                actor=principal.actor,
+                action="prompt.label.gate_override",
+                target=agent_target(agent.id, "label", name),
+                org_id=agent.org_id,
+                detail={"version": version, "reason": reason, "refused": gate.detail},
+            )
+            detail = f"overridden by {principal.actor}: {gate.detail}"
+        return self.apply_move(agent, name, version, reason, principal.actor, "move", detail)
 
     def rollback_label(
         self,

@@ -53,34 +53,38 @@ def serve_prompt(
     now: datetime,
     label: str | None = None,
     call_variables: Mapping[str, str] | None = None,
+    version: int | None = None,
 ) -> ServedPrompt | None:
     """None when the agent has no served version: the platform's assistant runs unchanged.
     ``call_variables``: values the call already carries; a version default never replaces
     one."""
-    resolution = cache.resolve(agent_id, caller_key, label)
+    if version is not None:  # an explicit version (evals): that one or nothing, never another
+        resolution = cache.resolve_version(agent_id, version)
+    else:
+        resolution = cache.resolve(agent_id, caller_key, label)
     if resolution is None:
         return None
-    version = resolution.version
+    snap = resolution.version
     values = build_variables(
-        version_variables=version.variables,
+        version_variables=snap.variables,
         context=context,
         now=now,
         agent_id=agent_id,
         agent_name=agent_name,
-        prompt_version=version.ref,
+        prompt_version=snap.ref,
     )
     return ServedPrompt(
-        version=version.version,
-        ref=version.ref,
+        version=snap.version,
+        ref=snap.ref,
         source=resolution.source,
         experiment_id=resolution.experiment_id,
-        system_prompt=render(version.template, values),
-        first_message=render(version.first_message, values) if version.first_message else None,
-        model=version.model,
-        tools=version.tools,
+        system_prompt=render(snap.template, values),
+        first_message=render(snap.first_message, values) if snap.first_message else None,
+        model=snap.model,
+        tools=snap.tools,
         defaults={
             name: str(value)
-            for name, value in version.variables.items()
+            for name, value in snap.variables.items()
             if name not in (call_variables or {})
         },
     )

@@ -214,3 +214,59 @@ async def test_runs_on_the_workers_as_a_workflow(stack: Stack) -> None:
         run = await finished(run_id)
         assert run["status"] == "cancelled" and run["progress"]["done"] == 30
         assert run["skipped"] >= 20
+
+
+async def test_registering_a_suite_schedules_its_nightly_run_on_production(stack: Stack) -> None:
+    """PUT .../evals/suite creates the suite's Temporal Schedule (EvalSuiteWorkflow on the
+    production label at BACKLINE_EVAL_NIGHTLY_CRON); a run of it stores and plays a run of the
+    registered suite; DELETE removes the schedule."""
+    from temporalio.client import ScheduleActionStartWorkflow
+    from temporalio.service import RPCError
+
+    from orchestration.eval_types import EvalSuiteInput, eval_nightly_schedule_id
+
+    stack.api._app_state().eval_ports = None
+    stack.eval_ports["ports"] = lambda agent: Ports(good_runtime())
+    files = {"suite.yaml": "name: nightly\nrepeats: 2\n", "book.yaml": SCENARIO}
+    with stack.http() as sync_http:
+        tenant = await asyncio.to_thread(create_tenant, sync_http)
+    agent = tenant.agent_id
+    async with httpx.AsyncClient(base_url=stack.api.url, timeout=30, headers=ADMIN) as http:
+        r = await http.put(f"/v1/agents/{agent}/evals/suite", json={"files": files})
+        assert r.status_code == 200, r.text
+        handle = stack.client.get_schedule_handle(eval_nightly_schedule_id(agent, "nightly"))
+        described = await handle.describe()
+        # The server keeps a cron expression as a calendar: 03:00 every day.
+        assert stack.settings.eval_nightly_cron == "0 3 * * *"
+        (calendar,) = described.schedule.spec.calendars
+        assert [(r.start, r.end) for r in calendar.hour] == [(3, 3)]
+        assert [(r.start, r.end) for r in calendar.minute] == [(0, 0)]
+        assert "'0 3 * * *'" in (described.schedule.state.note or "")
+        action = described.schedule.action
+        assert isinstance(action, ScheduleActionStartWorkflow)
+        assert action.workflow == "EvalSuiteWorkflow"
+        assert action.task_queue == stack.settings.task_queue
+        (arg,) = await stack.client.data_converter.decode(action.args, [EvalSuiteInput])
+        assert arg == EvalSuiteInput("", agent_id=agent, suite_name="nightly", label="production")
+        # Re-registering updates the same schedule rather than failing.
+        r = await http.put(f"/v1/agents/{agent}/evals/suite", json={"files": files})
+        assert r.status_code == 200, r.text
+
+        await handle.trigger()
+        for _ in range(300):
+            runs = (await http.get("/v1/evals/runs", params={"agent_id": agent})).json()
+            if runs and runs[0]["status"] not in ("queued", "running"):
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError("the nightly run did not finish")
+        (run,) = runs
+        assert run["suite"] == "nightly" and run["label"] == "production", run
+        assert run["passed"] == 2, run
+
+        r = await http.delete(f"/v1/agents/{agent}/evals/suite/nightly")
+        assert r.status_code == 204, r.text
+        with pytest.raises(RPCError):
+            await handle.describe()
+        r = await http.delete(f"/v1/agents/{agent}/evals/suite/nightly")
+        assert r.status_code == 404, r.text

@@ -88,7 +88,7 @@ class World:
         self.embedder = embedder
         recorder = SqlEventRecorder(engine, SECRET_KEY)
         self.answering = AnsweringService(
-            prompts=CachedPrompts(self.cache),
+            prompts=CachedPrompts(self.cache, engine),
             memory=StoredMemory(embedder, EmbeddedVectorStore(engine)),
             knowledge=KnowledgeRetriever(embedder, self.index),
             tools=GatewayToolRouter(lambda: harness.gateway, recorder),
@@ -192,6 +192,34 @@ async def test_the_agent_answers_with_the_served_versions_fact(world: World) -> 
     again = await later.respond("When is your office open?")
     assert "Monday to Saturday, 7am to 9pm" in again.text
     assert again.model == "fake-default"  # v2 names no model: the default applies
+
+
+async def test_an_explicit_version_is_served_whatever_the_labels_say(world: World) -> None:
+    world.release("You are Acme's agent. Our office is open Monday to Friday, 8am to 6pm.")
+    with Session(world.engine, expire_on_commit=False) as session:
+        agent = tenancy_repo.get_agent(session, world.agent.id)
+        assert agent is not None
+        body = {
+            "template": "You are Acme's agent. Our office is open Monday to Sunday, 9am to 1pm.",
+            "message": "candidate",
+        }
+        PromptService(session, NoEvalSuiteGate()).push_version(
+            agent, PromptVersionCreate.model_validate(body), principal(agent.org_id, "content")
+        )
+        session.commit()  # v2 has no label: the cache does not hold it
+    candidate = await world.runtime.open_call(world.agent, world.target(version=2))
+    assert candidate.served is not None and candidate.served.ref == "v2"
+    assert candidate.served.source == "version:2"
+    turn = await candidate.respond("When is your office open?")
+    assert "Monday to Sunday, 9am to 1pm" in turn.text and turn.prompt_version == "v2"
+    # The version wins over a label; production still serves v1 to everyone else.
+    pinned = await world.runtime.open_call(world.agent, world.target(version=1, label="staging"))
+    assert pinned.served is not None and pinned.served.ref == "v1"
+    normal = await world.runtime.open_call(world.agent, world.target())
+    assert normal.served is not None and normal.served.ref == "v1"
+    # A version that does not exist serves nothing rather than another version.
+    missing = await world.runtime.open_call(world.agent, world.target(version=99))
+    assert missing.served is None
 
 
 async def test_a_gateway_tool_is_called_and_its_result_answers(

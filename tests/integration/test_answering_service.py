@@ -50,6 +50,7 @@ class NoPrompts:
         now: datetime,
         label: str | None = None,
         call_variables: Mapping[str, str] | None = None,
+        version: int | None = None,
     ) -> ServedPrompt | None:
         return None
 

@@ -182,3 +182,104 @@ def test_experiment_splits_traffic_and_reports_variant_results(any_engine: Engin
         session.commit()
         cache.refresh(session)
         assert {cache.resolve(agent_id, f"c{i}").version.version for i in range(50)} == {1}  # type: ignore[union-attr]
+
+
+def test_eval_gate_needs_a_passed_run_of_the_candidate_and_overrides_are_audited(
+    any_engine: Engine,
+) -> None:
+    from core.evals.gate import StoredRunsEvalGate
+    from core.evals.service import EvalService
+
+    files = {"suite.yaml": "name: booking\n", "a.yaml": "name: a\nturns: [x]\n"}
+    org_id, agent_id = seed_tenant(any_engine, versions=3, production=1)
+    release = principal(org_id, "release")
+    with Session(any_engine) as session:
+        svc = PromptService(session, StoredRunsEvalGate(any_engine))
+        agent = session.get(Agent, agent_id)
+        assert agent is not None
+        svc.set_policy(
+            agent, "production", protected=None, require_eval_gate=True,
+            reason="gate it", principal=release,
+        )  # fmt: skip
+        evals = EvalService(session)
+        evals.register_suite(org_id, agent_id, "booking", files)
+        run = evals.create_run(org_id, agent_id, "booking", files, 1, version=2)
+        evals.start(run.id)
+        evals.finish(run.id, "regressed")
+        session.commit()
+        with pytest.raises(ConflictError) as refused:
+            svc.move_label(agent, "production", 2, "ship v2", release)
+        assert "'booking' (its last run is regressed)" in refused.value.detail
+        assert f"`backline eval run {agent_id} <suite folder> --version 2`" in refused.value.detail
+        # A passed run of another version does not open the gate for this one.
+        other = evals.create_run(org_id, agent_id, "booking", files, 1, version=3)
+        evals.start(other.id)
+        evals.finish(other.id, "passed")
+        session.commit()
+        with pytest.raises(ConflictError, match="version 2 has no passing eval run"):
+            svc.move_label(agent, "production", 2, "ship v2", release)
+        assert svc.move_label(agent, "production", 3, "ship v3", release).label.version == 3
+        # Rolling back is never gated, even to a version without a passed run.
+        assert svc.rollback_label(agent, "production", "incident", release).label.version == 1
+        # Overriding needs the release scope, even on a label that is not protected.
+        svc.move_label(agent, "staging", 1, "stage v1", principal(org_id, "content"))
+        svc.set_policy(
+            agent, "staging", protected=False, require_eval_gate=True,
+            reason="gate staging", principal=release,
+        )  # fmt: skip
+        with pytest.raises(PermissionDeniedError, match="release scope"):
+            svc.move_label(
+                agent, "staging", 2, "try it", principal(org_id, "content"),
+                override_eval_gate=True,
+            )  # fmt: skip
+        moved = svc.move_label(
+            agent, "production", 2, "hotfix, suite is broken", release, override_eval_gate=True
+        )
+        session.commit()
+        assert moved.label.version == 2 and moved.eval_gate.startswith("overridden by key:release")
+        override = session.exec(
+            select(AuditEvent).where(
+                AuditEvent.org_id == org_id, AuditEvent.action == "prompt.label.gate_override"
+            )
+        ).one()
+        assert override.actor == "key:release"
+        assert override.detail["reason"] == "hotfix, suite is broken"
+        assert "regressed" in override.detail["refused"]
+
+
+def test_a_rollout_is_promoted_only_with_a_passed_run_of_its_candidate(any_engine: Engine) -> None:
+    from core.evals.gate import StoredRunsEvalGate
+    from core.evals.service import EvalService
+    from core.prompts.rollouts import RolloutService
+
+    files = {"suite.yaml": "name: booking\n", "a.yaml": "name: a\nturns: [x]\n"}
+    org_id, agent_id = seed_tenant(any_engine, versions=2, production=1)
+    with Session(any_engine) as session:
+        gate = StoredRunsEvalGate(any_engine)
+        agent = session.get(Agent, agent_id)
+        assert agent is not None
+        PromptService(session, gate).set_policy(
+            agent, "production", protected=None, require_eval_gate=True,
+            reason="gate it", principal=principal(org_id, "release"),
+        )  # fmt: skip
+        EvalService(session).register_suite(org_id, agent_id, "booking", files)
+        session.commit()
+        rollouts = RolloutService(session, gate)
+        rollout = rollouts.begin(
+            agent_id=agent_id, candidate_version=2, plan=[{"weight": 1.0}], actor="key:release",
+            reason="roll v2", workflow_id="wf", run_id="run-1",
+        )  # fmt: skip
+        session.commit()
+        assert rollout.id is not None
+        promoted, detail = rollouts.promote(rollout.id, actor="key:release", reason="clean")
+        assert not promoted and "'booking' (no run)" in detail and "--version 2`" in detail
+        assert repo.get_label(session, agent_id, "production").version == 1  # type: ignore[union-attr]
+        evals = EvalService(session)
+        run = evals.create_run(org_id, agent_id, "booking", files, 1, version=2)
+        evals.start(run.id)
+        evals.finish(run.id, "passed")
+        session.commit()
+        promoted, _ = rollouts.promote(rollout.id, actor="key:release", reason="clean")
+        session.commit()
+        assert promoted
+        assert repo.get_label(session, agent_id, "production").version == 2  # type: ignore[union-attr]

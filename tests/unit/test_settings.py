@@ -45,3 +45,16 @@ def test_demo_default_credentials_are_detected() -> None:
         "demo_bland_tool_token": "d" * 20,
     }
     assert Settings(**strong).demo_uses_default_credentials is False
+
+
+def test_eval_nightly_cron_defaults_to_three_in_the_morning_and_is_documented(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pathlib import Path
+
+    monkeypatch.delenv("BACKLINE_EVAL_NIGHTLY_CRON", raising=False)
+    assert Settings().eval_nightly_cron == "0 3 * * *"
+    monkeypatch.setenv("BACKLINE_EVAL_NIGHTLY_CRON", "30 1 * * 1-5")
+    assert Settings().eval_nightly_cron == "30 1 * * 1-5"
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "settings.md").read_text()
+    assert "| `BACKLINE_EVAL_NIGHTLY_CRON` | `0 3 * * *` |" in doc
