@@ -11,6 +11,7 @@ without an agent runtime closes with 1011. The protocol itself is
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -25,11 +26,12 @@ from connectors.retell.llm_ws import (
     PLATFORM,
     CallOpenFailedError,
     RetellLlmSession,
+    TranscriptUpdate,
     TurnResponder,
     llm_token_matches,
 )
 from core.calls.answering import clip
-from core.calls.events import check_call_id
+from core.calls.events import CallRef, Informational, check_call_id
 from core.errors import AppError
 
 router = APIRouter(tags=["retell"])
@@ -92,8 +94,35 @@ async def retell_llm(websocket: WebSocket, agent_id: str, token: str, call_id: s
         text = message.get("text")
         return text if text is not None else message.get("bytes") or b""
 
+    seen = 0
+    recording: set[asyncio.Future[Any]] = set()
+
+    def on_update(update: TranscriptUpdate) -> None:
+        # Retell sends the live transcript over and over: one event per new utterance.
+        nonlocal seen
+        if len(update.transcript) <= seen:
+            return
+        seen = len(update.transcript)
+        event = Informational(
+            call=CallRef(platform=PLATFORM, call_id=call_id),
+            platform_type="update_only",
+            data={
+                "utterances": seen,
+                "last_role": update.transcript[-1].role,
+                "turntaking": update.turntaking,
+            },
+        )
+        task = asyncio.ensure_future(state.answering.answer(agent, event))
+        recording.add(task)
+        task.add_done_callback(recording.discard)
+
     session = RetellLlmSession(
-        agent=agent, call_id=call_id, responder=responder, calls=state.retell_calls, send=send
+        agent=agent,
+        call_id=call_id,
+        responder=responder,
+        calls=state.retell_calls,
+        send=send,
+        on_update=on_update,
     )
     code = 1000
     try:

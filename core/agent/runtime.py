@@ -67,6 +67,8 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 KNOWLEDGE_HEADING = "Relevant knowledge"
 TOOL_FAILED = "Something went wrong on our side while running that tool."
+# The call event that carries one agent turn's trace.
+TURN_EVENT = "turn_trace"
 # A platform's own ``{{name}}`` variable (VAPI ``{{customer.number}}``, Retell dynamic variables):
 # in text mode the runtime is the platform, so it fills them from the call and the version.
 PLATFORM_VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}")
@@ -383,6 +385,7 @@ class Conversation:
         self.context = context
         self.opening: str | None = served.first_message if served is not None else None
         self.trace: list[TurnResult] = []
+        self._background: set[asyncio.Future[None]] = set()
         self.system = system
         self.tools = tools
         self.owned = owned
@@ -665,7 +668,42 @@ class Conversation:
             error=state.error,
         )
         self.trace.append(result)
+        # The turn's trace joins the call's events without holding up the reply.
+        task = asyncio.ensure_future(self._record_turn(result))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
         return result
+
+    async def _record_turn(self, result: TurnResult) -> None:
+        """One ``turn_trace`` event per turn: the version, the model, time to first token,
+        upstream and Backline's own time, tokens, tool calls and retrievals (ids and status
+        only: the words are in the call's transcript updates, redacted as they are stored)."""
+        data = {
+            "prompt_version": result.prompt_version,
+            "model": result.model,
+            "ttft_ms": result.ttft_ms,
+            "upstream_ms": result.upstream_ms,
+            "backline_ms": result.backline_ms,
+            "usage": dict(result.usage),
+            "fallback_used": result.fallback_used,
+            "error": result.error,
+            "tools": [
+                {"name": t.name, "source": t.source, "ok": t.error is None, "ms": t.latency_ms}
+                for t in result.tool_calls
+            ],
+            "retrievals": [
+                {"status": r.status, "chunk_ids": list(r.chunk_ids), "outdated": r.outdated}
+                for r in result.retrievals
+            ],
+            "platform_tools": [c.get("name") for c in result.platform_tool_calls],
+        }
+        try:
+            await self._answering.answer(
+                self.agent,
+                ev.Informational(call=self._ref, platform_type=TURN_EVENT, data=data),
+            )
+        except Exception:
+            log.exception("agent %s: could not record a turn's trace", self.agent.id)
 
 
 def _args_or_empty(call: ToolCall) -> dict[str, Any]:

@@ -5,7 +5,9 @@ whose answers follow only from the request it is sent."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -26,7 +28,14 @@ from connectors.tool_routing import GatewayToolCatalog, GatewayToolRouter
 from connectors.vectors.embedded import EmbeddedVectorStore
 from connectors.vectors.knowledge_embedded import EmbeddedKnowledgeIndex
 from core.agent.llm import ChatMessage, ModelSettings
-from core.agent.runtime import AgentRuntime, CallTarget, RuntimeSettings, TurnDelta, TurnResult
+from core.agent.runtime import (
+    TURN_EVENT,
+    AgentRuntime,
+    CallTarget,
+    RuntimeSettings,
+    TurnDelta,
+    TurnResult,
+)
 from core.calls.answering import AnsweringService
 from core.calls.models import Call, CallEvent
 from core.db import session_scope, utcnow
@@ -377,6 +386,19 @@ async def test_streaming_yields_pieces_then_the_result_and_the_call_is_recorded(
     with Session(world.engine) as session:
         call = session.exec(select(Call).where(Call.platform_call_id == target.call_id)).one()
     assert (call.platform, call.prompt_version) == ("eval", "v1")
+
+    # The turn's trace joins the call's events in the background, after the reply.
+    deadline = time.monotonic() + 10
+    turns: list[Any] = []
+    while not turns and time.monotonic() < deadline:
+        turns = [e for e in world.events(target.call_id) if e.platform_type == TURN_EVENT]
+        if not turns:
+            await asyncio.sleep(0.05)
+    assert len(turns) == 1
+    trace = turns[0].data
+    assert trace["prompt_version"] == "v1" and trace["fallback_used"] is False
+    assert trace["ttft_ms"] == result.ttft_ms and trace["upstream_ms"] == result.upstream_ms
+    assert trace["usage"] == dict(result.usage) and trace["retrievals"]
 
 
 async def test_a_given_history_replaces_the_conversation_and_its_system_message(
