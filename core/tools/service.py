@@ -551,6 +551,43 @@ class ToolRegistryService:
         return repo.purge_invocations(self.session, utcnow() - LEDGER_RETENTION)
 
 
+BREAKER_OPEN = "tool_breaker_open"
+# Breaker alerts this process raised, so the next successful call to that server resolves them
+# without a lookup on every call (breakers are per process too).
+_open_breakers: set[str] = set()
+
+
+def _breaker_alert(session: Session, record: ToolCallRecord) -> None:
+    """A call refused or failed with the server's breaker open raises (or refreshes) one alert
+    about that server, through the alert rules like every source; a later successful call to
+    it resolves the alert."""
+    from core.monitoring.alerts import raise_alert, resolve_subject
+
+    subject = f"mcp_server:{record.org_id}:{record.server}"
+    if record.breaker == "open" or record.status == "breaker_open":
+        raise_alert(
+            session,
+            org_id=record.org_id,
+            agent_id=record.agent_id,
+            kind=BREAKER_OPEN,
+            message=(
+                f"The circuit breaker of tool server '{record.server}' is open: calls to its "
+                "tools get the spoken fallback until it recovers"
+            ),
+            detail={"server": record.server, "tool": record.tool, "status": record.status},
+            subject=subject,
+        )
+        _open_breakers.add(subject)
+    elif record.status == "ok" and subject in _open_breakers:
+        resolve_subject(
+            session,
+            subject=subject,
+            kinds=(BREAKER_OPEN,),
+            resolution="a call to the server succeeded: its breaker closed",
+        )
+        _open_breakers.discard(subject)
+
+
 def record_tool_call(session: Session, secret_key: str, record: ToolCallRecord) -> None:
     """Append one gateway call to its call's trace (a ``tool_call`` event, arguments and outcome
     redacted) and, when the tool may change something, to the audit trail (ids only)."""
@@ -569,6 +606,7 @@ def record_tool_call(session: Session, secret_key: str, record: ToolCallRecord) 
         "breaker": record.breaker,
         "duplicate": record.duplicate,
     }
+    _breaker_alert(session, record)
     if record.call_id is not None:
         event = CallsService(session, secret_key).record_event(
             org_id=record.org_id,
