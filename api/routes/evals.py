@@ -33,6 +33,7 @@ from core.evals.schemas import (
     SuiteFiles,
 )
 from core.evals.service import EvalService, run_public, suite_public
+from core.tenancy.agent_info import AgentInfo
 from core.tenancy.service import Principal, require_owner
 from evals.execution import cases_of, execute_run, suite_from_files
 from evals.files import SuiteError
@@ -52,6 +53,14 @@ def _load(files: dict[str, str]) -> Suite:
         return suite_from_files(files)
     except SuiteError as exc:
         raise InvalidInputError(str(exc)) from None
+
+
+def _own_agent(state: AppState, principal: Principal, agent_id: str) -> AgentInfo:
+    """The agent, if the caller's organization owns it (the operator: if it exists)."""
+    agent = state.agents.get(agent_id)
+    require_owner(principal, "agent", agent_id, agent.org_id if agent is not None else None)
+    assert agent is not None
+    return agent
 
 
 def _own_run(session: SessionDep, principal: Principal, run_id: str) -> EvalRun:
@@ -110,9 +119,7 @@ async def create_run(
                 "no scenario of the suite has any of the tags "
                 f"{', '.join(body.tags)}; check the tags: in the scenario files"
             )
-        agent = state.agents.get(agent_id)
-        if agent is None:
-            raise NotFoundError(f"agent '{agent_id}' does not exist")
+        agent = _own_agent(state, principal, agent_id)
         run = EvalService(session).create_run(
             agent.org_id,
             agent_id,
@@ -206,10 +213,8 @@ async def register_suite(
     release gate; creates or updates its nightly schedule (``BACKLINE_EVAL_NIGHTLY_CRON``)."""
 
     def store() -> EvalSuitePublic:
+        agent = _own_agent(state, principal, agent_id)
         suite = _load(body.files)
-        agent = state.agents.get(agent_id)
-        if agent is None:
-            raise NotFoundError(f"agent '{agent_id}' does not exist")
         stored = EvalService(session).register_suite(
             agent.org_id, agent_id, suite.config.name, body.files
         )
@@ -245,8 +250,7 @@ async def unregister_suite(
     is deleted. Its stored runs stay."""
 
     def remove() -> None:
-        agent = state.agents.get(agent_id)
-        require_owner(principal, "agent", agent_id, agent.org_id if agent is not None else None)
+        _own_agent(state, principal, agent_id)
         principal.require("release", principal.org_id)
         if not repo.delete_suite(session, agent_id, name):
             raise NotFoundError(f"agent '{agent_id}' has no registered eval suite '{name}'")
@@ -263,7 +267,8 @@ async def unregister_suite(
     openapi_extra=auth("viewer"),
 )
 def list_suites(
-    agent_id: str, principal: PrincipalDep, session: SessionDep
+    agent_id: str, principal: PrincipalDep, state: StateDep, session: SessionDep
 ) -> list[EvalSuitePublic]:
     """The agent's registered suites."""
+    _own_agent(state, principal, agent_id)
     return [suite_public(s) for s in repo.list_suites(session, agent_id)]

@@ -174,6 +174,18 @@ def test_cancel_and_tenant_isolation(stack: Stack, tmp_path: Path) -> None:
         assert http.get(f"/v1/evals/runs/{run_id}", headers=outsider).status_code == 403
         assert http.post(f"/v1/evals/runs/{run_id}/cancel", headers=outsider).status_code == 403
         assert http.get("/v1/evals/runs", headers=outsider).json() == []
+        # Another organization can neither start runs on, register suites for, nor list the
+        # suites of this agent.
+        agent_url = f"/v1/agents/{tenant.agent_id}/evals"
+        assert (
+            http.post(f"{agent_url}/runs", json={"files": files}, headers=outsider).status_code
+            == 403
+        )
+        assert (
+            http.put(f"{agent_url}/suite", json={"files": files}, headers=outsider).status_code
+            == 403
+        )
+        assert http.get(f"{agent_url}/suite", headers=outsider).status_code == 403
         r = http.post(f"/v1/evals/runs/{run_id}/cancel", headers=ADMIN)
         assert r.status_code == 200, r.text
         run = wait_done(http, run_id, ADMIN)
