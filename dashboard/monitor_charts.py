@@ -251,3 +251,32 @@ def call_timeline(events: pd.DataFrame) -> go.Figure:
     fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(lanes)))
     fig.update_layout(title=title, height=360, barmode="overlay")
     return fig
+
+
+def drift_closeness(states: pd.DataFrame) -> go.Figure:
+    """How close each drift detector is to alarming: one bar per prompt version and metric,
+    the nearest detector's statistic over its threshold (1 alarms), coloured by phase."""
+    title = "Drift detectors: how close to an alarm (1 = alarm)"
+    frame = states.dropna(subset=["closest_to_alarm"]) if not states.empty else states
+    if frame.empty:
+        return _empty(title, "every detector is still collecting its reference calls")
+    labels = [f"{v} · {m}" for v, m in zip(frame["prompt_version"], frame["metric"], strict=True)]
+    colors = [ALERT_COLORS["critical"] if p == "alarmed" else "#1565c0" for p in frame["phase"]]
+    fig = go.Figure(
+        go.Bar(
+            x=frame["closest_to_alarm"],
+            y=labels,
+            orientation="h",
+            marker_color=colors,
+            customdata=frame[["direction", "baseline", "window_calls"]].astype(str).to_numpy(),
+            hovertemplate=(
+                "%{y}: %{x:.2f} of the threshold (%{customdata[0]})<br>"
+                "baseline %{customdata[1]}, window %{customdata[2]}<extra></extra>"
+            ),
+        )
+    )
+    fig.add_vline(x=1.0, line_dash="dash", line_color=ALERT_COLORS["critical"])
+    fig.update_layout(
+        title=title, height=max(260, 40 * len(frame) + 120), xaxis_title="statistic / threshold"
+    )
+    return fig

@@ -21,6 +21,7 @@ from sqlmodel import Session
 from core.calls import queries as call_queries
 from core.db import utcnow
 from core.monitoring import queries
+from core.monitoring.drift import DriftMonitor
 from core.monitoring.scorecard import LAYERS
 from dashboard.data import TTL_S, database_url, get_engine
 
@@ -188,27 +189,66 @@ def alerts(filters: Filters) -> tuple[pd.DataFrame, pd.DataFrame]:
     return _alerts(database_url(), filters.agent_id, filters.period)
 
 
+DRIFT_COLUMNS = [
+    "agent_id", "prompt_version", "metric", "phase", "baseline", "reference_calls",
+    "closest_to_alarm", "direction", "window_calls", "calls_seen", "updated_at",
+]  # fmt: skip
+
+
+def drift_rows(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """One stored drift state as readable rows, one per watched metric
+    (``DriftMonitor.summary()``): its phase (reference, watching, alarmed), the baseline, and
+    how close the nearest detector is to alarming (``closest_to_alarm``: statistic over
+    threshold, 1 alarms). A state this version cannot read says so instead of failing."""
+    base = {
+        "agent_id": row.get("agent_id"),
+        "prompt_version": row.get("prompt_version"),
+        "calls_seen": row.get("calls_seen"),
+        "updated_at": row.get("updated_at"),
+    }
+    state = row.get("state")
+    if isinstance(state, str):
+        state = json.loads(state)
+    try:
+        summary = DriftMonitor.from_state(state or {}).summary()
+    except (KeyError, TypeError, ValueError) as exc:
+        return [base | {"metric": "—", "phase": f"unreadable state ({exc})"}]
+    out = []
+    for metric, m in summary.items():
+        item = base | {
+            "metric": metric,
+            "phase": m["phase"],
+            "reference_calls": m["reference_calls"],
+        }
+        if m["phase"] == "reference":
+            item["window_calls"] = f"reference {m['reference_calls']} of {m['needed']}"
+        else:
+            direction, cusum = max(m["cusum"].items(), key=lambda kv: kv[1]["fraction"])
+            item |= {
+                "baseline": round(m["baseline"], 3),
+                "closest_to_alarm": round(cusum["fraction"], 3),
+                "direction": direction,
+                "window_calls": f"{m['window']['calls']} of {m['window']['of']}",
+            }
+        out.append(item)
+    return out
+
+
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def _drift_states(url: str) -> pd.DataFrame | None:
     with _session(url) as session:
         rows = queries.drift_state_rows(session)
     if rows is None:
         return None
-    shown = [
-        {
-            k: json.dumps(v, sort_keys=True, default=str) if isinstance(v, dict | list) else v
-            for k, v in row.items()
-        }
-        for row in rows
-    ]
-    return pd.DataFrame(shown)
+    shown = [item for row in rows for item in drift_rows(row)]
+    return pd.DataFrame(shown, columns=DRIFT_COLUMNS)
 
 
 def drift_states(agent_id: str | None = None) -> pd.DataFrame | None:
-    """The drift detectors' stored state (one row per stored state), or None when the schema
-    has no drift state table yet."""
+    """The drift detectors' stored state, one row per agent, prompt version and metric
+    (``drift_rows``), or None when the schema has no drift state table yet."""
     frame = _drift_states(database_url())
-    if frame is not None and agent_id and "agent_id" in frame.columns:
+    if frame is not None and agent_id:
         frame = frame[frame["agent_id"] == agent_id].reset_index(drop=True)
     return frame
 

@@ -70,7 +70,19 @@ if states is None:
 elif states.empty:
     st.info("The drift watch has not run yet for this selection.")
 else:
-    st.container(key="drift_states").dataframe(states, hide_index=True)
+    st.plotly_chart(monitor_charts.drift_closeness(states), key="chart_drift_closeness")
+    st.container(key="drift_states").dataframe(
+        states,
+        hide_index=True,
+        column_config={
+            "closest_to_alarm": st.column_config.ProgressColumn(
+                "closest to alarm", min_value=0.0, max_value=1.0, format="%.2f"
+            ),
+            "updated_at": st.column_config.DatetimeColumn(
+                "updated (UTC)", format="YYYY-MM-DD HH:mm"
+            ),
+        },
+    )
 
 st.subheader("Per-call measures")
 st.container(key="quality_calls").dataframe(

@@ -5,6 +5,7 @@ their deliveries."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,7 @@ from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
 from core.db import make_engine
+from core.monitoring.drift import DriftMonitor
 from core.monitoring.models import DriftState
 from tests.dashboard.seed import CARD, MARIA, OLIVER, QUIET_AGENT_ID, Seed
 
@@ -109,18 +111,40 @@ def test_quality_page_plots_distributions_with_alert_markers(seeded_db: Seed) ->
 
 
 def test_quality_page_shows_stored_drift_state(seeded_db: Seed) -> None:
+    # A real monitor fed 300 calls: past its reference, so every metric is watched.
+    monitor = DriftMonitor("demo", "v3", metrics=("words_per_turn", "grounded"))
+    rng = random.Random(3)
+    for _ in range(300):
+        monitor.update({"words_per_turn": rng.gauss(20, 3), "grounded": rng.random() < 0.9})
     engine = make_engine(seeded_db.url)
     with Session(engine) as session:
         session.add(
-            DriftState(org_id="org-demo", agent_id="demo", prompt_version="v3", state={"calls": 42})
+            DriftState(
+                org_id="org-demo",
+                agent_id="demo",
+                prompt_version="v3",
+                state=monitor.state(),
+                calls_seen=300,
+            )
+        )
+        # A state this version cannot read is shown as such, not a failed page.
+        session.add(
+            DriftState(org_id="org-demo", agent_id="demo", prompt_version="v2", state={"calls": 42})
         )
         session.commit()
     engine.dispose()
 
     at = _open("quality")
 
-    states = _table(at, "drift_states")
-    assert list(states["prompt_version"]) == ["v3"]
+    states = _table(at, "drift_states").set_index(["prompt_version", "metric"])
+    words = states.loc[("v3", "words_per_turn")]
+    assert words["phase"] == "watching"
+    assert 18 < words["baseline"] < 22
+    assert 0 <= words["closest_to_alarm"] < 1
+    assert states.loc[("v3", "grounded"), "phase"] == "watching"
+    assert states.loc[("v2", "—"), "phase"].startswith("unreadable state")
+    (chart,) = [c for c in at.get("plotly_chart") if "Drift detectors" in c.proto.spec]
+    assert "words_per_turn" in chart.proto.spec
 
 
 def test_traces_page_searches_and_shows_a_timeline(seeded_db: Seed) -> None:
