@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from core.calls.models import Call, CallEvent, RejectedWebhook, WebhookInbox
 from core.monitoring.models import CallScore
+from core.tools.models import ToolInvocation
 
 
 def find_inbox(
@@ -165,12 +166,14 @@ def _affected(session: Session, stmt: Any) -> int:
 
 # Tables ``delete_caller_calls`` deletes from (their freed space is scrubbed after a forget).
 CALLER_TABLES: tuple[str, ...] = tuple(
-    str(m.__tablename__) for m in (CallScore, CallEvent, WebhookInbox, Call, RejectedWebhook)
+    str(m.__tablename__)
+    for m in (CallScore, CallEvent, WebhookInbox, ToolInvocation, Call, RejectedWebhook)
 )
 
 
 def delete_caller_calls(session: Session, org_id: str, agent_id: str, caller_hash: str) -> int:
-    """Every call-side row of a caller: scores, events, inbox payloads, calls, rejections."""
+    """Every call-side row of a caller: scores, events, inbox payloads, the side-effecting tool
+    runs of their calls (arguments and results may name them), calls, rejections."""
     call_ids = list(
         session.exec(
             select(Call.platform, Call.platform_call_id).where(
@@ -183,6 +186,7 @@ def delete_caller_calls(session: Session, org_id: str, agent_id: str, caller_has
         (CallScore, CallScore.agent_id, CallScore.platform, CallScore.platform_call_id),
         (CallEvent, CallEvent.agent_id, CallEvent.platform, CallEvent.platform_call_id),
         (WebhookInbox, WebhookInbox.agent_id, WebhookInbox.platform, WebhookInbox.call_id),
+        (ToolInvocation, ToolInvocation.agent_id, ToolInvocation.platform, ToolInvocation.call_id),
     )
     for platform, call_id in call_ids:
         # Rows recorded before the caller's number was known still belong to their calls.

@@ -10,10 +10,11 @@ from sqlmodel import Session, select
 
 from connectors.embedder import MiniLMEmbedder
 from connectors.vectors.embedded import EmbeddedVectorStore, VectorEntry
-from core.calls.models import RejectedWebhook, WebhookInbox
+from core.calls.models import Call, RejectedWebhook, WebhookInbox
 from core.calls.service import CallsService
 from core.memory.models import Fact, Memory
 from core.memory.service import CallMemoryInput, MemoryService
+from core.tools.models import ToolInvocation
 
 SECRET = "store-secret"
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
@@ -228,6 +229,31 @@ def test_forgetting_a_caller_erases_rows_vectors_inbox_and_rejections(
             raw=b"{}",
             caller_number=number,
         )
+        # The call itself, and the side-effecting tool runs of this call and of another
+        # caller's call: only this caller's go (their arguments and results may name them).
+        for call_id, hashed in (("f1", caller), ("other-call", "another-caller-hash")):
+            s.add(
+                Call(
+                    org_id=org,
+                    agent_id=agent,
+                    platform="vapi",
+                    platform_call_id=call_id,
+                    caller_hash=hashed,
+                )
+            )
+            s.add(
+                ToolInvocation(
+                    idempotency_key=uuid.uuid4().hex,
+                    org_id=org,
+                    agent_id=agent,
+                    platform="vapi",
+                    call_id=call_id,
+                    tool_call_id="t1",
+                    tool="book",
+                    status="done",
+                    result=f"booked for {call_id}",
+                )
+            )
         s.commit()
     _write(
         any_engine, embedder, _input(org, caller, "f1", "Remember me.", [("city", "Austin")], T0)
@@ -271,6 +297,9 @@ def test_forgetting_a_caller_erases_rows_vectors_inbox_and_rejections(
             ).first()
             is None
         )
+        runs = s.exec(select(ToolInvocation.call_id).where(ToolInvocation.org_id == org)).all()
+        assert runs == ["other-call"]
+        assert "toolinvocation" in CallsService.forget_tables()
 
 
 def test_raw_payloads_are_purged_after_retention(any_engine: Engine) -> None:
