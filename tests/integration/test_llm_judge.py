@@ -25,6 +25,7 @@ from core.monitoring import repository as monitoring_repo
 from core.monitoring.judge import CONVERSATIONAL_RUBRICS, parse_verdict, sampled
 from core.ports import Embedder, VectorStore
 from core.tenancy.models import Agent, Organization
+from evals import adapters
 from evals.adapters import eval_ports
 from evals.judge import ChatModelJudge
 from evals.runner import (
@@ -313,3 +314,15 @@ def test_the_eval_ports_have_a_judge_and_a_caller_only_with_a_model(llm: FakeLLM
     assert isinstance(with_model.judge, ChatModelJudge) and with_model.judge.threshold == 0.9
     assert isinstance(with_model.simulator, ChatModelCaller)
 
+
+def test_deepeval_asked_for_but_not_installed_falls_back_to_backlines_judge(
+    llm: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reason = "deepeval is not installed (pip install --no-deps -r requirements-deepeval.txt)"
+    monkeypatch.setattr(adapters, "deepeval_missing", lambda: reason)
+    common: tuple[Any, ...] = (ScriptedRuntime(), cast(Engine, None), SECRET_KEY, None, None, None)
+    ports = eval_ports(*common, model=_model(llm), model_settings=SETTINGS, deepeval=True)
+    assert isinstance(ports.judge, ChatModelJudge) and isinstance(ports.simulator, ChatModelCaller)
+    # Without an LLM there is no judge at all, deepeval or not.
+    without = eval_ports(*common, deepeval=True)
+    assert without.judge is None and without.simulator is None
