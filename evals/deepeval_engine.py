@@ -1,7 +1,7 @@
 """deepeval as the eval runner's judge and simulated caller, over Backline's chat model.
 
 Optional: deepeval is not in requirements.lock (its pins of click and rich conflict with the
-lock's); ``pip install --no-deps -r requirements-deepeval.txt`` adds it. Only
+lock's); ``pip install --no-deps -r requirements-deepeval.txt`` adds it. In the product only
 :func:`evals.adapters.eval_ports` imports this module, and only when ``BACKLINE_EVAL_DEEPEVAL``
 is on, deepeval is importable and an LLM is configured; otherwise Backline's own judge and
 simulated caller (``evals/judge.py``, ``evals/simulator.py``) serve.
