@@ -173,6 +173,7 @@ def eval_ports_for(settings: Settings, engine: Engine) -> Callable[[AgentInfo], 
             model=state.chat_model if settings.llm_configured else None,
             model_settings=judge_model_settings(settings),
             judge_threshold=settings.judge_threshold,
+            deepeval=settings.eval_deepeval,
         )
 
     return ports_for

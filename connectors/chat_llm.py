@@ -189,6 +189,8 @@ class OpenAIChatModel:
             # ``max_tokens`` rather than ``max_completion_tokens``: every compatible server
             # (vLLM, llama.cpp, Ollama) accepts it.
             params["max_tokens"] = settings.max_tokens
+        if settings.response_format is not None:
+            params["response_format"] = settings.response_format
         return params
 
     @staticmethod

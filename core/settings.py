@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     judge_sample_rate: float = Field(default=0.0, ge=0.0, le=1.0)
     # The judge's pass mark: a rubric passes at this score (0-1) or above.
     judge_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
+    # Eval runs judge and simulate callers with deepeval's metrics and ConversationSimulator
+    # (docs/evals.md) when an LLM is configured and deepeval is installed (it is optional).
+    eval_deepeval: bool = False
     calls_abandon_sweep_s: int = Field(default=300, ge=10)
     # Call traces (docs/monitoring.md#traces): after scoring, each call is exported as an
     # OpenTelemetry trace over OTLP/HTTP to a collector, to Langfuse, or both; neither set:

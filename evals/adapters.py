@@ -10,13 +10,17 @@
 * :class:`evals.judge.ChatModelJudge` and :class:`evals.simulator.ChatModelCaller`: the rubric
   judge and the simulated caller, over the chat model, when an LLM is configured
   (``BACKLINE_LLM_BASE_URL``); without one rubric checks are skipped and simulated scenarios are
-  reported skipped.
+  reported skipped. With ``deepeval=True`` (``BACKLINE_EVAL_DEEPEVAL``) and deepeval installed,
+  ``evals/deepeval_engine.py``'s judge and caller serve instead; deepeval asked for but not
+  installed falls back to Backline's own, with a warning.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
+import logging
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -38,12 +42,14 @@ from core.pii.phone import caller_hash, mask_number
 from core.ports import Embedder, VectorStore
 from core.tenancy.agent_info import AgentInfo
 from evals.judge import ChatModelJudge
-from evals.ports import AgentRuntime
+from evals.ports import AgentRuntime, RubricJudge, SimulatedCaller
 from evals.runner import Ports
 from evals.scenarios import Outcome, SandboxServer
 from evals.simulator import ChatModelCaller
 
-__all__ = ["McpOutcomeChecker", "MemorySeeder", "eval_ports"]
+__all__ = ["McpOutcomeChecker", "MemorySeeder", "deepeval_missing", "eval_ports"]
+
+log = logging.getLogger(__name__)
 
 CLIENT_INFO = mcp_types.Implementation(name="backline-evals", version="0.1.0")
 
@@ -143,6 +149,13 @@ class MemorySeeder:
         memory.apply_pending_vectors()
 
 
+def deepeval_missing() -> str | None:
+    """Why deepeval cannot serve (None: it is importable)."""
+    if importlib.util.find_spec("deepeval") is None:
+        return "deepeval is not installed (pip install --no-deps -r requirements-deepeval.txt)"
+    return None
+
+
 def eval_ports(
     runtime: AgentRuntime,
     engine: Engine,
@@ -154,14 +167,26 @@ def eval_ports(
     model: ChatModel | None = None,
     model_settings: ModelSettings | None = None,
     judge_threshold: float = DEFAULT_THRESHOLD,
+    deepeval: bool = False,
 ) -> Ports:
     """The ports a run uses with Backline's own adapters around ``runtime``: memory seeding
     through core.memory, outcome checks over MCP and, given a chat ``model`` (an LLM is
-    configured), the rubric judge and the simulated caller over it."""
-    judge = caller = None
+    configured), the rubric judge and the simulated caller over it (deepeval's with
+    ``deepeval`` when it is installed)."""
+    judge: RubricJudge | None = None
+    caller: SimulatedCaller | None = None
     if model is not None and model_settings is not None:
-        judge = ChatModelJudge(model, model_settings, judge_threshold)
-        caller = ChatModelCaller(model, model_settings)
+        missing = deepeval_missing() if deepeval else None
+        if deepeval and missing is None:
+            from evals.deepeval_engine import DeepEvalCaller, DeepEvalJudge
+
+            judge = DeepEvalJudge(model, model_settings, judge_threshold)
+            caller = DeepEvalCaller(model, model_settings)
+        else:
+            if missing is not None:
+                log.warning("BACKLINE_EVAL_DEEPEVAL is on but %s; using Backline's judge", missing)
+            judge = ChatModelJudge(model, model_settings, judge_threshold)
+            caller = ChatModelCaller(model, model_settings)
     return Ports(
         runtime=runtime,
         seeder=MemorySeeder(engine, secret_key, embedder, vectors),

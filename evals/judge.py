@@ -4,7 +4,10 @@
 ``core.monitoring.judge``: (passed, reason), with ``passed`` None (a skipped check, never a
 pass) when the model fails or its answer is not the JSON verdict asked for.
 ``ChatModelJudge.metrics`` grades the fixed conversational rubrics (conversation completeness,
-knowledge retention, role adherence); the runner records them in a case's metrics.
+knowledge retention, role adherence); the runner records them in a case's metrics. Without an
+LLM the runner records :func:`skipped_metrics` instead: each rubric, not judged, with the reason.
+With ``BACKLINE_EVAL_DEEPEVAL`` on, ``evals/deepeval_engine.py`` grades the same names with
+deepeval's metrics (``engine`` tells which judge graded).
 """
 
 from __future__ import annotations
@@ -13,12 +16,36 @@ from typing import Any
 
 from core.agent.llm import ChatModel, ModelSettings
 from core.calls.events import Turn
-from core.monitoring.judge import DEFAULT_THRESHOLD, Rubric, judge_call, judge_rubric
+from core.monitoring.judge import (
+    CONVERSATIONAL_RUBRICS,
+    DEFAULT_THRESHOLD,
+    JudgeVerdict,
+    Rubric,
+    judge_call,
+    judge_rubric,
+)
 
-__all__ = ["ChatModelJudge"]
+__all__ = ["ENGINE", "ChatModelJudge", "skipped_metrics"]
+
+ENGINE = "backline"
+
+
+def skipped_metrics(reason: str) -> dict[str, Any]:
+    """The conversational metrics as recorded when no judge could grade them: each one not
+    judged (score and passed None), with ``reason``."""
+    return {
+        "engine": None,
+        "model": None,
+        "rubrics": {
+            r.name: JudgeVerdict(r.name, None, None, reason).to_json()
+            for r in CONVERSATIONAL_RUBRICS
+        },
+    }
 
 
 class ChatModelJudge:
+    engine = ENGINE
+
     def __init__(
         self, model: ChatModel, settings: ModelSettings, threshold: float = DEFAULT_THRESHOLD
     ) -> None:
@@ -40,4 +67,5 @@ class ChatModelJudge:
 
     async def metrics(self, transcript: list[Turn]) -> dict[str, Any]:
         """The conversational rubrics' verdicts, as stored post-call."""
-        return await judge_call(self._model, self._settings, transcript, (), self.threshold)
+        judged = await judge_call(self._model, self._settings, transcript, (), self.threshold)
+        return {"engine": ENGINE, **judged}

@@ -9,7 +9,8 @@ when the scenario sets it, then check. A simulated caller needs an LLM (``Simula
 ``evals/simulator.py``): it speaks one line per turn until it ends the call (its goal met:
 the ``caller finished`` check) or ``simulated.max_turns`` run out; without one the case is
 *skipped*, never passed. With an LLM judge (``evals/judge.py``) a case also records the judge's
-conversational rubrics in ``metrics["judged"]``.
+conversational rubrics in ``metrics["judged"]``; without one, each of them is recorded
+there as skipped, with the reason.
 
 Every check is a :class:`Check` in one of four layers (infrastructure: the call ran, latencies,
 fallbacks, tool errors; execution: the tools called and not called, transfer, turn count;
@@ -36,6 +37,7 @@ from typing import Any
 from core.calls.events import Turn as CallTurn
 from core.tenancy.agent_info import AgentInfo
 from evals.grounding import normalize_numbers, ungrounded
+from evals.judge import skipped_metrics
 from evals.ports import (
     AgentRuntime,
     CallTarget,
@@ -67,6 +69,7 @@ __all__ = [
 
 NO_LLM_SIMULATED = "skipped: simulated caller needs an LLM (set BACKLINE_LLM_BASE_URL)"
 NO_LLM_RUBRIC = "skipped: the rubric needs an LLM judge (set BACKLINE_LLM_BASE_URL)"
+NO_LLM_JUDGED = "skipped: the judged metrics need an LLM judge (set BACKLINE_LLM_BASE_URL)"
 NO_OUTCOME_CHECKER = "skipped: no sandbox tool client to read the outcome with"
 TRANSFER_TOOL = re.compile(r"transfer", re.IGNORECASE)
 """A tool call whose name contains "transfer" is the agent transferring the call."""
@@ -321,6 +324,8 @@ async def run_case(
             result.metrics["judged"] = await conversational(list(transcript))
         except Exception as exc:
             result.metrics["judged"] = {"error": describe(exc)}
+    elif ports.judge is None and result.status is not CaseStatus.ERROR:
+        result.metrics["judged"] = skipped_metrics(NO_LLM_JUDGED)
     result.seconds = round(time.monotonic() - started, 3)
     return result
 

@@ -45,6 +45,8 @@ def caller_messages(goal: str, persona: str | None, transcript: list[Turn]) -> l
 
 
 class ChatModelCaller:
+    engine = "backline"
+
     def __init__(self, model: ChatModel, settings: ModelSettings) -> None:
         self._model = model
         self._settings = settings

@@ -3,7 +3,9 @@
 ``POST /v1/chat/completions`` answers in OpenAI's wire format, whole (``chat.completion``) or
 streamed (server-sent ``chat.completion.chunk`` events, the usage chunk when
 ``stream_options.include_usage`` is set, then ``data: [DONE]``), with tool calls in both. What it
-says is decided by the scripted agent model of ``fakes/llm_policy.py`` from the request alone.
+says is decided by the scripted agent model of ``fakes/llm_policy.py`` from the request alone; a
+structured-output request (``response_format``) gets a JSON object that fits its schema, filled
+by ``fakes/llm_structured.py`` from the prompt (plumbing for evaluation frameworks, not a judge).
 The ``model`` asked for is echoed; usage counts words and punctuation as tokens.
 
 Controls (``FakeLLMConfig``, changeable while it serves): ``ttft_s`` before the first token,
@@ -35,6 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, get_args
 
 from fakes.llm_policy import Degradation, Reply, reply_to, text_of
+from fakes.llm_structured import is_structured, structured_reply
 
 Failure = Literal[
     "server_error", "unauthorized", "not_found", "rate_limited", "timeout", "malformed_stream"
@@ -250,7 +253,8 @@ def _handler_for(state: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 return
 
             degradation = Degradation(config.verbosity, config.grounding_slip_rate, config.seed)
-            reply, finish = _truncate(reply_to(body, degradation), body.get("max_tokens"))
+            answer = structured_reply(body) if is_structured(body) else reply_to(body, degradation)
+            reply, finish = _truncate(answer, body.get("max_tokens"))
             record.rule = reply.rule
             usage = _usage(body, reply)
             if not stream:

@@ -1,17 +1,51 @@
 """A scripted stand-in for the agent runtime, for eval runner tests: each caller line maps to
-a reply (text, tool calls, retrievals); unknown lines get a default reply."""
+a reply (text, tool calls, retrievals); unknown lines get a default reply. Also a chat model
+that always gives one answer (``Answers``) and a good and a bad transcript for judge tests."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.agent.llm import ChatMessage, ChatResult, ModelSettings, ToolSpec
 from core.calls.events import Turn
 from core.tenancy.agent_info import AgentInfo
 
 AGENT = AgentInfo(id="agent-1", org_id="org-1", name="demo", platform_settings={}, credentials={})
+
+RUBRIC = "The agent confirms the booking for four people under the name Dana."
+GOOD = [
+    Turn(role="agent", text="Thanks for calling, how can I help?"),
+    Turn(role="caller", text="A table for four please, name Dana."),
+    Turn(role="agent", text="Your booking for four people is confirmed under the name Dana."),
+]
+BAD = [
+    Turn(role="agent", text="Thanks for calling, how can I help?"),
+    Turn(role="caller", text="A table for four please, name Dana."),
+    Turn(role="agent", text="Sorry, I can't help with that today."),
+]
+
+
+class Answers:
+    """A chat model that answers every request with ``text``."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    async def complete(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec] = (),
+        *,
+        settings: ModelSettings,
+    ) -> ChatResult:
+        return ChatResult(self.text, (), settings.model, "stop", None, None, 0.01)
+
+    def stream(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
 
 
 @dataclass

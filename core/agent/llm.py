@@ -86,13 +86,16 @@ class ToolSpec:
 @dataclass(frozen=True)
 class ModelSettings:
     """How to call the model. ``timeout_s`` bounds one attempt (for a stream: the whole stream);
-    ``fallback_model``, when set, is tried once after the primary model fails."""
+    ``fallback_model``, when set, is tried once after the primary model fails.
+    ``response_format``, when set, is sent as the chat-completions ``response_format`` (e.g.
+    ``{"type": "json_schema", "json_schema": {...}}`` for structured output)."""
 
     model: str
     temperature: float | None = None
     max_tokens: int | None = None
     timeout_s: float = 20.0
     fallback_model: str | None = None
+    response_format: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ LLM all of it is skipped."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -18,36 +18,41 @@ from sqlmodel import Session
 from activities.post_call import CallJudge, PostCallActivities
 from cli.worker import build_call_judge, judge_model_settings
 from connectors.chat_llm import OpenAIChatModel
-from core.agent.llm import ChatMessage, ChatResult, ModelSettings, ToolSpec
-from core.calls.events import Turn
+from core.agent.llm import ModelSettings
 from core.calls.models import Call
 from core.db import make_engine, utcnow
 from core.monitoring import repository as monitoring_repo
 from core.monitoring.judge import CONVERSATIONAL_RUBRICS, parse_verdict, sampled
 from core.ports import Embedder, VectorStore
 from core.tenancy.models import Agent, Organization
+from evals import adapters
 from evals.adapters import eval_ports
 from evals.judge import ChatModelJudge
-from evals.runner import NO_LLM_RUBRIC, NO_LLM_SIMULATED, CaseStatus, Ports, run_suite
+from evals.runner import (
+    NO_LLM_JUDGED,
+    NO_LLM_RUBRIC,
+    NO_LLM_SIMULATED,
+    CaseStatus,
+    Ports,
+    run_suite,
+)
 from evals.scenarios import load_suite
 from evals.simulator import ChatModelCaller
 from fakes.llm import FakeLLM, fake_llm
 from orchestration.post_call_types import CallInput
 from tests.conftest import SECRET_KEY, make_settings
-from tests.eval_helpers import AGENT, ScriptedRuntime, booking_runtime, write_suite
+from tests.eval_helpers import (
+    AGENT,
+    BAD,
+    GOOD,
+    RUBRIC,
+    Answers,
+    ScriptedRuntime,
+    booking_runtime,
+    write_suite,
+)
 
 SETTINGS = ModelSettings(model="fake-judge", temperature=0.0)
-RUBRIC = "The agent confirms the booking for four people under the name Dana."
-GOOD = [
-    Turn(role="agent", text="Thanks for calling, how can I help?"),
-    Turn(role="caller", text="A table for four please, name Dana."),
-    Turn(role="agent", text="Your booking for four people is confirmed under the name Dana."),
-]
-BAD = [
-    Turn(role="agent", text="Thanks for calling, how can I help?"),
-    Turn(role="caller", text="A table for four please, name Dana."),
-    Turn(role="agent", text="Sorry, I can't help with that today."),
-]
 
 
 @pytest.fixture(scope="module")
@@ -58,25 +63,6 @@ def llm() -> Iterator[FakeLLM]:
 
 def _model(server: FakeLLM) -> OpenAIChatModel:
     return OpenAIChatModel(base_url=server.base_url, api_key=None)
-
-
-class Answers:
-    """A chat model that answers every request with ``text``."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    async def complete(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec] = (),
-        *,
-        settings: ModelSettings,
-    ) -> ChatResult:
-        return ChatResult(self.text, (), settings.model, "stop", None, None, 0.01)
-
-    def stream(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError
 
 
 async def test_the_judge_scores_a_good_transcript_above_a_bad_one(llm: FakeLLM) -> None:
@@ -206,7 +192,14 @@ async def test_without_an_llm_the_judged_parts_are_skipped(tmp_path: Path) -> No
     assert results["sim"].status is CaseStatus.SKIPPED and results["sim"].reason == NO_LLM_SIMULATED
     rubric = {c.name: c for c in results["r"].checks}["rubric"]
     assert rubric.passed is None and rubric.detail == NO_LLM_RUBRIC
-    assert "judged" not in results["r"].metrics
+    # Each conversational metric is recorded as skipped, with the reason, never as passed.
+    judged = results["r"].metrics["judged"]
+    assert judged["engine"] is None and set(judged["rubrics"]) == {
+        r.name for r in CONVERSATIONAL_RUBRICS
+    }
+    for verdict in judged["rubrics"].values():
+        assert verdict["score"] is None and verdict["passed"] is None
+        assert verdict["reason"] == NO_LLM_JUDGED and "BACKLINE_LLM_BASE_URL" in NO_LLM_JUDGED
     assert "BACKLINE_LLM_BASE_URL" in NO_LLM_RUBRIC and "BACKLINE_LLM_BASE_URL" in NO_LLM_SIMULATED
     # The worker builds no post-call judge without an LLM, nor with a sample rate of 0.
     db = "sqlite://"
@@ -320,3 +313,16 @@ def test_the_eval_ports_have_a_judge_and_a_caller_only_with_a_model(llm: FakeLLM
     )
     assert isinstance(with_model.judge, ChatModelJudge) and with_model.judge.threshold == 0.9
     assert isinstance(with_model.simulator, ChatModelCaller)
+
+
+def test_deepeval_asked_for_but_not_installed_falls_back_to_backlines_judge(
+    llm: FakeLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reason = "deepeval is not installed (pip install --no-deps -r requirements-deepeval.txt)"
+    monkeypatch.setattr(adapters, "deepeval_missing", lambda: reason)
+    common: tuple[Any, ...] = (ScriptedRuntime(), cast(Engine, None), SECRET_KEY, None, None, None)
+    ports = eval_ports(*common, model=_model(llm), model_settings=SETTINGS, deepeval=True)
+    assert isinstance(ports.judge, ChatModelJudge) and isinstance(ports.simulator, ChatModelCaller)
+    # Without an LLM there is no judge at all, deepeval or not.
+    without = eval_ports(*common, deepeval=True)
+    assert without.judge is None and without.simulator is None
