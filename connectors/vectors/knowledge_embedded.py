@@ -48,17 +48,19 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 import Stemmer
-from usearch.index import Index
 
 from core.knowledge.ports import IndexEntry, IndexHit
 from core.knowledge.text import canonical_numbers, content_terms
 from core.ports import Vector
+
+if TYPE_CHECKING:
+    from usearch.index import Index
 
 ANN_MIN_ENTRIES = 10_000
 ANN_DTYPE = "f16"
@@ -84,6 +86,20 @@ STEMMER = "snowball-english-3"
 _LEGACY_STEMMER = "nltk-porter"
 _STEMMER_ALGORITHM = "english"
 _stemmers = threading.local()
+
+
+def _usearch() -> type[Index]:
+    """usearch, imported when a partition first needs its graph (10k chunks and more).
+
+    Loading usearch's extension before onnxruntime's makes the later ``import onnxruntime``
+    crash the process (segmentation fault; usearch 2.26.6, onnxruntime 1.32.0: ``python -c
+    "import usearch.index; import onnxruntime"``), and the embedder imports onnxruntime lazily,
+    so onnxruntime, where installed, is loaded first."""
+    with contextlib.suppress(ImportError):
+        import onnxruntime  # noqa: F401
+    from usearch.index import Index
+
+    return Index
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -418,7 +434,7 @@ class EmbeddedKnowledgeIndex:
             return
         incremental = file.exists() and hnsw_version == version - 1
         if incremental:
-            index = Index.restore(str(file), view=False)
+            index = _usearch().restore(str(file), view=False)
             assert index is not None
             for key in {*added, *removed}:
                 if index.contains(key):
@@ -436,7 +452,7 @@ class EmbeddedKnowledgeIndex:
         conn.execute("UPDATE meta SET hnsw_version = ? WHERE id = 1", (version,))
 
     def _new_hnsw(self, conn: sqlite3.Connection) -> Index:
-        index = Index(
+        index = _usearch()(
             ndim=self._ndim(conn),
             metric="ip",
             dtype=self._ann_dtype,
@@ -490,7 +506,7 @@ class EmbeddedKnowledgeIndex:
         if cached is not None and cached.version == stamp and (cached.hnsw is not None) == ann:
             return cached
         if ann:
-            view = Index.restore(str(file), view=True)
+            view = _usearch().restore(str(file), view=True)
             if view is not None:
                 # The saved graph forgets it (restore gives 64); set it per reader.
                 view.expansion_search = self._expansion_search  # type: ignore[misc]
