@@ -48,6 +48,7 @@ from bench.common import (
     say,
     summarize_ms,
     table,
+    wait_for_apis,
     wait_quiet,
     write_json,
 )
@@ -76,16 +77,7 @@ def start_apis(stack: Stack, n: int) -> list[str]:
         port = free_port()
         stack._spawn(f"api{i + 1}", api_command(PYTHON, "127.0.0.1", port, keep_alive_s=keep_alive))
         urls.append(f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + 300
-    for url in urls[1:]:
-        while True:
-            stack._check_children()
-            with contextlib.suppress(httpx.HTTPError, ValueError):
-                if httpx.get(f"{url}/healthz", timeout=2).json().get("db") == "ok":
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{url} did not become ready")
-            time.sleep(0.5)
+    wait_for_apis(stack, urls[1:], timeout=300)
     say(f"{n} API processes ready")
     return urls
 
