@@ -567,6 +567,20 @@ class Stack:
         return make_engine(self.database_url)
 
 
+def wait_for_apis(stack: Stack, urls: Sequence[str], timeout: float = 240) -> None:
+    """Wait until every API process in ``urls`` answers /healthz with its database ok."""
+    deadline = time.monotonic() + timeout
+    for url in urls:
+        while True:
+            stack._check_children()
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                if httpx.get(f"{url}/healthz", timeout=2).json().get("db") == "ok":
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not become ready")
+            time.sleep(0.3)
+
+
 # -- Temporal history: where the post-call time goes ------------------------------------------
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -41,7 +42,10 @@ from bench.common import (
 TARGET_CPS = 10.0
 
 
-async def drive(args: argparse.Namespace, stack: Stack, tenant: Any) -> dict[str, Any]:
+async def drive(
+    args: argparse.Namespace, stack: Stack, tenant: Any, urls: Sequence[str] = ()
+) -> dict[str, Any]:
+    """``urls``: API processes to spread the reports over, round robin (default: the stack's)."""
     # Enough distinct calls for a generous upper bound on throughput.
     total_s = args.warmup + args.duration
     calls = make_calls(int(total_s * args.max_rate) + args.in_flight, tenant, stack.secret_key,
@@ -71,7 +75,7 @@ async def drive(args: argparse.Namespace, stack: Stack, tenant: Any) -> dict[str
             )
             await asyncio.sleep(args.poll_ms / 1000)
 
-    async def feeder(client: httpx.AsyncClient) -> None:
+    async def feeder(clients: list[httpx.AsyncClient]) -> None:
         it = iter(calls)
         sends: set[asyncio.Task[None]] = set()
         while not stop.is_set():
@@ -83,6 +87,7 @@ async def drive(args: argparse.Namespace, stack: Stack, tenant: Any) -> dict[str
                     stop.set()
                     break
                 c.send_mono = loop.time()
+                client = clients[state["sent"] % len(clients)]
                 state["sent"] += 1
                 t = asyncio.create_task(send(client, c))
                 sends.add(t)
@@ -92,9 +97,15 @@ async def drive(args: argparse.Namespace, stack: Stack, tenant: Any) -> dict[str
             await asyncio.wait(sends, timeout=30)
 
     limits = httpx.Limits(max_connections=64)
-    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30, limits=limits) as client:
+    async with contextlib.AsyncExitStack() as opened:
+        clients = [
+            await opened.enter_async_context(
+                httpx.AsyncClient(base_url=url, timeout=30, limits=limits)
+            )
+            for url in (urls or [stack.api_url])
+        ]
         poller = asyncio.create_task(poll())
-        feed = asyncio.create_task(feeder(client))
+        feed = asyncio.create_task(feeder(clients))
         say(f"warm-up {args.warmup:.0f}s (backlog {args.in_flight})")
         await asyncio.sleep(args.warmup)
         done0, mem0, sent0 = state["done"], state["memories"], state["sent"]

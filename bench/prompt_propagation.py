@@ -29,6 +29,7 @@ from bench.common import (
     say,
     summarize_ms,
     table,
+    wait_for_apis,
 )
 from bench.prompt_readme import write_subsection
 from fakes.common import ADMIN, raw
@@ -50,18 +51,7 @@ def _spawn_apis(stack: Stack, n: int) -> list[str]:
             ],
         )  # fmt: skip
         urls.append(f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + 240
-    for url in urls:
-        while True:
-            stack._check_children()
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).json().get("db") == "ok":
-                    break
-            except (httpx.HTTPError, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{url} did not become ready")
-            time.sleep(0.3)
+    wait_for_apis(stack, urls)
     say(f"{n} API processes ready")
     return urls
 

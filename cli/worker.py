@@ -40,6 +40,8 @@ from core.agent.llm import ModelSettings
 from core.db import make_engine
 from core.egress import egress_policy
 from core.evals.gate import StoredRunsEvalGate
+from core.knowledge.ports import KnowledgeIndex
+from core.knowledge.service import rebuild_stale_keyword_terms
 from core.memory.ports import CallAnalyzer
 from core.settings import Settings
 from core.tenancy.agent_info import AgentInfo
@@ -300,8 +302,22 @@ async def connect(settings: Settings) -> Client:
     return await connect_temporal(settings)
 
 
+def rebuild_keyword_terms(engine: Engine, index: KnowledgeIndex) -> list[str]:
+    """Re-stem knowledge partitions an older stemmer wrote (after an upgrade), before polling."""
+    with Session(engine) as session:
+        return rebuild_stale_keyword_terms(session, index)
+
+
 async def run_worker(settings: Settings) -> None:
     engine = make_engine(settings.resolved_database_url)
+    try:
+        await asyncio.to_thread(
+            rebuild_keyword_terms,
+            engine,
+            build_knowledge_index(settings.data_dir, settings.weaviate_url),
+        )
+    except Exception as exc:  # keyword search degrades, dense still answers; next start retries
+        log.warning("could not rebuild stale keyword terms: %s", exc)
     activities = build_post_call_activities(settings, engine)
     client = await connect(settings)
     stop = asyncio.Event()

@@ -35,7 +35,6 @@ from functools import lru_cache
 
 import numpy as np
 from scipy.special import gammaln
-from scipy.stats import binom, hypergeom
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -175,6 +174,8 @@ def p_value_fewer(candidate: Tally, baseline: Tally) -> float:
     passes = candidate.passed + baseline.passed
     if candidate.runs == 0 or baseline.runs == 0:
         return 1.0
+    from scipy.stats import hypergeom  # scipy.stats costs ~45 MB: loaded when a verdict is due
+
     return float(min(1.0, hypergeom.cdf(candidate.passed, total, passes, candidate.runs)))
 
 
@@ -184,6 +185,8 @@ def p_value_more(candidate: Tally, baseline: Tally) -> float:
     passes = candidate.passed + baseline.passed
     if candidate.runs == 0 or baseline.runs == 0:
         return 1.0
+    from scipy.stats import hypergeom
+
     return float(min(1.0, hypergeom.sf(candidate.passed - 1, total, passes, candidate.runs)))
 
 
@@ -232,6 +235,8 @@ def power(
     if n_candidate <= 0 or n_baseline <= 0:
         return 0.0
     rejects = _rejects(n_candidate, n_baseline, alpha)
+    from scipy.stats import binom
+
     pc = binom.pmf(np.arange(n_candidate + 1), n_candidate, effect.p1)
     pb = binom.pmf(np.arange(n_baseline + 1), n_baseline, effect.p0)
     return float(min(1.0, pc @ rejects.astype(float) @ pb))

@@ -8,19 +8,28 @@ in each reader's RAM), while usearch HNSW (f16, ef 512) answers in about 0.7 ms 
 memory-mapped graph, and re-scoring its 40 candidates exactly from the float32 vectors gives
 recall@5 of 0.98 on a corpus full of near-ties; so exact below 10k chunks, HNSW + exact rerank
 above. usearch was picked over faiss because it deletes and replaces single vectors (faiss HNSW
-cannot remove ids) and memory-maps a saved graph for readers. BM25 is a Porter-stemmed sparse
+cannot remove ids) and memory-maps a saved graph for readers. BM25 is a Snowball-stemmed sparse
 chunk-by-term matrix of precomputed weights (scipy): 0.8 ms at 100k chunks, where SQLite FTS5's
 ``bm25()`` took 20 ms (p95 48; it scores every match before ``LIMIT``) and a dict-based
 pure-Python BM25 17 ms.
 
 Layout of one partition (``<root>/<tenant>/<partition>/``): ``index.sqlite3`` holds
-``entries(key, chunk_id, vector, terms)`` and ``meta(version, hnsw_version, bm25_version)``;
+``entries(key, chunk_id, vector, terms)`` and ``meta(version, hnsw_version, bm25_version,
+stemmer)``;
 ``bm25.npz`` and ``hnsw.usearch`` are derived from the entries on every write (a missing matrix
 is rebuilt on the next read, a missing graph on the next write). Writers (the worker's ingest,
 the API's deletes) hold a per-partition file lock; readers (the API) reload a partition when its
 versions move, so they see a refresh without a restart. It is single-machine storage: a
 scale-out deployment uses the Weaviate adapter. Never stores anything but ids, vectors and term
 counts.
+
+The stemmer is PyStemmer's Snowball English (C, no imports beyond itself): nltk's Porter stemmer
+ran nltk's package ``__init__``, which imports scipy.stats, scikit-learn and pandas, about 170 MB
+and seconds of import in every process that searches (bench/README.md, "Stack memory"). The
+stored terms are stems, so ``meta.stemmer`` names the stemmer that made them (partitions from
+before the column read ``nltk-porter``); ``keyword_terms_stale`` tells the worker which
+partitions to re-stem from the chunk texts at start (``rebuild_keyword_terms``), because the
+index keeps no text to re-stem from.
 """
 
 from __future__ import annotations
@@ -36,20 +45,22 @@ import shutil
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
-from nltk.stem.porter import PorterStemmer
-from usearch.index import Index
+import Stemmer
 
 from core.knowledge.ports import IndexEntry, IndexHit
 from core.knowledge.text import canonical_numbers, content_terms
 from core.ports import Vector
+
+if TYPE_CHECKING:
+    from usearch.index import Index
 
 ANN_MIN_ENTRIES = 10_000
 ANN_DTYPE = "f16"
@@ -69,14 +80,35 @@ CREATE TABLE IF NOT EXISTS entries (
     terms TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (id INTEGER PRIMARY KEY CHECK (id = 1),
     version INTEGER NOT NULL, hnsw_version INTEGER NOT NULL, bm25_version INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta (id, version, hnsw_version, bm25_version) VALUES (1, 0, -1, -1);
 """
-_stemmer = PorterStemmer()
+# Recorded with the stored terms; change it whenever the stems a word gets would change.
+STEMMER = "snowball-english-3"
+_LEGACY_STEMMER = "nltk-porter"
+_STEMMER_ALGORITHM = "english"
+_stemmers = threading.local()
+
+
+def _usearch() -> type[Index]:
+    """usearch, imported when a partition first needs its graph (10k chunks and more).
+
+    Loading usearch's extension before onnxruntime's makes the later ``import onnxruntime``
+    crash the process (segmentation fault; usearch 2.26.6, onnxruntime 1.32.0: ``python -c
+    "import usearch.index; import onnxruntime"``), and the embedder imports onnxruntime lazily,
+    so onnxruntime, where installed, is loaded first."""
+    with contextlib.suppress(ImportError):
+        import onnxruntime  # noqa: F401
+    from usearch.index import Index
+
+    return Index
 
 
 @functools.lru_cache(maxsize=200_000)
 def _stem(word: str) -> str:
-    return str(_stemmer.stem(word))
+    # PyStemmer objects are not thread-safe: one per thread (API and worker pools).
+    stemmer = _stemmers.__dict__.get("s")
+    if stemmer is None:
+        stemmer = _stemmers.s = Stemmer.Stemmer(_STEMMER_ALGORITHM)
+    return str(stemmer.stemWord(word))
 
 
 def keyword_terms(text: str) -> list[str]:
@@ -220,8 +252,28 @@ class EmbeddedKnowledgeIndex:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA)
+        self._ensure_stemmer_column(conn)
         conns[path] = conn
         return conn
+
+    @staticmethod
+    def _ensure_stemmer_column(conn: sqlite3.Connection) -> None:
+        """A partition made before stems were labelled keeps its meta row: label it legacy.
+        A new partition's row is inserted here, so it carries the current stemmer."""
+        columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(meta)")}
+        if "stemmer" not in columns:
+            try:
+                conn.execute(
+                    f"ALTER TABLE meta ADD COLUMN stemmer TEXT NOT NULL DEFAULT '{_LEGACY_STEMMER}'"
+                )
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
+        conn.execute(
+            "INSERT OR IGNORE INTO meta (id, version, hnsw_version, bm25_version, stemmer) "
+            "VALUES (1, 0, -1, -1, ?)",
+            (STEMMER,),
+        )
 
     @contextlib.contextmanager
     def _write_lock(self, path: Path) -> Iterator[None]:
@@ -315,6 +367,48 @@ class EmbeddedKnowledgeIndex:
         self._dense.pop(path, None)
         self._bm25.pop(path, None)
 
+    def keyword_terms_stale(self, tenant: str, partition: str) -> bool:
+        """Whether the partition's stored terms were stemmed by another stemmer than this one."""
+        conn = self._conn(self._dir(tenant, partition), create=False)
+        if conn is None:
+            return False
+        row = conn.execute("SELECT stemmer FROM meta WHERE id = 1").fetchone()
+        return str(row[0]) != STEMMER
+
+    def rebuild_keyword_terms(self, tenant: str, partition: str, texts: Mapping[str, str]) -> int:
+        """Re-derive every entry's terms from ``texts`` (chunk id -> the text it was indexed
+        with) and label the partition with the current stemmer; returns the entries re-stemmed.
+        An entry with no text left gets no terms (dense search still finds it)."""
+        path = self._dir(tenant, partition)
+        if not (path / _DB).exists():
+            return 0
+        with self._write_lock(path):
+            conn = self._conn(path, create=True)
+            assert conn is not None
+            rows = [
+                (
+                    json.dumps(
+                        Counter(keyword_terms(texts.get(str(cid), ""))), separators=(",", ":")
+                    ),
+                    int(key),
+                )
+                for key, cid in conn.execute("SELECT key, chunk_id FROM entries").fetchall()
+            ]
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany("UPDATE entries SET terms = ? WHERE key = ?", rows)
+                # A new version makes readers drop their cached matrix.
+                conn.execute(
+                    "UPDATE meta SET version = version + 1, stemmer = ? WHERE id = 1", (STEMMER,)
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            self._sync_hnsw(path, conn, added=[], removed=[])
+            self._sync_bm25(path, conn)
+        return len(rows)
+
     def _sync_bm25(self, path: Path, conn: sqlite3.Connection) -> None:
         """Rebuild the partition's BM25 matrix from the stored term counts (seconds at 100k
         chunks; writes are background work, reads stay sub-millisecond)."""
@@ -340,7 +434,7 @@ class EmbeddedKnowledgeIndex:
             return
         incremental = file.exists() and hnsw_version == version - 1
         if incremental:
-            index = Index.restore(str(file), view=False)
+            index = _usearch().restore(str(file), view=False)
             assert index is not None
             for key in {*added, *removed}:
                 if index.contains(key):
@@ -358,7 +452,7 @@ class EmbeddedKnowledgeIndex:
         conn.execute("UPDATE meta SET hnsw_version = ? WHERE id = 1", (version,))
 
     def _new_hnsw(self, conn: sqlite3.Connection) -> Index:
-        index = Index(
+        index = _usearch()(
             ndim=self._ndim(conn),
             metric="ip",
             dtype=self._ann_dtype,
@@ -412,7 +506,7 @@ class EmbeddedKnowledgeIndex:
         if cached is not None and cached.version == stamp and (cached.hnsw is not None) == ann:
             return cached
         if ann:
-            view = Index.restore(str(file), view=True)
+            view = _usearch().restore(str(file), view=True)
             if view is not None:
                 # The saved graph forgets it (restore gives 64); set it per reader.
                 view.expansion_search = self._expansion_search  # type: ignore[misc]

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -54,6 +54,18 @@ class NativeHybridIndex(Protocol):
     def hybrid(
         self, tenant: str, partition: str, text: str, vector: Vector, k: int
     ) -> list[IndexHit]: ...
+
+
+@runtime_checkable
+class RestemmableIndex(Protocol):
+    """An index that stems keyword terms itself and can re-stem them when its stemmer changes
+    (it keeps no text, so the chunk texts come from the knowledge tables)."""
+
+    def keyword_terms_stale(self, tenant: str, partition: str) -> bool: ...
+
+    def rebuild_keyword_terms(
+        self, tenant: str, partition: str, texts: Mapping[str, str]
+    ) -> int: ...
 
 
 class FetchFailedError(Exception):

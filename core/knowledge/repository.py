@@ -40,6 +40,12 @@ def list_kbs(session: Session, agent_id: str) -> list[KnowledgeBase]:
     return list(session.exec(stmt))
 
 
+def all_kb_partitions(session: Session) -> list[tuple[str, str]]:
+    """(org id, knowledge base id) of every knowledge base, oldest first."""
+    stmt = select(KnowledgeBase.org_id, KnowledgeBase.id).order_by(col(KnowledgeBase.created_at))
+    return [(str(org), str(kb)) for org, kb in session.exec(stmt)]
+
+
 def kb_versions(session: Session, agent_id: str) -> list[tuple[str, str, str, int]]:
     """(id, org, name, version) of an agent's bases: the hot path's cheap read."""
     stmt = select(

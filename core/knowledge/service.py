@@ -34,6 +34,7 @@ from core.knowledge.ports import (
     Ingestor,
     KnowledgeIndex,
     ProgressFn,
+    RestemmableIndex,
     SourceDocument,
     SourceFetcher,
     UnreadableContentError,
@@ -693,6 +694,25 @@ class KnowledgeIndexing(KnowledgeService):
             documents_skipped=plan.documents_skipped,
             chunk_count=source.chunk_count,
         )
+
+
+def rebuild_stale_keyword_terms(session: Session, index: KnowledgeIndex) -> list[str]:
+    """Re-stem the keyword terms of every knowledge base whose index partition was stemmed by
+    another stemmer (an upgrade changed it), from the chunk texts; returns the bases rebuilt.
+    Idempotent and cheap when nothing is stale: one meta read per base."""
+    if not isinstance(index, RestemmableIndex):
+        return []
+    rebuilt: list[str] = []
+    for org_id, kb_id in repo.all_kb_partitions(session):
+        if not index.keyword_terms_stale(org_id, kb_id):
+            continue
+        texts = {
+            c.id: index_text(c.title, c.section, c.text) for c in repo.kb_chunks(session, kb_id)
+        }
+        count = index.rebuild_keyword_terms(org_id, kb_id, texts)
+        log.info("re-stemmed the keyword terms of %d chunks of knowledge base %s", count, kb_id)
+        rebuilt.append(kb_id)
+    return rebuilt
 
 
 def apply_index_ops(index: KnowledgeIndex, ops: IndexOps) -> None:

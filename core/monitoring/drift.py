@@ -52,9 +52,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from scipy.stats import hypergeom
-from scipy.stats import t as student_t
-
 from core.monitoring.drift_calibration import (
     bernoulli_cusum_threshold,
     llr_steps,
@@ -340,6 +337,11 @@ class _Metric:
         _add(w, x)
         if w["n"] < size:
             return []
+        # scipy.stats costs ~45 MB of imports: loaded where a window test first runs, so the
+        # API, which reads detector state only, never pays it.
+        from scipy.stats import hypergeom
+        from scipy.stats import t as student_t
+
         alpha = self.spec.window_share * budget * size * CALIBRATION_MARGIN
         e, spec = self.s["epoch"], self.spec
         n, mean, total = int(w["n"]), w["mean"], w["mean"] * w["n"]

@@ -36,7 +36,6 @@ from functools import lru_cache
 import numpy as np
 from scipy.linalg import solve_banded
 from scipy.special import ndtr
-from scipy.stats import beta as beta_dist
 
 CHAIN_STATES = 100
 BERNOULLI_LATTICE = 600
@@ -154,6 +153,8 @@ def bernoulli_cusum_threshold(p0: float, p1: float, rate: float, reference_n: in
     reference's ``(bad + 1/2) / (n + 1)``); with None the true rate is ``p0``."""
     up, down = llr_steps(p0, p1)
     if reference_n is not None:
+        from scipy.stats import beta as beta_dist  # ~45 MB of imports: only where calibrated
+
         a, b = p0 * (reference_n + 1), (1.0 - p0) * (reference_n + 1)
         xs, ws = np.polynomial.hermite_e.hermegauss(_POSTERIOR_NODES)
         qs = beta_dist.ppf(ndtr(xs), a, b)

@@ -4,6 +4,8 @@ its file is missing."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -102,3 +104,26 @@ def test_bm25_prefers_rare_terms_and_survives_a_deleted_matrix_file(tmp_path: Pa
         f.unlink()
     reader = EmbeddedKnowledgeIndex(tmp_path)
     assert reader.keyword("o", "p", "chunk 7 word7", 5)[0].chunk_id == "c7"
+
+
+def test_a_process_with_a_graph_loaded_can_still_load_the_onnx_embedder(tmp_path: Path) -> None:
+    # usearch's extension loaded before onnxruntime's crashed the process on `import onnxruntime`.
+    code = (
+        "import numpy as np, sys\n"
+        "from connectors.vectors.knowledge_embedded import EmbeddedKnowledgeIndex\n"
+        "from core.knowledge.ports import IndexEntry\n"
+        "v = np.eye(120, 384, dtype=np.float32)\n"
+        "ix = EmbeddedKnowledgeIndex(sys.argv[1], ann_min_entries=100)\n"
+        "ix.upsert('o', 'p', [IndexEntry(f'c{i}', v[i], 'x') for i in range(120)])\n"
+        "assert ix.uses_ann('o', 'p')\n"
+        "from connectors.embedder import OnnxMiniLMEmbedder, default_model_dir\n"
+        "print(OnnxMiniLMEmbedder(default_model_dir()).embed(['hello']).shape)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (out.returncode, out.stdout.strip()) == (0, "(1, 384)"), out.stderr[-2000:]
