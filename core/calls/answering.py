@@ -508,7 +508,10 @@ class AnsweringService:
                 if not self._handed_off:
                     await self._wake.wait()
                 self._wake.clear()
-                await self.drain_post_calls()
+                try:
+                    await self.drain_post_calls()
+                except Exception as exc:  # the rows stay in the inbox for the dispatcher
+                    log.warning("post-call drainer: %s", clip(str(exc)))
         finally:
             self._wake = None
 
