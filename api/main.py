@@ -1,8 +1,10 @@
 """The FastAPI app factory and its lifespan (the API's composition root).
 
 The lifespan builds the engine, connectors and caches once, connects to Temporal in the
-background (the edge keeps accepting calls into the inbox while Temporal is down), and runs the
-housekeeping ticks dispatching inbox rows whose workflow has not started and alert deliveries
+background (the edge keeps accepting calls into the inbox while Temporal is down), runs the
+post-call drainer (starting the workflows of end-of-call reports just accepted, behind their
+replies), and the housekeeping ticks dispatching inbox rows whose workflow has not started
+(Temporal was down, or the process stopped before its drainer got to them) and alert deliveries
 (the outbox) to ``AlertDeliveryWorkflow``. Purging expired data is
 ``RetentionWorkflow``'s job (a Temporal Schedule the worker creates).
 """
@@ -243,6 +245,10 @@ def create_app(
         await run_in_threadpool(initial_refresh, state)
         prompt_poller = asyncio.create_task(poll_prompts(state))
         connector = None if temporal_client else asyncio.create_task(_connect_temporal(state))
+        # End-of-call replies return once the inbox row is committed; this starts their workflows.
+        drainer = asyncio.create_task(
+            state.answering.run_post_call_drainer(), name="post-call-drainer"
+        )
         scheduler = AsyncIOScheduler()
         scheduler.add_job(dispatch_pending, "interval", seconds=5, args=[state], max_instances=1)
         scheduler.add_job(
@@ -261,9 +267,10 @@ def create_app(
             if "chat_model" in state.__dict__:  # built on first use (a cached property)
                 await state.chat_model.aclose()
             scheduler.shutdown(wait=False)
-            prompt_poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await prompt_poller
+            for task in (prompt_poller, drainer):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if connector is not None:
                 connector.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -27,7 +27,6 @@ class CallSpec:
     send_mono: float = 0.0  # loop.time() at the scheduled send
     http_s: float | None = None
     http_ok: bool = False
-    started: bool | None = None
     ready_mono: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -8,11 +8,17 @@ after 20-40 s. A new call starts as soon as one ends, so N calls are always in f
 seconds. The stack runs as `backline up` would (API + worker + Temporal dev server, Postgres by
 default, ``--sqlite`` for the embedded default).
 
+``--platforms vapi --tools memory`` narrows the load to one platform and memory_search only
+(a context request, a memory_search every ~3 s, the end-of-call report after 20-40 s): the
+live-call load under which the end-of-call reply latency is measured.
+
 Afterwards it waits for every accepted call to be processed and checks that each caller's memory
 is retrievable (profile + summary vector). Prints per-request latency percentiles, errors, and
 the memory check; ``--json`` writes the figures.
 
     python -m bench.load_all_connectors --calls 200 --seconds 60
+    python -m bench.load_all_connectors --sqlite --calls 50 --seconds 120 \
+        --platforms vapi --tools memory
 """
 
 from __future__ import annotations
@@ -90,8 +96,16 @@ def _turns(rng: random.Random, name: str) -> list[tuple[str, str]]:
 class Caller:
     """One simulated call on one platform."""
 
-    def __init__(self, platform: str, tenants: Tenants, index: int, rng: random.Random) -> None:
+    def __init__(
+        self,
+        platform: str,
+        tenants: Tenants,
+        index: int,
+        rng: random.Random,
+        memory_only: bool = False,
+    ) -> None:
         self.platform = platform
+        self.memory_only = memory_only
         self.tenants = tenants
         self.rng = rng
         self.call_id = f"load-{platform}-{uuid.uuid4().hex[:10]}"
@@ -122,9 +136,9 @@ class Caller:
 
         t = self.tenants
         query = self.rng.choice(QUERIES)
-        name = "memory_search" if n % 2 == 0 else "knowledge_search"
+        name = "memory_search" if n % 2 == 0 or self.memory_only else "knowledge_search"
         if self.platform == "vapi":
-            if n % 3 == 2:
+            if n % 3 == 2 and not self.memory_only:
                 body = copy.deepcopy(common.fixture("vapi_knowledge_base_request.json"))
                 body["message"]["call"]["id"] = self.call_id
                 body["message"]["messagesOpenAIFormatted"] = [
@@ -216,14 +230,20 @@ async def _one_call(
 
 
 async def _slot(
-    http: httpx.AsyncClient, slot: int, tenants: Tenants, results: Results, stop_at: float
+    http: httpx.AsyncClient,
+    slot: int,
+    tenants: Tenants,
+    results: Results,
+    stop_at: float,
+    platforms: list[str],
+    memory_only: bool,
 ) -> None:
     rng = random.Random(slot)
     # Stagger the first calls over 3 s so the load starts as a ramp, not a spike.
     await asyncio.sleep(rng.uniform(0, 3))
     i = 0
     while time.monotonic() < stop_at:
-        caller = Caller(PLATFORMS[(slot + i) % 3], tenants, i, rng)
+        caller = Caller(platforms[(slot + i) % len(platforms)], tenants, i, rng, memory_only)
         await _one_call(http, caller, results, stop_at)
         i += 1
 
@@ -277,8 +297,23 @@ def main() -> None:
     p.add_argument("--calls", type=int, default=200, help="concurrent simulated calls")
     p.add_argument("--seconds", type=float, default=60.0, help="how long calls keep starting")
     p.add_argument("--drain", type=float, default=300.0, help="max seconds to wait for memories")
+    p.add_argument(
+        "--platforms",
+        default=",".join(PLATFORMS),
+        help="comma-separated platforms the calls take turns on (default: all three)",
+    )
+    p.add_argument(
+        "--tools",
+        choices=("mixed", "memory"),
+        default="mixed",
+        help="mixed: memory_search and knowledge_search alternate (default); memory: every "
+        "tool call is a memory_search",
+    )
     add_common_args(p)
     args = p.parse_args()
+    platforms = [x.strip() for x in args.platforms.split(",") if x.strip()]
+    if not platforms or set(platforms) - set(PLATFORMS):
+        p.error(f"--platforms takes a comma-separated subset of {', '.join(PLATFORMS)}")
     install_signal_handlers()
     info = machine_info()
     quiet = wait_quiet(args.quiet_wait)
@@ -302,12 +337,16 @@ def main() -> None:
                 stop_at = time.monotonic() + args.seconds
                 t0 = time.monotonic()
                 await asyncio.gather(
-                    *(_slot(http, i, tenants, results, stop_at) for i in range(args.calls))
+                    *(
+                        _slot(http, i, tenants, results, stop_at, platforms, args.tools == "memory")
+                        for i in range(args.calls)
+                    )
                 )
                 return time.monotonic() - t0
 
         meter.start()
-        say(f"{args.calls} concurrent calls for {args.seconds:.0f} s through VAPI, Retell, Bland")
+        through = ", ".join(platforms)
+        say(f"{args.calls} concurrent calls for {args.seconds:.0f} s through {through}")
         elapsed = asyncio.run(run())
         cpu = meter.stop()
         say(f"load done in {elapsed:.0f} s; waiting for every ended call's memory")
@@ -365,6 +404,8 @@ def main() -> None:
             "quiet": quiet,
             "calls": args.calls,
             "seconds": args.seconds,
+            "platforms": platforms,
+            "tools": args.tools,
             "requests": {k: summarize_ms(v) for k, v in results.latencies.items()},
             "errors": dict(results.errors),
             "error_samples": results.error_samples,

@@ -60,7 +60,6 @@ async def drive(args: argparse.Namespace, stack: Stack, tenant: Any) -> dict[str
             if c.http_ok:
                 body = r.json()
                 c.workflow_id = body.get("workflow_id", "")
-                c.started = body.get("workflow_started")
         except httpx.HTTPError as exc:
             c.extra["error"] = str(exc)
         c.http_s = loop.time() - t
@@ -141,7 +140,6 @@ async def drive(args: argparse.Namespace, stack: Stack, tenant: Any) -> dict[str
         "latency_ms": summarize_ms(lat),
         "http_accept_ms": summarize_ms([c.http_s for c in calls if c.http_s is not None]),
         "http_errors": sum(not c.http_ok for c in calls),
-        "workflow_not_started_by_api": sum(c.started is not True for c in calls),
         "known_on_next_call": known,
         "cpu": cpu,
         "breakdown": bd,
@@ -181,8 +179,7 @@ def report(args: argparse.Namespace, res: dict[str, Any]) -> str:
         ),
         "",
         f"Retrievable within {args.timeout:g}s: {res['retrievable']}/{res['calls']}; HTTP errors: "
-        f"{res['http_errors']}; API reply without a started workflow: "
-        f"{res['workflow_not_started_by_api']}; known on a following assistant-request: "
+        f"{res['http_errors']}; known on a following assistant-request: "
         f"{res['known_on_next_call']}/{res['calls']}; workflows by status: "
         f"{res['workflow_statuses']}; workflows no webhook reply announced: "
         f"{len(res['unexpected_workflows'])} {res['unexpected_workflows'][:3]}.",

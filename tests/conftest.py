@@ -8,6 +8,7 @@ not see each other's rows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import tempfile
@@ -29,6 +30,7 @@ from sqlalchemy.engine import Engine
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.converter import DataConverter
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -49,6 +51,7 @@ from core.egress import EgressPolicy, egress_policy
 from core.memory.ports import CallAnalyzer
 from core.settings import Settings
 from orchestration.codec import data_converter_for
+from orchestration.post_call_types import PostCallResult
 
 PG_HOST = os.environ.get("BACKLINE_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("BACKLINE_TEST_PG_PORT", "5432"))
@@ -95,6 +98,23 @@ async def async_wait_for(
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+async def post_call_result(client: Client, workflow_id: str, timeout: float = 60) -> PostCallResult:
+    """The result of a post-call workflow an end-of-call reply named. The reply comes back once
+    the report is in the inbox, before the API's drainer has started the workflow, so the id
+    may be unknown to Temporal for a moment: wait for it to exist, then for its result."""
+    deadline = time.monotonic() + timeout
+    handle = client.get_workflow_handle(workflow_id, result_type=PostCallResult)
+    while True:
+        try:
+            await handle.describe()
+            break
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+    return await asyncio.wait_for(handle.result(), max(deadline - time.monotonic(), 1.0))
 
 
 # -- databases -----------------------------------------------------------------------------
@@ -292,6 +312,44 @@ def stack_settings() -> dict[str, Any]:
     return {}
 
 
+@contextlib.asynccontextmanager
+async def running_stack(
+    url: str,
+    engine: Engine,
+    temporal_env: WorkflowEnvironment,
+    embedder: MiniLMEmbedder,
+    tmp_path: Path,
+    overrides: dict[str, Any],
+) -> AsyncIterator[Stack]:
+    """API over HTTP + a worker on a fresh task queue, on ``url``'s database and the Temporal
+    dev server."""
+    settings = make_settings(
+        url, tmp_path, temporal_address=temporal_address(temporal_env), **overrides
+    )
+    api = await asyncio.to_thread(lambda: ApiServer(settings, embedder).start())
+    activities = build_activities(settings, engine, embedder, analyzer=None)
+    # Eval cases run with the adapters a test puts in ``Stack.eval_ports["ports"]`` (none: every
+    # case is recorded as an error, as on a worker without an agent runtime).
+    eval_hook: dict[str, Any] = {}
+    evals = build_eval_activities(
+        settings,
+        engine,
+        lambda agent: eval_hook["ports"](agent) if "ports" in eval_hook else None,
+    )
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        worker = worker_for(temporal_env.client, settings.task_queue, [activities, evals], executor)
+        async with worker:
+            s = Stack(
+                settings=settings,
+                engine=engine,
+                api=api,
+                client=temporal_env.client,
+                eval_ports=eval_hook,
+            )
+            yield s
+            await asyncio.to_thread(s.api.stop)
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def stack(
     pg_url: str,
@@ -302,28 +360,26 @@ async def stack(
     stack_settings: dict[str, Any],
 ) -> AsyncIterator[Stack]:
     """API over HTTP + a worker on a fresh task queue, on Postgres and the Temporal dev server."""
-    settings = make_settings(
-        pg_url, tmp_path, temporal_address=temporal_address(temporal_env), **stack_settings
-    )
-    api = await asyncio.to_thread(lambda: ApiServer(settings, embedder).start())
-    activities = build_activities(settings, pg_engine, embedder, analyzer=None)
-    # Eval cases run with the adapters a test puts in ``Stack.eval_ports["ports"]`` (none: every
-    # case is recorded as an error, as on a worker without an agent runtime).
-    eval_hook: dict[str, Any] = {}
-    evals = build_eval_activities(
-        settings,
-        pg_engine,
-        lambda agent: eval_hook["ports"](agent) if "ports" in eval_hook else None,
-    )
-    with ThreadPoolExecutor(max_workers=8) as executor:
-        worker = worker_for(temporal_env.client, settings.task_queue, [activities, evals], executor)
-        async with worker:
-            s = Stack(
-                settings=settings,
-                engine=pg_engine,
-                api=api,
-                client=temporal_env.client,
-                eval_ports=eval_hook,
-            )
+    async with running_stack(
+        pg_url, pg_engine, temporal_env, embedder, tmp_path, stack_settings
+    ) as s:
+        yield s
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def sqlite_stack(
+    sqlite_url: str,
+    temporal_env: WorkflowEnvironment,
+    embedder: MiniLMEmbedder,
+    tmp_path: Path,
+    stack_settings: dict[str, Any],
+) -> AsyncIterator[Stack]:
+    """``stack`` on the embedded default's database: a SQLite file shared by API and worker."""
+    engine = make_engine(sqlite_url)
+    try:
+        async with running_stack(
+            sqlite_url, engine, temporal_env, embedder, tmp_path, stack_settings
+        ) as s:
             yield s
-            await asyncio.to_thread(s.api.stop)
+    finally:
+        engine.dispose()

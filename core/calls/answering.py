@@ -4,18 +4,21 @@ Platform-neutral and framework-free: a webhook route (``api/routes/webhooks.py``
 parses with its platform's connector, then calls ``AnsweringService.answer``; an agent runtime or
 a custom-LLM endpoint can call it the same way. Context requests get the served prompt and the
 caller's memory, tool calls the built-ins and the tool gateway, knowledge requests a retrieval;
-every event of a call is appended cheaply; end-of-call payloads go to the inbox and start
-PostCallWorkflow. One handler per event kind. Everything outside core comes in through the
+every event of a call is appended cheaply; an end-of-call payload is answered once its inbox
+row is committed (the durable record) and its PostCallWorkflow is started by the post-call
+drainer behind the reply. One handler per event kind. Everything outside core comes in through the
 ports of ``core.calls.answering_ports``; database work runs in a worker thread, one unit of work
 per event.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +67,19 @@ _EXCERPT_BYTES = 160
 AGENT_ID_MAX = 64  # the column's width; longer ids never name an agent
 _DIGITS = re.compile(r"\d{3,}")
 RETRIEVAL_EVENT = "knowledge_retrieval"
+# Workflow starts the drainer has in flight at once (each is one RPC to the workflow engine).
+DRAIN_CONCURRENCY = 16
+
+
+@dataclass(frozen=True)
+class PostCallJob:
+    """An inbox row whose workflow the drainer is to start (everything the start needs)."""
+
+    inbox_id: int
+    platform: str
+    call_id: str
+    revision: int
+    workflow_id: str
 
 
 @dataclass
@@ -207,6 +223,11 @@ class AnsweringService:
         self.tools = tools
         self.recorder = recorder
         self.post_call = post_call
+        # Inbox rows accepted by this process whose workflow is not started yet. Memory only:
+        # the inbox row is the durable record, and rows lost here with the process are started
+        # by the periodic dispatcher (``api.main.dispatch_pending``) after it restarts.
+        self._handed_off: deque[PostCallJob] = deque()
+        self._wake: asyncio.Event | None = None
         # One handler per event kind; a kind without one (transfer requests, a stray end of
         # call) is only appended to the call's events.
         self._handlers: dict[type[BaseModel], Handler] = {
@@ -434,7 +455,9 @@ class AnsweringService:
     async def accept_call_ended(
         self, agent: AgentInfo, event: CallEnded, raw: bytes
     ) -> dict[str, Any]:
-        """Inbox the payload (idempotent), start its workflow once, answer without waiting."""
+        """Inbox the payload (idempotent) and answer once the row is committed; its workflow is
+        started behind the reply (``run_post_call_drainer``), so a slow or unreachable workflow
+        engine never holds the platform's request. ``workflow_started`` is therefore null."""
 
         def _receive() -> InboxReceipt:
             with self.recorder.unit() as session:
@@ -450,20 +473,83 @@ class AnsweringService:
                 return receipt
 
         receipt = await to_thread.run_sync(_receive)
-        started = await self.dispatch_post_call(
-            receipt.inbox_id,
-            event.call.platform,
-            event.call.call_id,
-            receipt.revision,
-            receipt.workflow_id,
+        # A duplicate is handed off too: its first delivery may not have started yet, and a
+        # second start of the same workflow id is refused by the engine (the start is idempotent).
+        self.hand_off(
+            PostCallJob(
+                receipt.inbox_id,
+                event.call.platform,
+                event.call.call_id,
+                receipt.revision,
+                receipt.workflow_id,
+            )
         )
         return {
             "status": "accepted",
             "duplicate": not receipt.created,
             "revision": receipt.revision,
             "workflow_id": receipt.workflow_id,
-            "workflow_started": started,
+            "workflow_started": None,
         }
+
+    def hand_off(self, job: PostCallJob) -> None:
+        """Queue a committed inbox row for the drainer; never waits."""
+        self._handed_off.append(job)
+        if self._wake is not None:
+            self._wake.set()
+
+    async def run_post_call_drainer(self) -> None:
+        """Start handed-off rows' workflows as they arrive, until cancelled (the API lifespan
+        runs one per process). A start that fails leaves its row to the periodic dispatcher,
+        which retries with back-off."""
+        self._wake = asyncio.Event()
+        try:
+            while True:
+                if not self._handed_off:
+                    await self._wake.wait()
+                self._wake.clear()
+                try:
+                    await self.drain_post_calls()
+                except Exception as exc:  # the rows stay in the inbox for the dispatcher
+                    log.warning("post-call drainer: %s", clip(str(exc)))
+        finally:
+            self._wake = None
+
+    async def drain_post_calls(self) -> int:
+        """Start the workflows of every row handed off so far, ``DRAIN_CONCURRENCY`` at a time,
+        and mark each batch's started rows in one write; answers how many were started now."""
+        started = 0
+        while self._handed_off:
+            batch = [
+                self._handed_off.popleft()
+                for _ in range(min(DRAIN_CONCURRENCY, len(self._handed_off)))
+            ]
+            results = await asyncio.gather(*(self._start_quietly(job) for job in batch))
+            done = [job.inbox_id for job, ok in zip(batch, results, strict=True) if ok is not None]
+            started += sum(1 for ok in results if ok)
+            if done:
+                await to_thread.run_sync(self._mark_dispatched, done)
+        return started
+
+    async def _start_quietly(self, job: PostCallJob) -> bool | None:
+        """Start the row's workflow; None when it could not start now (the dispatcher
+        retries)."""
+        try:
+            return await self.post_call.start(
+                inbox_id=job.inbox_id,
+                platform=job.platform,
+                call_id=job.call_id,
+                revision=job.revision,
+                workflow_id=job.workflow_id,
+            )
+        except Exception as exc:
+            log.warning("could not start %s yet: %s", clip(job.workflow_id), clip(str(exc)))
+            return None
+
+    def _mark_dispatched(self, inbox_ids: list[int]) -> None:
+        with self.recorder.unit() as session:
+            self.recorder.calls(session).mark_many_dispatched(inbox_ids)
+            session.commit()
 
     async def earlier_call_ended(
         self, agent: AgentInfo, platform: str, call_id: str
@@ -486,19 +572,6 @@ class AnsweringService:
             if isinstance(body, dict):
                 bodies.append(body)
         return bodies
-
-    async def dispatch_post_call(
-        self, inbox_id: int, platform: str, call_id: str, revision: int, workflow_id: str
-    ) -> bool | None:
-        """Start the workflow (once); None when it could not start now (the dispatcher
-        retries)."""
-        try:
-            return await self.start_inbox_workflow(
-                inbox_id, platform, call_id, revision, workflow_id
-            )
-        except Exception as exc:
-            log.warning("could not start %s yet: %s", clip(workflow_id), clip(str(exc)))
-            return None
 
     async def start_inbox_workflow(
         self, inbox_id: int, platform: str, call_id: str, revision: int, workflow_id: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -60,6 +61,17 @@ def count_inbox(
         WebhookInbox.call_id == call_id,
     )
     return int(session.exec(stmt).one())
+
+
+def mark_inbox_dispatched(session: Session, inbox_ids: Sequence[int], now: datetime) -> None:
+    """Stamp ``dispatched_at`` on those rows that have none yet."""
+    if not inbox_ids:
+        return
+    session.execute(
+        update(WebhookInbox)
+        .where(col(WebhookInbox.id).in_(inbox_ids), col(WebhookInbox.dispatched_at).is_(None))
+        .values(dispatched_at=now)
+    )
 
 
 def undispatched_inbox(

@@ -8,7 +8,7 @@ with the reason. Everything derived (events, transcripts) is stored redacted.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -218,6 +218,10 @@ class CallsService:
         if row is not None and row.dispatched_at is None:
             row.dispatched_at = utcnow()
             self.session.add(row)
+
+    def mark_many_dispatched(self, inbox_ids: Sequence[int]) -> None:
+        """Mark rows whose workflows started in one statement (one write for a drained batch)."""
+        repo.mark_inbox_dispatched(self.session, inbox_ids, utcnow())
 
     def get_inbox(self, inbox_id: int) -> WebhookInbox | None:
         return self.session.get(WebhookInbox, inbox_id)

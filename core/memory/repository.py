@@ -5,10 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete
+from sqlalchemy import delete, text
 from sqlmodel import Session, col, select
 
 from core.memory.models import CallerProfile, Fact, Memory
+
+
+def lock_caller(session: Session, partition: str) -> None:
+    """Hold the caller's memory for the rest of the transaction: two calls of one caller
+    processed at once write one after the other, each reading what the other committed.
+    Postgres only (a transaction-scoped advisory lock); SQLite has one writer at a time."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": partition}
+        )
 
 
 def get_profile(

@@ -46,6 +46,11 @@ def summary_item_id(platform: str, call_id: str) -> str:
     return f"summary:{platform}:{call_id}"
 
 
+def fact_text(key: str, value: str) -> str:
+    """What a fact's vector embeds."""
+    return f"{key.replace('_', ' ')}: {value}"
+
+
 def fact_item_id(fact_id: int) -> str:
     return f"fact:{fact_id}"
 
@@ -176,6 +181,11 @@ class MemoryService:
         s = self.session
         part = partition_key(data.org_id, data.agent_id, data.caller_hash)
         stale_vectors: list[str] = []
+        # Embedded before the first write: on SQLite the first flush takes the database's only
+        # write lock until the commit, and every other writer (the edge's inbox insert among
+        # them) would wait through the model's time.
+        vectors = self._embed_ahead(data)
+        repo.lock_caller(s, part)
 
         # Undo an earlier run for this call: its facts go, facts it closed reopen.
         for fact in repo.facts_from_call(s, data.agent_id, data.platform, data.call_id):
@@ -226,20 +236,20 @@ class MemoryService:
             if fact.id is None:
                 continue
             if fact.valid_to is None and fact.id in touched:
-                to_embed.append(
-                    (fact_item_id(fact.id), f"{fact.key.replace('_', ' ')}: {fact.value}")
-                )
+                to_embed.append((fact_item_id(fact.id), fact_text(fact.key, fact.value)))
             elif fact.valid_to is not None and (
                 fact.id in touched or fact.superseded_by_call_id == data.call_id
             ):
                 stale_vectors.append(fact_item_id(fact.id))
         self._refresh_profile(data)
-        embedded = self._embedder.embed([text for _, text in to_embed])
+        missing = list(dict.fromkeys(t for _, t in to_embed if t not in vectors))
+        if missing:  # not foreseen by _embed_ahead (e.g. a same-valued fact reopened)
+            vectors.update(zip(missing, self._embedder.embed(missing), strict=True))
         live = {item for item, _ in to_embed}
         self.pending.append(
             _VectorOps(
                 partition=part,
-                upserts=[(item, embedded[i]) for i, (item, _) in enumerate(to_embed)],
+                upserts=[(item, vectors[text]) for item, text in to_embed],
                 # A database may reuse a deleted row's id for a new fact in the same write.
                 deletes=[item for item in stale_vectors if item not in live],
             )
@@ -247,6 +257,28 @@ class MemoryService:
         return WriteResult(
             memories=1 if data.summary else 0, facts_added=len(new_facts), facts_closed=closed
         )
+
+    def _embed_ahead(self, data: CallMemoryInput) -> dict[str, Vector]:
+        """Vectors of the texts this write will embed, by text, read-only: the summary, the
+        facts that differ from the caller's current ones, and the facts a previous run of this
+        call closed (they reopen). Changes the caller made to the session stay unflushed."""
+        s = self.session
+        with s.no_autoflush:
+            current = {
+                f.key: f.value.casefold()
+                for f in repo.list_facts(s, data.org_id, data.agent_id, data.caller_hash)
+                if f.valid_to is None
+            }
+            reopening = repo.facts_closed_by_call(s, data.agent_id, data.platform, data.call_id)
+        texts = [data.summary] if data.summary else []
+        texts += [
+            fact_text(key, value)
+            for key, value in dict(data.facts).items()
+            if current.get(key) != value.casefold()
+        ]
+        texts += [fact_text(f.key, f.value) for f in reopening]
+        texts = list(dict.fromkeys(texts))
+        return dict(zip(texts, self._embedder.embed(texts), strict=True)) if texts else {}
 
     def _apply_facts(self, data: CallMemoryInput) -> tuple[list[Fact], int]:
         s = self.session

@@ -28,7 +28,7 @@ from tests.bland_helpers import (
     post_call,
     tool_request,
 )
-from tests.conftest import SECRET_KEY, Stack, async_wait_for
+from tests.conftest import SECRET_KEY, Stack, async_wait_for, post_call_result
 from tests.helpers import ADMIN, DANA_CALL_1, raw
 
 pytestmark = [pytest.mark.postgres, pytest.mark.temporal]
@@ -61,8 +61,7 @@ def _sign(tenant: BlandTenant, body: bytes) -> str:
 
 
 async def _finished(stack: Stack, workflow_id: str) -> PostCallResult:
-    handle = stack.client.get_workflow_handle(workflow_id, result_type=PostCallResult)
-    return await asyncio.wait_for(handle.result(), timeout=60)
+    return await post_call_result(stack.client, workflow_id)
 
 
 async def test_unknown_caller_gets_empty_context_then_the_post_call_is_remembered(

@@ -23,7 +23,6 @@ from core.calls.service import CallsService
 from core.db import make_engine
 from core.memory.service import MemoryService, partition_key, summary_item_id
 from orchestration.codec import codec_for
-from orchestration.post_call_types import PostCallResult
 from tests.conftest import (
     SECRET_KEY,
     ApiServer,
@@ -31,6 +30,7 @@ from tests.conftest import (
     build_activities,
     make_settings,
     make_worker,
+    post_call_result,
     temporal_address,
 )
 from tests.e2e.test_temporal_privacy import payloads_in
@@ -146,8 +146,7 @@ async def test_forgetting_a_caller_leaves_no_trace_anywhere(
             assert r.status_code == 200, r.text
             workflow_ids.append(r.json()["workflow_id"])
         for wid in workflow_ids:
-            handle = stack.client.get_workflow_handle(wid, result_type=PostCallResult)
-            assert (await handle.result()).status == "processed"
+            assert (await post_call_result(stack.client, wid)).status == "processed"
         # The hot path reads the memory back during a later call (a tool call with its trace).
         r = http.post(
             tenant.webhook,

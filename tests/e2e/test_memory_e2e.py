@@ -12,8 +12,7 @@ from sqlmodel import Session, select
 
 from core.calls.models import CallEvent
 from core.memory.models import Fact, Memory
-from orchestration.post_call_types import PostCallResult
-from tests.conftest import Stack, async_wait_for
+from tests.conftest import Stack, async_wait_for, post_call_result
 from tests.helpers import (
     ADMIN,
     DANA_CALL_1,
@@ -166,9 +165,7 @@ async def _processed_memory(
     body = reply.json()
     assert body["duplicate"] is False and body["revision"] == 1
     assert body["workflow_id"].startswith(f"post-call-{tenant.agent_id}-vapi-")
-    result = await stack.client.get_workflow_handle(
-        body["workflow_id"], result_type=PostCallResult
-    ).result()
+    result = await post_call_result(stack.client, body["workflow_id"])
     assert result.status == "processed"
     with Session(stack.engine) as s:
         memories = s.exec(

@@ -20,7 +20,7 @@ from temporalio.client import WorkflowExecutionStatus
 from core.calls.models import WebhookInbox
 from core.memory.models import Fact, Memory
 from orchestration.post_call_types import PostCallResult
-from tests.conftest import Stack, async_wait_for
+from tests.conftest import Stack, async_wait_for, post_call_result
 from tests.helpers import DANA_CALL_1, create_tenant, end_of_call, raw
 
 pytestmark = [pytest.mark.postgres, pytest.mark.temporal]
@@ -60,10 +60,7 @@ async def test_report_delivered_five_times_concurrently_and_across_restart_runs_
         again = http.post(tenant.webhook, content=body, headers=tenant.vapi_headers)
     assert again.status_code == 200 and again.json()["duplicate"] is True
 
-    handle = stack.client.get_workflow_handle(
-        f"post-call-{tenant.agent_id}-vapi-{call_id}", result_type=PostCallResult
-    )
-    result = await handle.result()
+    result = await post_call_result(stack.client, f"post-call-{tenant.agent_id}-vapi-{call_id}")
     assert result.status == "processed"
     assert _count(stack.engine, WebhookInbox, WebhookInbox.call_id == call_id) == 1
     assert _count(stack.engine, Memory, Memory.source_call_id == call_id) == 1
@@ -88,9 +85,7 @@ async def test_corrected_redelivery_runs_as_revision_and_replaces_memories(stack
             content=raw(end_of_call(call_id, DANA, DANA_CALL_1)),
             headers=tenant.vapi_headers,
         )
-        await stack.client.get_workflow_handle(
-            first.json()["workflow_id"], result_type=PostCallResult
-        ).result()
+        await post_call_result(stack.client, first.json()["workflow_id"])
         corrected = [
             *DANA_CALL_1[:-2],
             ("caller", "Actually, please text me instead of email from now on."),
@@ -102,9 +97,7 @@ async def test_corrected_redelivery_runs_as_revision_and_replaces_memories(stack
         )
     assert second.json()["revision"] == 2
     assert second.json()["workflow_id"] == f"post-call-{tenant.agent_id}-vapi-{call_id}-r2"
-    await stack.client.get_workflow_handle(
-        second.json()["workflow_id"], result_type=PostCallResult
-    ).result()
+    await post_call_result(stack.client, second.json()["workflow_id"])
     with Session(stack.engine) as s:
         memories = s.exec(select(Memory).where(Memory.source_call_id == call_id)).all()
         prefs = s.exec(

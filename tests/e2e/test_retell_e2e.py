@@ -16,8 +16,7 @@ from sqlmodel import Session, col, func, select
 from connectors.retell.webhooks import SIGNATURE_HEADER, sign
 from core.calls.models import WebhookInbox
 from core.memory.models import Memory
-from orchestration.post_call_types import PostCallResult
-from tests.conftest import Stack, async_wait_for
+from tests.conftest import Stack, async_wait_for, post_call_result
 from tests.helpers import ADMIN, DANA_CALL_1, raw
 from tests.retell_helpers import (
     RetellTenant,
@@ -79,9 +78,7 @@ async def _ingested_call(stack: Stack, http: httpx.Client, tenant: RetellTenant)
     r = tenant.post(http, "events", call_ended(call_id, DANA, DANA_CALL_1))
     assert r.status_code == 200, r.text
     assert r.json()["workflow_id"] == f"post-call-{tenant.agent_id}-retell-{call_id}"
-    result = await stack.client.get_workflow_handle(
-        f"post-call-{tenant.agent_id}-retell-{call_id}", result_type=PostCallResult
-    ).result()
+    result = await post_call_result(stack.client, f"post-call-{tenant.agent_id}-retell-{call_id}")
     assert result.status == "processed"
     return call_id
 
@@ -222,9 +219,7 @@ async def test_call_analyzed_before_the_workflow_keeps_its_sentiment(stack: Stac
         assert r.status_code == 200, r.text
         r = tenant.post(http, "events", call_ended(call_id, DANA, DANA_CALL_1))
         assert r.status_code == 200, r.text
-        await stack.client.get_workflow_handle(
-            f"post-call-{tenant.agent_id}-retell-{call_id}", result_type=PostCallResult
-        ).result()
+        await post_call_result(stack.client, f"post-call-{tenant.agent_id}-retell-{call_id}")
         detail = _call_detail(http, tenant, call_id)
     assert detail["status"] == "processed"
     assert detail["analysis"]["sentiment"] == "Positive"
@@ -237,9 +232,7 @@ async def test_call_analyzed_before_the_workflow_keeps_its_summary(stack: Stack)
         call_id = _new_call_id()
         assert tenant.post(http, "events", call_analyzed(call_id, DANA, DANA_CALL_1)).is_success
         assert tenant.post(http, "events", call_ended(call_id, DANA, DANA_CALL_1)).is_success
-        await stack.client.get_workflow_handle(
-            f"post-call-{tenant.agent_id}-retell-{call_id}", result_type=PostCallResult
-        ).result()
+        await post_call_result(stack.client, f"post-call-{tenant.agent_id}-retell-{call_id}")
         detail = _call_detail(http, tenant, call_id)
     assert detail["platform_summary"] == "Caller asked about order 1042; told it was delivered."
 
@@ -269,9 +262,7 @@ async def test_call_ended_delivered_three_times_runs_one_workflow(stack: Stack) 
         f"post-call-{tenant.agent_id}-retell-{call_id}"
     }
 
-    result = await stack.client.get_workflow_handle(
-        f"post-call-{tenant.agent_id}-retell-{call_id}", result_type=PostCallResult
-    ).result()
+    result = await post_call_result(stack.client, f"post-call-{tenant.agent_id}-retell-{call_id}")
     assert result.status == "processed"
     assert _inbox_rows(stack, call_id) == 1
     assert await _post_call_runs(stack, call_id) == [

@@ -31,7 +31,6 @@ from orchestration.post_call_types import (
     ACT_ANALYZE_RULES,
     AnalysisResult,
     CallInput,
-    PostCallResult,
 )
 from tests.conftest import (
     ADMIN_TOKEN,
@@ -40,6 +39,7 @@ from tests.conftest import (
     Stack,
     build_activities,
     make_settings,
+    post_call_result,
     temporal_address,
 )
 from tests.helpers import (
@@ -94,8 +94,7 @@ async def run_post_call(stack: Stack, caller: DistinctiveCaller) -> tuple[Any, s
         )
         assert r.status_code == 200, r.text
         workflow_id: str = r.json()["workflow_id"]
-    handle = stack.client.get_workflow_handle(workflow_id, result_type=PostCallResult)
-    result = await handle.result()
+    result = await post_call_result(stack.client, workflow_id)
     assert result.status == "processed" and result.memories >= 1 and result.facts_added >= 2
     return tenant, workflow_id
 

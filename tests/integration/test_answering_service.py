@@ -1,6 +1,6 @@
 """The answering service outside any web request: built from its ports alone (the SQL recorder
 and stand-ins for the rest), it answers canonical events, records them, and inboxes an end of
-call once, starting its workflow through the post-call port."""
+call once, handing its workflow's start to the drainer behind the post-call port."""
 
 from __future__ import annotations
 
@@ -113,8 +113,12 @@ async def test_answers_records_and_inboxes_without_a_web_request(sqlite_url: str
     ended = CallEnded(call=call)
     first = await service.accept_call_ended(AGENT, ended, b'{"call": 1}')
     again = await service.accept_call_ended(AGENT, ended, b'{"call": 1}')
-    assert (first["duplicate"], first["workflow_started"]) == (False, True)
-    assert (again["duplicate"], again["workflow_started"]) == (True, False)
+    # Answered before any start: the drainer starts the workflow behind the reply, once.
+    assert (first["duplicate"], first["workflow_started"]) == (False, None)
+    assert (again["duplicate"], again["workflow_started"]) == (True, None)
+    assert starter.started == []
+    assert await service.drain_post_calls() == 1
+    assert starter.started == [first["workflow_id"]] * 2
 
     with Session(engine) as s:
         events = s.exec(select(CallEvent).where(CallEvent.platform_call_id == call.call_id))
