@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import tempfile
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from sqlmodel import Session
 from core.errors import NotFoundError
 from core.evals import repository as repo
 from core.evals.models import FINISHED_STATUSES, EvalRun
+from core.evals.pricing import PriceTable, case_cost
 from core.evals.service import EvalService
 from core.monitoring.alerts import raise_alert, resolve_subject
 from core.tenancy.agent_info import AgentInfo
@@ -96,11 +98,28 @@ def _label(run: EvalRun) -> str | int | None:
     return run.target_version if run.target_version is not None else run.target_label
 
 
+def price_case(data: dict[str, Any], prices: PriceTable | None) -> dict[str, Any]:
+    """``data`` (a case result as JSON) with its LLM cost in ``metrics``: ``cost_usd`` (None:
+    unknown) and, when unknown, ``cost_unknown`` saying why."""
+    metrics = data.setdefault("metrics", {})
+    cost, why = case_cost(metrics, prices)
+    metrics["cost_usd"] = cost
+    if cost is None:
+        metrics["cost_unknown"] = why
+    return data
+
+
 async def execute_case(
-    engine: Engine, run_id: str, index: int, agent: AgentInfo, ports: Ports
+    engine: Engine,
+    run_id: str,
+    index: int,
+    agent: AgentInfo,
+    ports: Ports,
+    prices: PriceTable | None = None,
 ) -> dict[str, Any]:
-    """Run case ``index`` of a stored run and store its result; the result as JSON. A run whose
-    cancellation was requested records the case as skipped without playing it."""
+    """Run case ``index`` of a stored run and store its result, priced with ``prices``; the
+    result as JSON. A run whose cancellation was requested records the case as skipped
+    without playing it."""
     with Session(engine) as session:
         run = EvalService(session).require_run(run_id)
         suite, cases = run_cases(run)
@@ -119,7 +138,7 @@ async def execute_case(
         result = await run_case(
             suite, case, agent, ports, run_id=run_id, index=index, label=_label(run)
         )
-    data = result.to_json()
+    data = price_case(result.to_json(), prices)
     await asyncio.to_thread(_record, engine, run_id, index, data)
     return data
 
@@ -164,7 +183,8 @@ def _baseline(session: Session, run: EvalRun) -> list[ScenarioTally] | None:
 
 
 def prepare(engine: Engine, run_id: str) -> dict[str, Any]:
-    """Mark a run running; its size, limits and the case indexes still without a result."""
+    """Mark a run running; its size, limits (time and cost caps, with the cost already spent
+    by stored cases) and the case indexes still without a result."""
     with Session(engine) as session:
         service = EvalService(session)
         run = service.start(run_id)
@@ -186,6 +206,8 @@ def prepare(engine: Engine, run_id: str) -> dict[str, Any]:
             "time_cap_s": suite.config.time_cap,
             "pending": [i for i in range(len(cases)) if i not in stored],
             "cancelled": run.cancel_requested,
+            "cost_cap_usd": run.cost_cap_usd,
+            "spent_usd": run.cost_usd,
         }
 
 
@@ -220,17 +242,19 @@ def finalize(
     cancelled: bool = False,
     error: str | None = None,
     not_run_reason: str | None = None,
+    stop_reason: str | None = None,
 ) -> EvalRun:
     """Tallies per scenario x persona from the stored cases, the verdict against the baseline,
     and the run's final status (``cancelled`` / ``error`` win over the verdict). Cases left
-    without a result are recorded first: skipped with ``not_run_reason``, else as errors."""
+    without a result are recorded first: skipped with ``not_run_reason``, else as errors. A
+    run some of whose cases did not run (``stop_reason``: a cap was reached) is never
+    ``passed``: at best ``inconclusive``."""
     with Session(engine) as session:
         service = EvalService(session)
         run = service.require_run(run_id)
         if run.status in FINISHED_STATUSES:
             return run
-        if error is None:
-            _fill_missing(session, run, not_run_reason)
+        not_run = 0 if error is not None else _fill_missing(session, run, not_run_reason)
         results = _stored_results(session, run_id)
         mine = tallies(results)
         baseline = _baseline(session, run)
@@ -258,7 +282,17 @@ def finalize(
             status = "cancelled"
         else:
             status = run_status(results, verdict, baseline is not None)
-        run = service.finish(run_id, status, str(verdict.verdict), rows, error)
+        verdict_name = str(verdict.verdict)
+        if not_run and status == "passed":
+            status = verdict_name = "inconclusive"
+        run = service.finish(
+            run_id,
+            status,
+            verdict_name,
+            rows,
+            error,
+            stop_reason=stop_reason,
+        )
         _alert_on_regression(session, run, rows)
         session.commit()
         session.refresh(run)
@@ -299,16 +333,19 @@ def _alert_on_regression(session: Session, run: EvalRun, rows: list[dict[str, An
         )
 
 
-def _fill_missing(session: Session, run: EvalRun, reason: str | None) -> None:
+def _fill_missing(session: Session, run: EvalRun, reason: str | None) -> int:
+    """Record every case without a result; how many there were."""
     stored = {r.case_index for r in repo.case_results(session, run.id)}
     try:
         _, cases = run_cases(run)
     except Exception:
-        return
+        return 0
     service = EvalService(session)
+    filled = 0
     for i, case in enumerate(cases):
         if i in stored:
             continue
+        filled += 1
         service.record_case(
             run.id,
             i,
@@ -321,6 +358,7 @@ def _fill_missing(session: Session, run: EvalRun, reason: str | None) -> None:
             },
         )
     session.flush()
+    return filled
 
 
 def _cancel_requested(engine: Engine, run_id: str) -> bool:
@@ -337,9 +375,12 @@ async def execute_run(
     *,
     poll_s: float = 0.5,
     on_case: Callable[[int], None] | None = None,
+    prices: PriceTable | None = None,
 ) -> EvalRun:
     """Run every case of a stored run in this process and finish it. ``ports`` None (no agent
-    runtime here) finishes the run as ``error`` with the reason."""
+    runtime here) finishes the run as ``error`` with the reason. Cases are priced with
+    ``prices``; once the run's cost reaches its cap, the cases not yet finished are not run
+    (in process, those under way are abandoned too)."""
     if ports is None:
         return await asyncio.to_thread(
             finalize, engine, run_id, error="no agent runtime is available to run evals"
@@ -356,16 +397,27 @@ async def execute_run(
             session.rollback()
             return await asyncio.to_thread(finalize, engine, run_id, error=str(exc))
         label = _label(run)
+        cap = run.cost_cap_usd
     cancel = asyncio.Event()
+    by_user = asyncio.Event()
+    spent, stored = [0.0], [0]
 
     async def watch() -> None:
         while not cancel.is_set():
             await asyncio.sleep(poll_s)
             if await asyncio.to_thread(_cancel_requested, engine, run_id):
+                by_user.set()
                 cancel.set()
 
     async def store(index: int, result: CaseResult) -> None:
-        await asyncio.to_thread(_record, engine, run_id, index, result.to_json())
+        if cancel.is_set() and not by_user.is_set() and result.reason == CANCELLED_SKIP:
+            return  # stopped by the cost cap: recorded as not run when the run is finalized
+        data = price_case(result.to_json(), prices)
+        await asyncio.to_thread(_record, engine, run_id, index, data)
+        stored[0] += 1
+        spent[0] += data["metrics"]["cost_usd"] or 0.0
+        if cap is not None and spent[0] >= cap:
+            cancel.set()
         if on_case is not None:
             on_case(index)
 
@@ -386,7 +438,28 @@ async def execute_run(
         return await asyncio.to_thread(finalize, engine, run_id, error=str(exc))
     finally:
         watcher.cancel()
-    return await asyncio.to_thread(finalize, engine, run_id, cancelled=cancel.is_set())
+    capped = cancel.is_set() and not by_user.is_set()
+    return await asyncio.to_thread(
+        functools.partial(
+            finalize,
+            engine,
+            run_id,
+            cancelled=by_user.is_set(),
+            not_run_reason=cost_cap_not_run(cap) if capped else None,
+            stop_reason=cost_cap_stop(cap, stored[0], len(cases)) if capped else None,
+        )
+    )
+
+
+CANCELLED_SKIP = "skipped: the run was cancelled"
+
+
+def cost_cap_not_run(cap: float | None) -> str:
+    return f"not run: the run's cost cap ({cap or 0:.2f} USD) was reached"
+
+
+def cost_cap_stop(cap: float | None, done: int, total: int) -> str:
+    return f"stopped: cost cap {cap or 0:.2f} USD reached after {done} of {total} scenario runs"
 
 
 NO_RUNTIME = "error: no agent runtime is available to run evals"
@@ -400,6 +473,7 @@ class CaseWork:
     engine: Engine
     agents: Callable[[str], AgentInfo | None]
     ports_for: Callable[[AgentInfo], Ports | None] | None = None
+    prices: PriceTable | None = None
 
     def prepare(self, run_id: str) -> dict[str, Any]:
         return prepare(self.engine, run_id)
@@ -427,11 +501,23 @@ class CaseWork:
             ).to_json()
             await asyncio.to_thread(_record, self.engine, run_id, index, data)
             return data
-        return await execute_case(self.engine, run_id, index, agent, ports)
+        return await execute_case(self.engine, run_id, index, agent, ports, self.prices)
 
     def cancel_requested(self, run_id: str) -> bool:
         return _cancel_requested(self.engine, run_id)
 
-    def finalize(self, run_id: str, cancelled: bool, not_run_reason: str | None) -> dict[str, Any]:
-        run = finalize(self.engine, run_id, cancelled=cancelled, not_run_reason=not_run_reason)
+    def finalize(
+        self,
+        run_id: str,
+        cancelled: bool,
+        not_run_reason: str | None,
+        stop_reason: str | None = None,
+    ) -> dict[str, Any]:
+        run = finalize(
+            self.engine,
+            run_id,
+            cancelled=cancelled,
+            not_run_reason=not_run_reason,
+            stop_reason=stop_reason,
+        )
         return {"status": run.status, "verdict": run.verdict, "done": run.done, "total": run.total}
