@@ -32,6 +32,7 @@ from orchestration.eval_types import (
     eval_workflow_id,
 )
 from orchestration.evals import EvalSuiteWorkflow
+from tests.conftest import SECRET_KEY
 from tests.integration.test_eval_workflow import create_run
 
 pytestmark = [pytest.mark.postgres, pytest.mark.temporal]
@@ -56,14 +57,14 @@ def start_worker(address: str, database: str, queue: str, ready: Path) -> subpro
             str(ready),
         ],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "BACKLINE_SECRET_KEY": SECRET_KEY},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while not ready.exists():
         assert proc.poll() is None, "the worker process exited before it polled"
-        assert time.monotonic() < deadline, "the worker process did not start polling in 30 s"
+        assert time.monotonic() < deadline, "the worker process did not start polling in 60 s"
         time.sleep(0.05)
     return proc
 
