@@ -15,8 +15,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import hashlib
+import json
 import logging
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -90,8 +94,29 @@ def cases_of(suite: Suite, tags: list[str] | None, repeats: int | None) -> tuple
     return suite, suite.cases(tags=tags or None)
 
 
+SUITE_CACHE_SIZE = 16
+_suites: OrderedDict[tuple[str, ...], tuple[Suite, list[Case]]] = OrderedDict()
+_suites_lock = threading.Lock()
+
+
 def run_cases(run: EvalRun) -> tuple[Suite, list[Case]]:
-    return cases_of(suite_from_files(run.files), run.tags, run.repeats)
+    """The run's suite and cases. Rebuilding a suite from its files (a temp folder, the YAML
+    parsed, personas applied) costs about 100 ms; a worker asks for it once per case, so the
+    last few runs' are kept, keyed by the run and a digest of what it was built from."""
+    digest = hashlib.sha256(
+        json.dumps([run.files, run.tags, run.repeats], sort_keys=True).encode()
+    ).hexdigest()
+    key = (run.id, digest)
+    with _suites_lock:
+        if key in _suites:
+            _suites.move_to_end(key)
+            return _suites[key]
+    built = cases_of(suite_from_files(run.files), run.tags, run.repeats)
+    with _suites_lock:
+        _suites[key] = built
+        while len(_suites) > SUITE_CACHE_SIZE:
+            _suites.popitem(last=False)
+    return built
 
 
 def _label(run: EvalRun) -> str | int | None:
@@ -120,10 +145,8 @@ async def execute_case(
     """Run case ``index`` of a stored run and store its result, priced with ``prices``; the
     result as JSON. A run whose cancellation was requested records the case as skipped
     without playing it."""
-    with Session(engine) as session:
-        run = EvalService(session).require_run(run_id)
-        suite, cases = run_cases(run)
-        cancelled = run.cancel_requested
+    # Off the event loop: the other cases' conversations share it.
+    suite, cases, cancelled, label = await asyncio.to_thread(_case_run, engine, run_id)
     case = cases[index]
     if cancelled:
         result = CaseResult(
@@ -135,12 +158,17 @@ async def execute_case(
             reason="skipped: the run was cancelled",
         )
     else:
-        result = await run_case(
-            suite, case, agent, ports, run_id=run_id, index=index, label=_label(run)
-        )
+        result = await run_case(suite, case, agent, ports, run_id=run_id, index=index, label=label)
     data = price_case(result.to_json(), prices)
     await asyncio.to_thread(_record, engine, run_id, index, data)
     return data
+
+
+def _case_run(engine: Engine, run_id: str) -> tuple[Suite, list[Case], bool, str | int | None]:
+    with Session(engine) as session:
+        run = EvalService(session).require_run(run_id)
+        suite, cases = run_cases(run)
+        return suite, cases, run.cancel_requested, _label(run)
 
 
 def _record(engine: Engine, run_id: str, index: int, data: dict[str, Any]) -> None:
@@ -482,9 +510,7 @@ class CaseWork:
         return create_scheduled_run(self.engine, agent_id, suite_name, label)
 
     async def run_case(self, run_id: str, index: int) -> dict[str, Any]:
-        with Session(self.engine) as session:
-            agent_id = EvalService(session).require_run(run_id).agent_id
-        agent = self.agents(agent_id)
+        agent_id, agent = await asyncio.to_thread(self._agent_of, run_id)
         ports = self.ports_for(agent) if agent is not None and self.ports_for else None
         if agent is None or ports is None:
             with Session(self.engine) as session:
@@ -502,6 +528,11 @@ class CaseWork:
             await asyncio.to_thread(_record, self.engine, run_id, index, data)
             return data
         return await execute_case(self.engine, run_id, index, agent, ports, self.prices)
+
+    def _agent_of(self, run_id: str) -> tuple[str, AgentInfo | None]:
+        with Session(self.engine) as session:
+            agent_id = EvalService(session).require_run(run_id).agent_id
+        return agent_id, self.agents(agent_id)
 
     def cancel_requested(self, run_id: str) -> bool:
         return _cancel_requested(self.engine, run_id)

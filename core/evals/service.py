@@ -132,12 +132,12 @@ class EvalService:
         self._count(run)
 
     def _count(self, run: EvalRun) -> None:
-        rows = repo.case_results(self.session, run.id)
+        rows = repo.case_tallies(self.session, run.id)
         run.done = len(rows)
-        run.passed = sum(1 for r in rows if r.status == "passed")
-        run.skipped = sum(1 for r in rows if r.status == "skipped")
+        run.passed = sum(1 for status, _ in rows if status == "passed")
+        run.skipped = sum(1 for status, _ in rows if status == "skipped")
         run.failed = run.done - run.passed - run.skipped
-        metrics = [r.metrics or {} for r in rows]
+        metrics = [m for _, m in rows]
         run.prompt_tokens = sum(int(m.get("prompt_tokens") or 0) for m in metrics)
         run.completion_tokens = sum(int(m.get("completion_tokens") or 0) for m in metrics)
         costs = [m.get("cost_usd") for m in metrics if "cost_usd" in m]
