@@ -25,7 +25,7 @@ from core.evals.models import EvalCaseResult
 from core.evals.pricing import Price, PriceTable
 from core.evals.service import EvalService, run_public
 from core.tenancy.agent_info import AgentInfo
-from evals.execution import CaseWork, finalize, price_case, run_cases
+from evals.execution import CaseWork, execute_run, finalize, price_case, run_cases
 from evals.runner import Ports, run_case
 from fakes.llm import FakeLLM, FakeLLMConfig, count_tokens, fake_llm
 from fakes.llm_policy import text_of
@@ -157,6 +157,24 @@ async def test_without_reported_usage_the_cost_is_unknown_and_the_cap_is_not_enf
     assert public.cost is not None and public.cost.cost_usd is None
     [warning] = public.warnings
     assert "cost unknown for 3 of 3" in warning and "could not be fully enforced" in warning
+
+
+async def test_a_run_played_in_process_stops_at_its_cost_cap_too(world: World) -> None:
+    cap = round(2.5 * await one_case_cost(world), 2)
+    run_id = create_run(world.engine, world.agent, 8, cap)
+    run = await execute_run(world.engine, run_id, world.agent, Ports(world.runtime), prices=PRICES)
+    with Session(world.engine) as session:
+        rows = repo.case_results(session, run_id)
+    played = [r for r in rows if "cost_usd" in r.metrics]
+    costs = [float(r.metrics["cost_usd"]) for r in played]
+    assert 1 < len(played) < 8 and sum(costs[:-1]) < cap <= sum(costs)
+    assert len(rows) == 8 and all(
+        r.status == "skipped" and "cost cap" in (r.reason or "") for r in rows if r not in played
+    )
+    assert run.status not in ("passed", "cancelled")
+    assert run.stop_reason == (
+        f"stopped: cost cap {cap:.2f} USD reached after {len(played)} of 8 scenario runs"
+    )
 
 
 def test_a_run_stopped_early_is_never_passed(pg_engine: Engine) -> None:
