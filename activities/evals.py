@@ -35,7 +35,7 @@ HEARTBEAT_EVERY_S = 5.0
 Prepare = Callable[[str], dict[str, Any]]
 RunCase = Callable[[str, int], Awaitable[dict[str, Any]]]
 CancelRequested = Callable[[str], bool]
-Finalize = Callable[[str, bool, str | None], dict[str, Any]]
+Finalize = Callable[[str, bool, str | None, str | None], dict[str, Any]]
 CreateScheduled = Callable[[str, str, str], str]
 
 
@@ -65,6 +65,8 @@ class EvalActivities:
             time_cap_s=out.get("time_cap_s"),
             pending=list(out["pending"]),
             cancelled=bool(out.get("cancelled")),
+            cost_cap_usd=out.get("cost_cap_usd"),
+            spent_usd=float(out.get("spent_usd") or 0.0),
         )
 
     @activity.defn(name=ACT_EVAL_CREATE_SCHEDULED)
@@ -93,12 +95,18 @@ class EvalActivities:
             with contextlib.suppress(asyncio.CancelledError):
                 await beating
         cancel = await asyncio.to_thread(self._cancel_requested, data.run_id)
-        return CaseOutcome(data.index, str(result["status"]), cancel_requested=cancel)
+        cost = (result.get("metrics") or {}).get("cost_usd", 0.0)
+        return CaseOutcome(
+            data.index,
+            str(result["status"]),
+            cancel_requested=cancel,
+            cost_usd=None if cost is None else float(cost),
+        )
 
     @activity.defn(name=ACT_EVAL_FINALIZE)
     async def finalize_run(self, data: FinalizeInput) -> EvalRunResult:
         out = await asyncio.to_thread(
-            self._finalize, data.run_id, data.cancelled, data.not_run_reason
+            self._finalize, data.run_id, data.cancelled, data.not_run_reason, data.stop_reason
         )
         return EvalRunResult(
             run_id=data.run_id,

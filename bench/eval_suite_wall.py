@@ -14,25 +14,36 @@ recording, checks) relative to the time spent waiting on the model. The table sh
 median, p90 and max over the cases (target: median <= 10%), beside the suite's wall time and
 total model time.
 
-Run: ``.venv/bin/python -m bench.eval_suite_wall [--ttft-ms 300] [--concurrency 8]
-[--json FILE]``.
+``--temporal`` plays the same suite as a stored run through ``EvalSuiteWorkflow`` on a Temporal
+dev server with an in-process worker (one ``evals.run_case`` activity per case, every result
+stored), so the wall time also carries the Temporal round trips and the per-case database work.
+
+Run: ``.venv/bin/python -m bench.eval_suite_wall [--ttft-ms 300] [--concurrency 8] [--temporal]
+[--json FILE] [--profile FILE]`` (``--profile``: cProfile of the measured suite, the event loop's
+thread only, for ``python -m pstats FILE``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import statistics
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
+from temporalio.testing import WorkflowEnvironment
 
+from activities.evals import EvalActivities
 from bench.common import machine_info, say, table, write_json
+from cli.launch import temporal_binary
 from cli.ops import migrate
+from cli.worker import MAX_CONCURRENT_ACTIVITIES, worker_for
 from connectors.answering import CachedPrompts, SqlEventRecorder, StoredMemory
 from connectors.chat_llm import OpenAIChatModel
 from connectors.embedder import shared_embedder
@@ -45,6 +56,8 @@ from core.agent.runtime import AgentRuntime, RuntimeSettings
 from core.calls.answering import AnsweringService
 from core.db import make_engine, session_scope
 from core.egress import egress_policy
+from core.evals import repository as repo
+from core.evals.service import EvalService
 from core.knowledge.retrieval import KnowledgeRetriever
 from core.prompts.cache import PromptCache
 from core.prompts.ports import NoEvalSuiteGate
@@ -56,9 +69,12 @@ from core.tenancy.agent_info import AgentInfo
 from core.tenancy.schemas import AgentCreate, OrganizationCreate
 from core.tenancy.service import Principal, TenancyService
 from core.tools.gateway import ToolGateway
+from evals.execution import CaseWork, run_cases
 from evals.runner import CaseStatus, Ports, run_suite
 from evals.scenarios import load_suite
 from fakes.llm import FakeLLMConfig, fake_llm
+from orchestration.eval_types import EvalSuiteInput, eval_workflow_id
+from orchestration.evals import EvalSuiteWorkflow
 
 SECRET = "bench-secret-key-0123456789abcdef0123456789"
 PROMPT = (
@@ -98,7 +114,43 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def bench(ttft_ms: int, concurrency: int) -> dict[str, Any]:
+async def through_temporal(
+    engine: Any, agent: AgentInfo, runtime: AgentRuntime, folder: Path
+) -> tuple[list[Any], float]:
+    """The suite as a stored run played by ``EvalSuiteWorkflow`` on a Temporal dev server, with
+    an in-process worker serving the eval activities (one activity per case, each case stored
+    in the database); its results read back from the stored rows, and its wall time."""
+    files = {p.name: p.read_text() for p in sorted(folder.glob("*.yaml"))}
+    with Session(engine) as session:
+        run = EvalService(session).create_run(agent.org_id, agent.id, "demo", files, 0)
+        run.total = len(run_cases(run)[1])
+        session.commit()
+        run_id = run.id
+    work = CaseWork(engine, lambda _: agent, lambda _: Ports(runtime))
+    acts = EvalActivities(work.prepare, work.run_case, work.cancel_requested, work.finalize)
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_binary())
+    try:
+        with ThreadPoolExecutor(max_workers=MAX_CONCURRENT_ACTIVITIES) as executor:
+            async with worker_for(env.client, "eval-wall", [acts], executor):
+                started = time.perf_counter()
+                await env.client.execute_workflow(
+                    EvalSuiteWorkflow.run,
+                    EvalSuiteInput(run_id),
+                    id=eval_workflow_id(run_id),
+                    task_queue="eval-wall",
+                )
+                wall_s = time.perf_counter() - started
+    finally:
+        await env.shutdown()
+    with Session(engine) as session:
+        rows = repo.case_results(session, run_id)
+    # The stored rows carry what the figures read: status, trace (upstream_ms), seconds.
+    return list(rows), wall_s
+
+
+async def bench(
+    ttft_ms: int, concurrency: int, profile: str | None = None, temporal: bool = False
+) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="eval-wall-"))
     url = f"sqlite:///{tmp / 'backline.db'}"
     migrate(url)
@@ -159,11 +211,20 @@ async def bench(ttft_ms: int, concurrency: int) -> dict[str, Any]:
         )
         # One warm-up case: model loading and first connections are not the suite's cost.
         await run_suite(suite, agent, Ports(runtime), run_id="warm", cases=suite.cases()[:1])
+        profiler = cProfile.Profile() if profile else None
+        if profiler is not None:
+            profiler.enable()
         started = time.perf_counter()
-        results = await run_suite(
-            suite, agent, Ports(runtime), run_id="bench", concurrency=concurrency
-        )
-        wall_s = time.perf_counter() - started
+        if temporal:
+            results, wall_s = await through_temporal(engine, agent, runtime, folder)
+        else:
+            results = await run_suite(
+                suite, agent, Ports(runtime), run_id="bench", concurrency=concurrency
+            )
+            wall_s = time.perf_counter() - started
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
         await model.aclose()
     index.close()
     engine.dispose()
@@ -195,10 +256,26 @@ def main() -> None:
     parser.add_argument("--ttft-ms", type=int, default=300, help="the fake model's fixed TTFT")
     parser.add_argument("--concurrency", type=int, default=8, help="cases at once")
     parser.add_argument("--json", metavar="FILE", help="also write the results to FILE")
+    parser.add_argument(
+        "--temporal",
+        action="store_true",
+        help="run the suite as EvalSuiteWorkflow on a Temporal dev server (one activity per "
+        "case, results stored), not in process",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="cProfile the measured suite (this process's CPU, all threads' time in the loop "
+        "thread's callers) into FILE, for pstats",
+    )
     args = parser.parse_args()
     machine = machine_info()
-    say(f"eval suite wall time: ttft {args.ttft_ms} ms, concurrency {args.concurrency}")
-    out = asyncio.run(bench(args.ttft_ms, args.concurrency))
+    say(
+        f"eval suite wall time: ttft {args.ttft_ms} ms, concurrency {args.concurrency}, "
+        f"{'through EvalSuiteWorkflow' if args.temporal else 'in process'}"
+    )
+    out = asyncio.run(bench(args.ttft_ms, args.concurrency, args.profile, args.temporal))
+    out["mode"] = "temporal" if args.temporal else "in process"
     machine["loadavg_at_end"] = " ".join(f"{x:.2f}" for x in __import__("os").getloadavg())
     print(
         table(

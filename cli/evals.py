@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cli.http import client, print_json, send
 from cli.output import print_rows, when
 from evals.files import SuiteError
-from evals.reports import html_report, junit_xml
+from evals.reports import cost_line, html_report, junit_xml
 from evals.runner import ScenarioTally, verdict_against
 from evals.scenarios import load_suite
 from evals.verdict import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_PASS, EXIT_USAGE, exit_code
@@ -86,12 +86,18 @@ def _scenario_rows(run: dict[str, Any], as_json: bool, title: str | None = None)
 
 def _summary(run: dict[str, Any]) -> str:
     p = run["progress"]
-    return (
+    lines = [
         f"run {run['id']} ({run['suite']}): {run['status']}, verdict {run.get('verdict')}; "
         f"{run['passed']} passed, {run['failed']} failed, {run['skipped']} skipped of "
         f"{p['total']}; baseline {run.get('baseline_run_id') or 'none'}"
         + (f"; error: {run['error']}" if run.get("error") else "")
-    )
+    ]
+    if run.get("cost"):
+        lines.append(cost_line(run["cost"]))
+    if run.get("stop_reason"):
+        lines.append(run["stop_reason"])
+    lines += [f"warning: {w}" for w in run.get("warnings") or []]
+    return "\n".join(lines)
 
 
 def wait(http: httpx.Client, run_id: str, total: int, poll_s: float, quiet: bool) -> dict[str, Any]:
@@ -149,6 +155,14 @@ def run(
     baseline: Annotated[
         str | None, typer.Option(help="Compare with this run (default: the last accepted)")
     ] = None,
+    cost_cap: Annotated[
+        float | None,
+        typer.Option(
+            "--cost-cap",
+            metavar="USD",
+            help="Stop starting new cases once the run's LLM cost reaches this many USD",
+        ),
+    ] = None,
     junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here")] = None,
     html_file: Annotated[Path | None, typer.Option("--html", help="Write an HTML report")] = None,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Start the run and exit")] = False,
@@ -163,6 +177,9 @@ def run(
     if repeats is not None and repeats < 1:
         typer.echo("error: --repeats must be at least 1", err=True)
         raise typer.Exit(EXIT_USAGE)
+    if cost_cap is not None and cost_cap <= 0:
+        typer.echo("error: --cost-cap must be more than 0 (USD)", err=True)
+        raise typer.Exit(EXIT_USAGE)
     files = suite_files(folder)
     body = {
         "files": files,
@@ -171,6 +188,7 @@ def run(
         "tags": _tags(tags),
         "repeats": repeats,
         "baseline_run_id": baseline,
+        "cost_cap_usd": cost_cap,
     }
     with client(timeout=60) as http:
         created = _start(http, agent_id, body)

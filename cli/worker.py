@@ -40,6 +40,7 @@ from core.agent.llm import ModelSettings
 from core.db import make_engine
 from core.egress import egress_policy
 from core.evals.gate import StoredRunsEvalGate
+from core.evals.pricing import eval_prices
 from core.knowledge.ports import KnowledgeIndex
 from core.knowledge.service import rebuild_stale_keyword_terms
 from core.memory.ports import CallAnalyzer
@@ -191,7 +192,7 @@ def build_eval_activities(
     runtime (core/agent/runtime.py) is wired in here, it is None and every case is recorded as
     an error saying no runtime is available."""
     directory = AgentDirectory(engine, settings.secret_key.get_secret_value())
-    work = CaseWork(engine, directory.get, ports_for)
+    work = CaseWork(engine, directory.get, ports_for, eval_prices(settings))
     return EvalActivities(
         work.prepare,
         work.run_case,

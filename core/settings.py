@@ -123,6 +123,12 @@ class Settings(BaseSettings):
     drift_watch_interval_s: int = Field(default=300, ge=10)
     # When each registered eval suite's nightly schedule runs it on production (docs/evals.md).
     eval_nightly_cron: str = Field(default="0 3 * * *", min_length=9, max_length=100)
+    # What eval runs' LLM tokens cost (USD per 1,000 tokens), for run costs and the cost cap
+    # (docs/evals.md#cost): per model in ``EVAL_MODEL_PRICES`` (JSON: {"model": [input,
+    # output]}), else these two for every model. Unset: costs are unknown, a cap is not enforced.
+    eval_price_per_1k_input: float | None = Field(default=None, ge=0.0)
+    eval_price_per_1k_output: float | None = Field(default=None, ge=0.0)
+    eval_model_prices: dict[str, tuple[float, float]] = Field(default_factory=dict)
     api_url: str = "http://127.0.0.1:8000"
     api_key: SecretStr | None = None
     demo_vapi_token: SecretStr = SecretStr(DEV_DEMO_VAPI_TOKEN)

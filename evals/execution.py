@@ -14,8 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
+import hashlib
+import json
 import logging
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +31,7 @@ from sqlmodel import Session
 from core.errors import NotFoundError
 from core.evals import repository as repo
 from core.evals.models import FINISHED_STATUSES, EvalRun
+from core.evals.pricing import PriceTable, case_cost
 from core.evals.service import EvalService
 from core.monitoring.alerts import raise_alert, resolve_subject
 from core.tenancy.agent_info import AgentInfo
@@ -88,23 +94,59 @@ def cases_of(suite: Suite, tags: list[str] | None, repeats: int | None) -> tuple
     return suite, suite.cases(tags=tags or None)
 
 
+SUITE_CACHE_SIZE = 16
+_suites: OrderedDict[tuple[str, ...], tuple[Suite, list[Case]]] = OrderedDict()
+_suites_lock = threading.Lock()
+
+
 def run_cases(run: EvalRun) -> tuple[Suite, list[Case]]:
-    return cases_of(suite_from_files(run.files), run.tags, run.repeats)
+    """The run's suite and cases. Rebuilding a suite from its files (a temp folder, the YAML
+    parsed, personas applied) costs about 100 ms; a worker asks for it once per case, so the
+    last few runs' are kept, keyed by the run and a digest of what it was built from."""
+    digest = hashlib.sha256(
+        json.dumps([run.files, run.tags, run.repeats], sort_keys=True).encode()
+    ).hexdigest()
+    key = (run.id, digest)
+    with _suites_lock:
+        if key in _suites:
+            _suites.move_to_end(key)
+            return _suites[key]
+    built = cases_of(suite_from_files(run.files), run.tags, run.repeats)
+    with _suites_lock:
+        _suites[key] = built
+        while len(_suites) > SUITE_CACHE_SIZE:
+            _suites.popitem(last=False)
+    return built
 
 
 def _label(run: EvalRun) -> str | int | None:
     return run.target_version if run.target_version is not None else run.target_label
 
 
+def price_case(data: dict[str, Any], prices: PriceTable | None) -> dict[str, Any]:
+    """``data`` (a case result as JSON) with its LLM cost in ``metrics``: ``cost_usd`` (None:
+    unknown) and, when unknown, ``cost_unknown`` saying why."""
+    metrics = data.setdefault("metrics", {})
+    cost, why = case_cost(metrics, prices)
+    metrics["cost_usd"] = cost
+    if cost is None:
+        metrics["cost_unknown"] = why
+    return data
+
+
 async def execute_case(
-    engine: Engine, run_id: str, index: int, agent: AgentInfo, ports: Ports
+    engine: Engine,
+    run_id: str,
+    index: int,
+    agent: AgentInfo,
+    ports: Ports,
+    prices: PriceTable | None = None,
 ) -> dict[str, Any]:
-    """Run case ``index`` of a stored run and store its result; the result as JSON. A run whose
-    cancellation was requested records the case as skipped without playing it."""
-    with Session(engine) as session:
-        run = EvalService(session).require_run(run_id)
-        suite, cases = run_cases(run)
-        cancelled = run.cancel_requested
+    """Run case ``index`` of a stored run and store its result, priced with ``prices``; the
+    result as JSON. A run whose cancellation was requested records the case as skipped
+    without playing it."""
+    # Off the event loop: the other cases' conversations share it.
+    suite, cases, cancelled, label = await asyncio.to_thread(_case_run, engine, run_id)
     case = cases[index]
     if cancelled:
         result = CaseResult(
@@ -116,12 +158,17 @@ async def execute_case(
             reason="skipped: the run was cancelled",
         )
     else:
-        result = await run_case(
-            suite, case, agent, ports, run_id=run_id, index=index, label=_label(run)
-        )
-    data = result.to_json()
+        result = await run_case(suite, case, agent, ports, run_id=run_id, index=index, label=label)
+    data = price_case(result.to_json(), prices)
     await asyncio.to_thread(_record, engine, run_id, index, data)
     return data
+
+
+def _case_run(engine: Engine, run_id: str) -> tuple[Suite, list[Case], bool, str | int | None]:
+    with Session(engine) as session:
+        run = EvalService(session).require_run(run_id)
+        suite, cases = run_cases(run)
+        return suite, cases, run.cancel_requested, _label(run)
 
 
 def _record(engine: Engine, run_id: str, index: int, data: dict[str, Any]) -> None:
@@ -164,7 +211,8 @@ def _baseline(session: Session, run: EvalRun) -> list[ScenarioTally] | None:
 
 
 def prepare(engine: Engine, run_id: str) -> dict[str, Any]:
-    """Mark a run running; its size, limits and the case indexes still without a result."""
+    """Mark a run running; its size, limits (time and cost caps, with the cost already spent
+    by stored cases) and the case indexes still without a result."""
     with Session(engine) as session:
         service = EvalService(session)
         run = service.start(run_id)
@@ -186,6 +234,8 @@ def prepare(engine: Engine, run_id: str) -> dict[str, Any]:
             "time_cap_s": suite.config.time_cap,
             "pending": [i for i in range(len(cases)) if i not in stored],
             "cancelled": run.cancel_requested,
+            "cost_cap_usd": run.cost_cap_usd,
+            "spent_usd": run.cost_usd,
         }
 
 
@@ -220,17 +270,19 @@ def finalize(
     cancelled: bool = False,
     error: str | None = None,
     not_run_reason: str | None = None,
+    stop_reason: str | None = None,
 ) -> EvalRun:
     """Tallies per scenario x persona from the stored cases, the verdict against the baseline,
     and the run's final status (``cancelled`` / ``error`` win over the verdict). Cases left
-    without a result are recorded first: skipped with ``not_run_reason``, else as errors."""
+    without a result are recorded first: skipped with ``not_run_reason``, else as errors. A
+    run some of whose cases did not run (``stop_reason``: a cap was reached) is never
+    ``passed``: at best ``inconclusive``."""
     with Session(engine) as session:
         service = EvalService(session)
         run = service.require_run(run_id)
         if run.status in FINISHED_STATUSES:
             return run
-        if error is None:
-            _fill_missing(session, run, not_run_reason)
+        not_run = 0 if error is not None else _fill_missing(session, run, not_run_reason)
         results = _stored_results(session, run_id)
         mine = tallies(results)
         baseline = _baseline(session, run)
@@ -258,7 +310,17 @@ def finalize(
             status = "cancelled"
         else:
             status = run_status(results, verdict, baseline is not None)
-        run = service.finish(run_id, status, str(verdict.verdict), rows, error)
+        verdict_name = str(verdict.verdict)
+        if not_run and status == "passed":
+            status = verdict_name = "inconclusive"
+        run = service.finish(
+            run_id,
+            status,
+            verdict_name,
+            rows,
+            error,
+            stop_reason=stop_reason,
+        )
         _alert_on_regression(session, run, rows)
         session.commit()
         session.refresh(run)
@@ -299,16 +361,19 @@ def _alert_on_regression(session: Session, run: EvalRun, rows: list[dict[str, An
         )
 
 
-def _fill_missing(session: Session, run: EvalRun, reason: str | None) -> None:
+def _fill_missing(session: Session, run: EvalRun, reason: str | None) -> int:
+    """Record every case without a result; how many there were."""
     stored = {r.case_index for r in repo.case_results(session, run.id)}
     try:
         _, cases = run_cases(run)
     except Exception:
-        return
+        return 0
     service = EvalService(session)
+    filled = 0
     for i, case in enumerate(cases):
         if i in stored:
             continue
+        filled += 1
         service.record_case(
             run.id,
             i,
@@ -321,6 +386,7 @@ def _fill_missing(session: Session, run: EvalRun, reason: str | None) -> None:
             },
         )
     session.flush()
+    return filled
 
 
 def _cancel_requested(engine: Engine, run_id: str) -> bool:
@@ -337,9 +403,12 @@ async def execute_run(
     *,
     poll_s: float = 0.5,
     on_case: Callable[[int], None] | None = None,
+    prices: PriceTable | None = None,
 ) -> EvalRun:
     """Run every case of a stored run in this process and finish it. ``ports`` None (no agent
-    runtime here) finishes the run as ``error`` with the reason."""
+    runtime here) finishes the run as ``error`` with the reason. Cases are priced with
+    ``prices``; once the run's cost reaches its cap, the cases not yet finished are not run
+    (in process, those under way are abandoned too)."""
     if ports is None:
         return await asyncio.to_thread(
             finalize, engine, run_id, error="no agent runtime is available to run evals"
@@ -356,16 +425,27 @@ async def execute_run(
             session.rollback()
             return await asyncio.to_thread(finalize, engine, run_id, error=str(exc))
         label = _label(run)
+        cap = run.cost_cap_usd
     cancel = asyncio.Event()
+    by_user = asyncio.Event()
+    spent, stored = [0.0], [0]
 
     async def watch() -> None:
         while not cancel.is_set():
             await asyncio.sleep(poll_s)
             if await asyncio.to_thread(_cancel_requested, engine, run_id):
+                by_user.set()
                 cancel.set()
 
     async def store(index: int, result: CaseResult) -> None:
-        await asyncio.to_thread(_record, engine, run_id, index, result.to_json())
+        if cancel.is_set() and not by_user.is_set() and result.reason == CANCELLED_SKIP:
+            return  # stopped by the cost cap: recorded as not run when the run is finalized
+        data = price_case(result.to_json(), prices)
+        await asyncio.to_thread(_record, engine, run_id, index, data)
+        stored[0] += 1
+        spent[0] += data["metrics"]["cost_usd"] or 0.0
+        if cap is not None and spent[0] >= cap:
+            cancel.set()
         if on_case is not None:
             on_case(index)
 
@@ -386,7 +466,28 @@ async def execute_run(
         return await asyncio.to_thread(finalize, engine, run_id, error=str(exc))
     finally:
         watcher.cancel()
-    return await asyncio.to_thread(finalize, engine, run_id, cancelled=cancel.is_set())
+    capped = cancel.is_set() and not by_user.is_set()
+    return await asyncio.to_thread(
+        functools.partial(
+            finalize,
+            engine,
+            run_id,
+            cancelled=by_user.is_set(),
+            not_run_reason=cost_cap_not_run(cap) if capped else None,
+            stop_reason=cost_cap_stop(cap, stored[0], len(cases)) if capped else None,
+        )
+    )
+
+
+CANCELLED_SKIP = "skipped: the run was cancelled"
+
+
+def cost_cap_not_run(cap: float | None) -> str:
+    return f"not run: the run's cost cap ({cap or 0:.2f} USD) was reached"
+
+
+def cost_cap_stop(cap: float | None, done: int, total: int) -> str:
+    return f"stopped: cost cap {cap or 0:.2f} USD reached after {done} of {total} scenario runs"
 
 
 NO_RUNTIME = "error: no agent runtime is available to run evals"
@@ -400,6 +501,7 @@ class CaseWork:
     engine: Engine
     agents: Callable[[str], AgentInfo | None]
     ports_for: Callable[[AgentInfo], Ports | None] | None = None
+    prices: PriceTable | None = None
 
     def prepare(self, run_id: str) -> dict[str, Any]:
         return prepare(self.engine, run_id)
@@ -408,9 +510,7 @@ class CaseWork:
         return create_scheduled_run(self.engine, agent_id, suite_name, label)
 
     async def run_case(self, run_id: str, index: int) -> dict[str, Any]:
-        with Session(self.engine) as session:
-            agent_id = EvalService(session).require_run(run_id).agent_id
-        agent = self.agents(agent_id)
+        agent_id, agent = await asyncio.to_thread(self._agent_of, run_id)
         ports = self.ports_for(agent) if agent is not None and self.ports_for else None
         if agent is None or ports is None:
             with Session(self.engine) as session:
@@ -427,11 +527,28 @@ class CaseWork:
             ).to_json()
             await asyncio.to_thread(_record, self.engine, run_id, index, data)
             return data
-        return await execute_case(self.engine, run_id, index, agent, ports)
+        return await execute_case(self.engine, run_id, index, agent, ports, self.prices)
+
+    def _agent_of(self, run_id: str) -> tuple[str, AgentInfo | None]:
+        with Session(self.engine) as session:
+            agent_id = EvalService(session).require_run(run_id).agent_id
+        return agent_id, self.agents(agent_id)
 
     def cancel_requested(self, run_id: str) -> bool:
         return _cancel_requested(self.engine, run_id)
 
-    def finalize(self, run_id: str, cancelled: bool, not_run_reason: str | None) -> dict[str, Any]:
-        run = finalize(self.engine, run_id, cancelled=cancelled, not_run_reason=not_run_reason)
+    def finalize(
+        self,
+        run_id: str,
+        cancelled: bool,
+        not_run_reason: str | None,
+        stop_reason: str | None = None,
+    ) -> dict[str, Any]:
+        run = finalize(
+            self.engine,
+            run_id,
+            cancelled=cancelled,
+            not_run_reason=not_run_reason,
+            stop_reason=stop_reason,
+        )
         return {"status": run.status, "verdict": run.verdict, "done": run.done, "total": run.total}

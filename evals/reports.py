@@ -8,7 +8,28 @@ from collections.abc import Iterable
 from typing import Any
 from xml.etree import ElementTree as ET
 
-__all__ = ["group_cases", "html_report", "junit_xml"]
+__all__ = ["cost_line", "group_cases", "html_report", "junit_xml", "usd"]
+
+
+def usd(value: Any) -> str:
+    """A cost for people: ``0.0123 USD``; ``unknown`` for None."""
+    return "unknown" if value is None else f"{float(value):.4f} USD"
+
+
+def cost_line(cost: dict[str, Any] | None) -> str:
+    """The run's tokens and LLM cost (``cost`` of a run as the API returns it) in one line."""
+    if not cost:
+        return "tokens and cost: not recorded"
+    line = (
+        f"tokens: {cost.get('prompt_tokens', 0)} in, {cost.get('completion_tokens', 0)} out; "
+        f"cost {usd(cost.get('cost_usd'))}"
+    )
+    unknown = int(cost.get("cost_unknown_runs") or 0)
+    if unknown and cost.get("cost_usd") is not None:
+        line += f" (plus {unknown} case(s) of unknown cost)"
+    if cost.get("cost_cap_usd") is not None:
+        line += f"; cap {float(cost['cost_cap_usd']):.2f} USD"
+    return line
 
 
 def group_cases(run: dict[str, Any]) -> list[tuple[str, str | None, list[dict[str, Any]]]]:
@@ -74,6 +95,13 @@ def junit_xml(run: dict[str, Any]) -> str:
     suite.set("failures", str(failures))
     suite.set("skipped", str(skipped))
     suite.set("errors", "0")
+    props = ET.Element("properties")
+    summary = {"cost": cost_line(run.get("cost")), "stop_reason": run.get("stop_reason")}
+    summary |= {f"warning{i}": w for i, w in enumerate(run.get("warnings") or [], 1)}
+    for name, value in summary.items():
+        if value:
+            ET.SubElement(props, "property", name=name, value=str(value))
+    suite.insert(0, props)
     ET.indent(suite)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode")
 
@@ -102,6 +130,9 @@ def html_report(run: dict[str, Any]) -> str:
         f"<p>Run {_e(run.get('id'))} of agent {_e(run.get('agent_id'))}, target "
         f"{_e(run.get('label') or run.get('version') or 'production')}; verdict "
         f"{_e(run.get('verdict'))}; baseline {_e(run.get('baseline_run_id') or 'none')}.</p>",
+        f"<p>{_e(cost_line(run.get('cost')))}</p>",
+        *([f"<p><b>{_e(run['stop_reason'])}</b></p>"] if run.get("stop_reason") else []),
+        *(f"<p class='skipped'>warning: {_e(w)}</p>" for w in run.get("warnings") or []),
         "<table><tr><th>scenario</th><th>persona</th><th>passed</th><th>skipped</th>"
         "<th>verdict</th><th>why</th></tr>",
     ]

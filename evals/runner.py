@@ -347,6 +347,7 @@ def _metrics(traces: Sequence[TurnResult]) -> dict[str, Any]:
     calls = [c for t in traces for c in t.tool_calls]
     upstream, backline, ttft = values("upstream_ms"), values("backline_ms"), values("ttft_ms")
     return {
+        **usage_metrics(traces),
         "agent_turns": len(traces),
         "upstream_ms_p50": p50(upstream),
         "upstream_ms_max": max(upstream, default=None),
@@ -356,6 +357,28 @@ def _metrics(traces: Sequence[TurnResult]) -> dict[str, Any]:
         "fallbacks": sum(1 for t in traces if t.fallback_used),
         "tool_calls": len(calls),
         "tool_errors": sum(1 for c in calls if c.error),
+    }
+
+
+def usage_metrics(traces: Sequence[TurnResult]) -> dict[str, Any]:
+    """The case's LLM token usage: totals, per model ``[prompt, completion]`` (what pricing
+    needs) and how many turns' model calls came back without usage (their cost is unknown)."""
+    by_model: dict[str, list[int]] = {}
+    unknown = 0
+    for t in traces:
+        usage = t.usage if isinstance(t.usage, Mapping) else None
+        if usage is None or not getattr(t, "usage_reported", True):
+            unknown += 1
+        if usage is None:
+            continue
+        row = by_model.setdefault(t.model or "", [0, 0])
+        row[0] += int(usage.get("prompt_tokens") or 0)
+        row[1] += int(usage.get("completion_tokens") or 0)
+    return {
+        "prompt_tokens": sum(r[0] for r in by_model.values()),
+        "completion_tokens": sum(r[1] for r in by_model.values()),
+        "tokens_by_model": by_model,
+        "usage_unknown_turns": unknown,
     }
 
 

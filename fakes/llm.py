@@ -9,12 +9,12 @@ by ``fakes/llm_structured.py`` from the prompt (plumbing for evaluation framewor
 The ``model`` asked for is echoed; usage counts words and punctuation as tokens.
 
 Controls (``FakeLLMConfig``, changeable while it serves): ``ttft_s`` before the first token,
-``token_delay_s`` between streamed chunks, a ``failure`` mode (``server_error`` 500,
-``unauthorized`` 401, ``not_found`` 404 (no such model), ``rate_limited`` 429, ``timeout``: hold
-the request ``hang_s`` and answer nothing, ``malformed_stream``: a chunk that is not JSON),
-limited to ``failure_models`` when that is set, and the drift knobs ``verbosity`` and
-``grounding_slip_rate`` (seeded by ``seed``). Every request is recorded, with the rule that
-answered it.
+``token_delay_s`` between streamed chunks, ``report_usage`` (False: no usage), a ``failure``
+mode (``server_error`` 500, ``unauthorized`` 401, ``not_found`` 404 (no such model),
+``rate_limited`` 429, ``timeout``: hold the request ``hang_s`` and answer nothing,
+``malformed_stream``: a chunk that is not JSON), limited to ``failure_models`` when that is
+set, and the drift knobs ``verbosity`` and ``grounding_slip_rate`` (seeded by ``seed``). Every
+request is recorded, with the rule that answered it.
 
 Tests use ``fake_llm()``; users run it beside ``make run``::
 
@@ -59,6 +59,9 @@ class FakeLLMConfig:
     verbosity: float = 1.0
     grounding_slip_rate: float = 0.0
     seed: int = 0
+    # False: answer like an endpoint that reports no token usage (no ``usage`` in the
+    # completion, no usage chunk in a stream).
+    report_usage: bool = True
 
 
 @dataclass
@@ -264,10 +267,15 @@ def _handler_for(state: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 if failure == "malformed_stream":
                     self._send(200, b'{"id": "chatcmpl-fake", "choices": [')
                     return
-                self._send(200, _completion(model, reply, finish, usage))
+                completion = _completion(model, reply, finish, usage)
+                if not config.report_usage:
+                    del completion["usage"]
+                self._send(200, completion)
                 return
 
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            include_usage = config.report_usage and bool(
+                (body.get("stream_options") or {}).get("include_usage")
+            )
             extra: dict[str, Any] = {"usage": None} if include_usage else {}
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")

@@ -57,6 +57,8 @@ class PreparedRun:
     time_cap_s: float | None = None
     pending: list[int] = field(default_factory=list)  # case indexes without a stored result
     cancelled: bool = False  # cancelled (or finished) before it started
+    cost_cap_usd: float | None = None  # stop scheduling cases once this much is spent
+    spent_usd: float = 0.0  # by the cases already stored (a resumed run)
 
 
 @dataclass
@@ -70,6 +72,7 @@ class CaseOutcome:
     index: int
     status: str  # passed | failed | skipped | error
     cancel_requested: bool = False
+    cost_usd: float | None = 0.0  # the case's LLM cost; None: unknown (usage not reported)
 
 
 @dataclass
@@ -77,6 +80,7 @@ class FinalizeInput:
     run_id: str
     cancelled: bool = False
     not_run_reason: str | None = None  # recorded on every case left without a result
+    stop_reason: str | None = None  # why the run stopped early (a cap), shown on the run
 
 
 @dataclass

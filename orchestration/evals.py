@@ -3,9 +3,13 @@ suite's ``concurrency`` at once, then compute the run's verdict.
 
 Durable: each finished case is stored by its activity and recorded in the history, so a worker
 restart resumes with the cases still pending (a case cut off mid-conversation runs again; its
-stored row is replaced). Cancellation: the ``cancel`` signal, the run's cancel flag in the
-database (seen by the next case activity) or cancelling the workflow stop new cases, cancel
-those under way and finish the run ``cancelled``. The suite's time cap is a workflow timer.
+stored row is replaced). Cost cap: each case reports its LLM cost; once the run's spending
+(the stored cases' included) reaches the cap, no new case starts, those under way finish, and
+the rest are recorded as not run with the reason on the run. A case whose cost is unknown (the
+LLM did not report usage) adds nothing: the cap is then not enforced, and the run warns.
+Cancellation: the ``cancel`` signal, the run's cancel flag in the database (seen by the next
+case activity) or cancelling the workflow stop new cases, cancel those under way and finish
+the run ``cancelled``. The suite's time cap is a workflow timer.
 
 Deterministic orchestration only: I/O is in activities reached by name.
 """
@@ -50,6 +54,8 @@ class EvalSuiteWorkflow:
         self._cancel = False
         self._done = 0
         self._total = 0
+        self._spent = 0.0
+        self._cost_unknown = 0
 
     @workflow.signal(name=SIGNAL_CANCEL)
     def cancel(self) -> None:
@@ -90,6 +96,9 @@ class EvalSuiteWorkflow:
         pending = list(prepared.pending)
         capped = False
         limit = max(1, prepared.concurrency)
+        cost_cap = prepared.cost_cap_usd
+        self._spent = prepared.spent_usd
+        cost_capped = False
 
         def time_left() -> float | None:
             if deadline is None:
@@ -112,6 +121,17 @@ class EvalSuiteWorkflow:
             finally:
                 running.pop(index, None)
             self._done += 1
+            if outcome.cost_usd is None:
+                self._cost_unknown += 1
+                if cost_cap is not None and self._cost_unknown == 1:
+                    workflow.logger.warning(
+                        "eval run %s: a case's LLM cost is unknown (no usage reported or no "
+                        "price); the cost cap %.2f USD cannot be enforced",
+                        run_id,
+                        cost_cap,
+                    )
+            else:
+                self._spent += outcome.cost_usd
             if outcome.cancel_requested:
                 self._cancel = True
             return outcome
@@ -132,6 +152,10 @@ class EvalSuiteWorkflow:
                     break
                 if self._cancel:
                     break
+                # Checked once a slot is free: the cases that just finished are paid for.
+                if cost_cap is not None and self._spent >= cost_cap:
+                    cost_capped = True
+                    break
                 index = pending.pop(0)
                 running[index] = asyncio.ensure_future(one(index))
             if not self._cancel and not capped:
@@ -150,14 +174,24 @@ class EvalSuiteWorkflow:
         for task in list(running.values()):
             with contextlib.suppress(asyncio.CancelledError, ActivityError):
                 await task
-        reason = None
+        reason = stop = None
         if self._cancel:
             reason = "skipped: the run was cancelled"
         elif capped:
             reason = "skipped: the suite's time cap was reached"
+            stop = (
+                f"stopped: time cap {prepared.time_cap_s:g} s reached after {self._done} of "
+                f"{self._total} scenario runs"
+            )
+        elif cost_capped and cost_cap is not None:
+            reason = f"not run: the run's cost cap ({cost_cap:.2f} USD) was reached"
+            stop = (
+                f"stopped: cost cap {cost_cap:.2f} USD reached after {self._done} of "
+                f"{self._total} scenario runs"
+            )
         result: EvalRunResult = await workflow.execute_activity(
             ACT_EVAL_FINALIZE,
-            FinalizeInput(run_id, cancelled=self._cancel, not_run_reason=reason),
+            FinalizeInput(run_id, cancelled=self._cancel, not_run_reason=reason, stop_reason=stop),
             result_type=EvalRunResult,
             start_to_close_timeout=EVAL_FINALIZE_TIMEOUT,
             retry_policy=DB_RETRY,

@@ -25,6 +25,7 @@ from api.state import AppState
 from core.errors import InvalidInputError, NotFoundError
 from core.evals import repository as repo
 from core.evals.models import EvalRun
+from core.evals.pricing import eval_prices
 from core.evals.schemas import (
     EvalRunCreate,
     EvalRunCreated,
@@ -90,7 +91,9 @@ async def _launch(state: AppState, run_id: str, agent_id: str) -> None:
     if agent is None:
         raise NotFoundError(f"agent '{agent_id}' does not exist")
     ports = state.eval_ports(agent) if state.eval_ports is not None else None
-    task = asyncio.get_running_loop().create_task(execute_run(state.engine, run_id, agent, ports))
+    task = asyncio.get_running_loop().create_task(
+        execute_run(state.engine, run_id, agent, ports, prices=eval_prices(state.settings))
+    )
     state.eval_tasks.add(task)
     task.add_done_callback(state.eval_tasks.discard)
 
@@ -131,6 +134,7 @@ async def create_run(
             tags=body.tags,
             repeats=body.repeats,
             baseline_run_id=body.baseline_run_id,
+            cost_cap_usd=body.cost_cap_usd,
         )
         session.commit()
         return run

@@ -123,6 +123,9 @@ class TurnResult:
     # Added: the served prompt version (None: the agent serves none) and the upstream error.
     prompt_version: str | None = None
     error: str | None = None
+    # False when a model call of the turn came back without token usage (the endpoint does not
+    # report it): ``usage`` then undercounts, and what the turn cost is unknown.
+    usage_reported: bool = True
 
 
 @dataclass
@@ -353,6 +356,7 @@ class _TurnState:
     model: str = ""
     error: str | None = None
     pending: list[asyncio.Future[None]] = field(default_factory=list)  # writes to await
+    unreported: int = 0  # model calls answered without token usage
 
     def add(self, result: ChatResult, elapsed: float) -> None:
         self.upstream_s += elapsed
@@ -361,6 +365,8 @@ class _TurnState:
             self.usage["prompt_tokens"] += result.usage.prompt_tokens
             self.usage["completion_tokens"] += result.usage.completion_tokens
             self.usage["total_tokens"] += result.usage.total_tokens
+        else:
+            self.unreported += 1
 
 
 class Conversation:
@@ -666,6 +672,7 @@ class Conversation:
             platform_tool_calls=passed,
             prompt_version=self.served.ref if self.served is not None else None,
             error=state.error,
+            usage_reported=state.unreported == 0,
         )
         self.trace.append(result)
         # The turn's trace joins the call's events without holding up the reply.

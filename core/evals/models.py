@@ -63,6 +63,15 @@ class EvalRun(SQLModel, table=True):
     baseline_run_id: str | None = Field(default=None, max_length=32)
     accepted: bool = False
     cancel_requested: bool = False
+    # LLM cost: the cap (USD) that stops scheduling new cases once reached, the tokens and
+    # cost of the cases stored so far (``cost_usd`` sums the cases whose cost is known;
+    # ``cost_unknown`` counts the others), and why a run stopped before every case ran.
+    cost_cap_usd: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    cost_unknown: int = 0
+    stop_reason: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(default_factory=utcnow, index=True)
     started_at: datetime | None = None
     finished_at: datetime | None = None

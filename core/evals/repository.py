@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlmodel import Session, col, delete, select
 
 from core.evals.models import EvalCaseResult, EvalRun, EvalSuite
@@ -71,6 +73,15 @@ def case_results(session: Session, run_id: str) -> list[EvalCaseResult]:
         .order_by(col(EvalCaseResult.case_index))
     )
     return list(session.exec(stmt))
+
+
+def case_tallies(session: Session, run_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """(status, metrics) of each stored case of the run: what the run's counts need, without
+    the transcripts, traces and checks."""
+    stmt = select(EvalCaseResult.status, EvalCaseResult.metrics).where(
+        EvalCaseResult.run_id == run_id
+    )
+    return [(status, dict(metrics or {})) for status, metrics in session.exec(stmt)]
 
 
 def get_case_result(session: Session, run_id: str, index: int) -> EvalCaseResult | None:

@@ -57,6 +57,12 @@ class EvalRunCreate(SuiteFiles):
     baseline_run_id: str | None = Field(
         None, max_length=32, description="compare with this run (default: the last accepted)"
     )
+    cost_cap_usd: float | None = Field(
+        None,
+        gt=0,
+        le=1_000_000,
+        description="stop scheduling new cases once the run's LLM cost reaches this (USD)",
+    )
 
 
 class EvalRunCreated(BaseModel):
@@ -93,6 +99,18 @@ class Progress(BaseModel):
     total: int
 
 
+class EvalCost(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None = Field(
+        description="USD of the cases whose cost is known; None: no case's cost is known"
+    )
+    cost_unknown_runs: int = Field(
+        description="cases whose cost is unknown (usage not reported, or no price for the model)"
+    )
+    cost_cap_usd: float | None
+
+
 class EvalRunPublic(BaseModel):
     id: str
     org_id: str
@@ -116,4 +134,9 @@ class EvalRunPublic(BaseModel):
     scenarios: list[dict[str, Any]] = Field(
         [], description="per scenario x persona: passed, runs, skipped, verdict, reason"
     )
+    cost: EvalCost | None = None
+    stop_reason: str | None = Field(
+        None, description="why the run stopped before every case ran (a cap was reached)"
+    )
+    warnings: list[str] = []
     cases: list[EvalCasePublic] | None = None

@@ -13,7 +13,13 @@ from core.db import utcnow
 from core.errors import ConflictError, NotFoundError
 from core.evals import repository as repo
 from core.evals.models import FINISHED_STATUSES, EvalCaseResult, EvalRun, EvalSuite
-from core.evals.schemas import EvalCasePublic, EvalRunPublic, EvalSuitePublic, Progress
+from core.evals.schemas import (
+    EvalCasePublic,
+    EvalCost,
+    EvalRunPublic,
+    EvalSuitePublic,
+    Progress,
+)
 from core.pii.policy import PiiPolicy
 from core.pii.redact import redact_json, redact_turns
 from core.tenancy.models import Agent
@@ -60,6 +66,7 @@ class EvalService:
         tags: list[str] | None = None,
         repeats: int | None = None,
         baseline_run_id: str | None = None,
+        cost_cap_usd: float | None = None,
     ) -> EvalRun:
         if baseline_run_id is not None:
             base = repo.get_run(self.session, baseline_run_id)
@@ -79,6 +86,7 @@ class EvalService:
             tags=list(tags or []),
             repeats=repeats,
             baseline_run_id=base.id if base is not None else None,
+            cost_cap_usd=cost_cap_usd,
         )
         self.session.add(run)
         self.session.flush()
@@ -124,11 +132,17 @@ class EvalService:
         self._count(run)
 
     def _count(self, run: EvalRun) -> None:
-        rows = repo.case_results(self.session, run.id)
+        rows = repo.case_tallies(self.session, run.id)
         run.done = len(rows)
-        run.passed = sum(1 for r in rows if r.status == "passed")
-        run.skipped = sum(1 for r in rows if r.status == "skipped")
+        run.passed = sum(1 for status, _ in rows if status == "passed")
+        run.skipped = sum(1 for status, _ in rows if status == "skipped")
         run.failed = run.done - run.passed - run.skipped
+        metrics = [m for _, m in rows]
+        run.prompt_tokens = sum(int(m.get("prompt_tokens") or 0) for m in metrics)
+        run.completion_tokens = sum(int(m.get("completion_tokens") or 0) for m in metrics)
+        costs = [m.get("cost_usd") for m in metrics if "cost_usd" in m]
+        run.cost_usd = round(sum(float(c) for c in costs if c is not None), 6)
+        run.cost_unknown = sum(1 for c in costs if c is None)
         self.session.add(run)
 
     def finish(
@@ -138,11 +152,13 @@ class EvalService:
         verdict: str | None = None,
         scenarios: list[dict[str, Any]] | None = None,
         error: str | None = None,
+        stop_reason: str | None = None,
     ) -> EvalRun:
         run = self.require_run(run_id)
         if run.status in FINISHED_STATUSES:
             return run
         run.status, run.verdict, run.error = status, verdict, error
+        run.stop_reason = stop_reason
         run.scenarios = scenarios if scenarios is not None else run.scenarios
         run.finished_at = utcnow()
         self._count(run)
@@ -180,6 +196,29 @@ def suite_public(suite: EvalSuite) -> EvalSuitePublic:
     )
 
 
+def run_cost(run: EvalRun) -> EvalCost:
+    # Some cases unknown and nothing known spent: say unknown rather than 0.
+    known = run.cost_unknown == 0 or run.cost_usd > 0
+    return EvalCost(
+        prompt_tokens=run.prompt_tokens,
+        completion_tokens=run.completion_tokens,
+        cost_usd=run.cost_usd if known else None,
+        cost_unknown_runs=run.cost_unknown,
+        cost_cap_usd=run.cost_cap_usd,
+    )
+
+
+def run_warnings(run: EvalRun) -> list[str]:
+    """A capped run some of whose cases' cost is unknown: the cap could not be enforced."""
+    if not run.cost_unknown or run.cost_cap_usd is None:
+        return []
+    return [
+        f"cost unknown for {run.cost_unknown} of {run.done} case(s): the LLM did not report "
+        "token usage or no price is configured for its model (BACKLINE_EVAL_PRICE_PER_1K_*); "
+        f"the cost cap {run.cost_cap_usd:.2f} USD could not be fully enforced"
+    ]
+
+
 def run_public(run: EvalRun, cases: list[EvalCaseResult] | None = None) -> EvalRunPublic:
     return EvalRunPublic(
         id=run.id,
@@ -202,6 +241,9 @@ def run_public(run: EvalRun, cases: list[EvalCaseResult] | None = None) -> EvalR
         started_at=run.started_at,
         finished_at=run.finished_at,
         scenarios=run.scenarios,
+        cost=run_cost(run),
+        stop_reason=run.stop_reason,
+        warnings=run_warnings(run),
         cases=None
         if cases is None
         else [
