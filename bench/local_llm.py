@@ -28,6 +28,7 @@ from connectors.local_llm import (
     KNOWN_MODELS,
     GgufGenerator,
     LocalLLMServer,
+    LocalModelUnavailableError,
     require_runtime,
     resolve_model_path,
 )
@@ -74,12 +75,15 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=48, help="cap on each answer")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
-    require_runtime()
+    try:
+        require_runtime()
+        path = resolve_model_path(args.model)
+    except LocalModelUnavailableError as exc:
+        raise SystemExit(f"bench.local_llm: {exc}") from None
     import torch
 
     info = machine_info()
     say(f"machine: {info}")
-    path = resolve_model_path(args.model)
     began = time.perf_counter()
     generator = GgufGenerator.load(path, args.model, threads=1, progress=say)
     load_s = time.perf_counter() - began
