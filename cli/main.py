@@ -19,6 +19,7 @@ from cli.drift import app as drift_app
 from cli.evals import app as eval_app
 from cli.http import call, print_json
 from cli.kb import app as kb_app
+from cli.llm import app as llm_app
 from cli.output import print_rows, text, when
 from cli.prompts import app as prompts_app
 from cli.quality import quality
@@ -48,6 +49,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(drift_app, name="drift")
 app.command("quality")(quality)
 app.add_typer(eval_app, name="eval")
+app.add_typer(llm_app, name="llm")
 
 
 @app.command()

@@ -26,16 +26,21 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import signal
-import sys
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, get_args
 
+from connectors.openai_wire import (
+    WireHandler,
+    chunk_body,
+    completion_body,
+    error_body,
+    serve_until_stopped,
+    usage_body,
+)
 from fakes.llm_policy import Degradation, Reply, reply_to, text_of
 from fakes.llm_structured import is_structured, structured_reply
 
@@ -86,7 +91,7 @@ def count_tokens(text: str) -> int:
 
 
 def _error(message: str, type_: str, code: str | None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": type_, "param": None, "code": code}}
+    return error_body(message, type_, code)
 
 
 def _usage(body: dict[str, Any], reply: Reply) -> dict[str, int]:
@@ -94,11 +99,7 @@ def _usage(body: dict[str, Any], reply: Reply) -> dict[str, int]:
     completion = count_tokens(reply.content or "") + sum(
         count_tokens(c.name + c.arguments) for c in reply.tool_calls
     )
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
+    return usage_body(prompt, completion)
 
 
 def _truncate(reply: Reply, max_tokens: Any) -> tuple[Reply, str]:
@@ -113,40 +114,34 @@ def _truncate(reply: Reply, max_tokens: Any) -> tuple[Reply, str]:
 
 
 def _completion(model: str, reply: Reply, finish: str, usage: dict[str, int]) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": reply.content, "refusal": None}
-    if reply.tool_calls:
-        message["tool_calls"] = [
-            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-            for c in reply.tool_calls
-        ]
-    return {
-        "id": "chatcmpl-fake",
-        "object": "chat.completion",
-        "created": CREATED,
-        "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
-        "usage": usage,
-        "system_fingerprint": "fp_fake",
-    }
+    calls = [
+        {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+        for c in reply.tool_calls
+    ]
+    return completion_body(
+        id_="chatcmpl-fake",
+        created=CREATED,
+        model=model,
+        content=reply.content,
+        finish=finish,
+        usage=usage,
+        fingerprint="fp_fake",
+        tool_calls=calls,
+    )
 
 
 def _chunk(
     model: str, delta: dict[str, Any] | None, finish: str | None = None, **extra: Any
 ) -> dict[str, Any]:
-    choices = (
-        []
-        if delta is None
-        else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
-    )
-    return {
-        "id": "chatcmpl-fake",
-        "object": "chat.completion.chunk",
-        "created": CREATED,
-        "model": model,
-        "system_fingerprint": "fp_fake",
-        "choices": choices,
+    return chunk_body(
+        id_="chatcmpl-fake",
+        created=CREATED,
+        model=model,
+        fingerprint="fp_fake",
+        delta=delta,
+        finish=finish,
         **extra,
-    }
+    )
 
 
 def _stream_events(reply: Reply, finish: str) -> Iterator[dict[str, Any]]:
@@ -172,31 +167,13 @@ def _stream_events(reply: Reply, finish: str) -> Iterator[dict[str, Any]]:
 
 
 def _handler_for(state: FakeLLM) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
+    class Handler(WireHandler):
         def _send(self, status: int, body: dict[str, Any] | bytes) -> None:
-            data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.send_json(status, body)
 
         def _wait(self, seconds: float) -> bool:
             """Sleep; False when the server is stopping (the handler should give up)."""
             return seconds <= 0 or not state.stopping.wait(seconds)
-
-        def _write_chunk(self, data: bytes) -> None:
-            self.wfile.write(f"{len(data):X}\r\n".encode() + data + b"\r\n")
-            self.wfile.flush()
-
-        def _event(self, payload: dict[str, Any] | str) -> None:
-            data = payload if isinstance(payload, str) else json.dumps(payload)
-            self._write_chunk(f"data: {data}\n\n".encode())
 
         def do_GET(self) -> None:
             if self.path.rstrip("/") in ("/v1/models", "/models"):
@@ -277,28 +254,23 @@ def _handler_for(state: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 (body.get("stream_options") or {}).get("include_usage")
             )
             extra: dict[str, Any] = {"usage": None} if include_usage else {}
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Cache-Control", "no-cache")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            self._event(_chunk(model, {"role": "assistant", "content": ""}, **extra))
+            self.start_events()
+            self.send_event(_chunk(model, {"role": "assistant", "content": ""}, **extra))
             if not self._wait(config.ttft_s):
                 return
             for i, delta in enumerate(_stream_events(reply, finish)):
                 if i and not self._wait(config.token_delay_s):
                     return
-                self._event(_chunk(model, delta, **extra))
+                self.send_event(_chunk(model, delta, **extra))
                 if failure == "malformed_stream":
-                    self._write_chunk(b'data: {"id": "chatcmpl-fake", "choices": [{"delta":\n\n')
-                    self._write_chunk(b"")
+                    self.write_chunk(b'data: {"id": "chatcmpl-fake", "choices": [{"delta":\n\n')
+                    self.write_chunk(b"")
                     self.close_connection = True
                     return
-            self._event(_chunk(model, {}, finish, **extra))
+            self.send_event(_chunk(model, {}, finish, **extra))
             if include_usage:
-                self._event(_chunk(model, None, usage=usage))
-            self._event("[DONE]")
-            self._write_chunk(b"")  # the zero-length chunk ends the body
+                self.send_event(_chunk(model, None, usage=usage))
+            self.end_events()
 
     return Handler
 
@@ -382,17 +354,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         seed=args.seed,
     )
     server = FakeLLMServer(config, host=args.host, port=args.port)
-    # SIGTERM (a supervisor stopping it) ends it as cleanly as Ctrl+C.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     state = server.start()
     print(f"fake LLM serving {state.base_url} (Ctrl+C to stop)", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    serve_until_stopped(server.stop)
 
 
 if __name__ == "__main__":
