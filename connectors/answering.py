@@ -20,6 +20,7 @@ from core.pii.phone import caller_hash
 from core.ports import Embedder, VectorStore
 from core.prompts.cache import PromptCache
 from core.prompts.serving import ServedPrompt, serve_prompt
+from core.query_cache import CachedQueryEmbedder
 from core.tenancy.agent_info import AgentInfo
 from core.tools.schemas import GatewayResult
 from core.tools.service import record_tool_call
@@ -64,10 +65,11 @@ class CachedPrompts:
 
 
 class StoredMemory:
-    """``CallerMemory`` over the application database and the memory vector store."""
+    """``CallerMemory`` over the application database and the memory vector store; a
+    ``memory_search`` query asked again is embedded once per process."""
 
     def __init__(self, embedder: Embedder, vectors: VectorStore) -> None:
-        self._embedder = embedder
+        self._embedder = CachedQueryEmbedder(embedder)
         self._vectors = vectors
 
     def service(self, session: Session) -> MemoryService:
