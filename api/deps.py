@@ -62,7 +62,8 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 def get_memory(state: StateDep, session: SessionDep) -> MemoryService:
-    return MemoryService(session, state.embedder, state.vectors)
+    # The answering service's memory: a forget here also drops this process's snapshot.
+    return state.answering.memory.service(session)
 
 
 MemoryDep = Annotated[MemoryService, Depends(get_memory)]

@@ -14,6 +14,7 @@ from sqlmodel import Session
 from core.calls.answering_ports import KnowledgeSearch
 from core.calls.service import CallsService
 from core.knowledge.schemas import KnowledgeAnswer
+from core.memory.recall import CallerRecall
 from core.memory.schemas import CallerContext
 from core.memory.service import MemoryService
 from core.pii.phone import caller_hash
@@ -66,14 +67,16 @@ class CachedPrompts:
 
 class StoredMemory:
     """``CallerMemory`` over the application database and the memory vector store; a
-    ``memory_search`` query asked again is embedded once per process."""
+    ``memory_search`` query asked again is embedded once per process, and a caller's memory
+    prefetched at call start is searched in process (``core.memory.recall``)."""
 
     def __init__(self, embedder: Embedder, vectors: VectorStore) -> None:
         self._embedder = CachedQueryEmbedder(embedder)
         self._vectors = vectors
+        self.recall = CallerRecall()  # callers' snapshots during their calls
 
     def service(self, session: Session) -> MemoryService:
-        return MemoryService(session, self._embedder, self._vectors)
+        return MemoryService(session, self._embedder, self._vectors, self.recall)
 
 
 class SqlEventRecorder:

@@ -22,6 +22,18 @@ def get_profile(
     return session.exec(stmt).first()
 
 
+def profile_stamp(
+    session: Session, org_id: str, agent_id: str, caller_hash: str
+) -> datetime | None:
+    """When the caller's profile was last rebuilt (any memory write does), None without one."""
+    stmt = select(CallerProfile.updated_at).where(
+        CallerProfile.org_id == org_id,
+        CallerProfile.agent_id == agent_id,
+        CallerProfile.caller_hash == caller_hash,
+    )
+    return session.exec(stmt).first()
+
+
 def list_summaries(
     session: Session, org_id: str, agent_id: str, caller_hash: str, limit: int | None = None
 ) -> list[Memory]:
