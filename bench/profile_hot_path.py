@@ -74,11 +74,12 @@ def instrument() -> None:
     _wrap(MiniLMEmbedder, "embed", "embed query (MiniLM, torch)")
     _wrap(OnnxMiniLMEmbedder, "embed", "embed query (MiniLM, onnxruntime)")
     _wrap(EmbeddedVectorStore, "query", "vector read + cosine (own session)")
-    from core.memory.recall import CallerSnapshot
+    with contextlib.suppress(ImportError):  # commits before the recall cache lack these
+        from core.memory.recall import CallerSnapshot
 
-    _wrap(EmbeddedVectorStore, "read_partition", "partition read (snapshot load)")
-    _wrap(CallerSnapshot, "query", "snapshot cosine (in process)")
-    _wrap(repo, "profile_stamp", "profile stamp read")
+        _wrap(CallerSnapshot, "query", "snapshot cosine (in process)")
+        _wrap(EmbeddedVectorStore, "read_partition", "partition read (snapshot load)")
+        _wrap(repo, "profile_stamp", "profile stamp read")
     _wrap(repo, "get_profile", "profile read")
     _wrap(repo, "list_summaries", "summaries read (all of the caller's)")
     _wrap(repo, "list_facts", "facts read")
