@@ -67,6 +67,22 @@ def list_facts(
     return list(session.exec(stmt.order_by(col(Fact.valid_from), col(Fact.id))))
 
 
+def current_facts_by_id(
+    session: Session, org_id: str, agent_id: str, caller_hash: str, ids: Sequence[int]
+) -> list[Fact]:
+    """The caller's current facts among ``ids`` (a search's hits)."""
+    if not ids:
+        return []
+    stmt = select(Fact).where(
+        Fact.org_id == org_id,
+        Fact.agent_id == agent_id,
+        Fact.caller_hash == caller_hash,
+        col(Fact.id).in_(list(ids)),
+        col(Fact.valid_to).is_(None),
+    )
+    return list(session.exec(stmt))
+
+
 def facts_from_call(session: Session, agent_id: str, platform: str, call_id: str) -> list[Fact]:
     stmt = select(Fact).where(
         Fact.agent_id == agent_id, Fact.platform == platform, Fact.source_call_id == call_id

@@ -51,6 +51,21 @@ def fact_item_id(fact_id: int) -> str:
     return f"fact:{fact_id}"
 
 
+def _recallables(summaries: Sequence[Memory], facts: Sequence[Fact]) -> dict[str, Recallable]:
+    rows = {
+        summary_item_id(m.platform, m.source_call_id): Recallable(
+            "summary", m.text, m.created_at, m.source_call_id
+        )
+        for m in summaries
+    }
+    for f in facts:
+        if f.id is not None:
+            rows[fact_item_id(f.id)] = Recallable(
+                "fact", f"{f.key.replace('_', ' ')}: {f.value}", f.valid_from, f.source_call_id
+            )
+    return rows
+
+
 def rank_hits(
     hits: Sequence[VectorHit], rows: Mapping[str, Recallable], now: datetime, k: int
 ) -> list[MemoryHit]:
@@ -176,7 +191,7 @@ class MemoryService:
         else:
             part = partition_key(org_id, agent_id, caller_hash)
             hits = self._vectors.query(NAMESPACE, part, vector, k=candidates)
-            rows = self._rows(org_id, agent_id, caller_hash) if hits else {}
+            rows = self._hit_rows(org_id, agent_id, caller_hash, [h.item_id for h in hits])
         return rank_hits(hits, rows, now or utcnow(), k)
 
     def prefetch(self, org_id: str, agent_id: str, caller_hash: str) -> bool:
@@ -205,18 +220,29 @@ class MemoryService:
     def _rows(self, org_id: str, agent_id: str, caller_hash: str) -> dict[str, Recallable]:
         """Every row a hit can name: the caller's summaries and current facts, by item id."""
         s = self.session
-        rows = {
-            summary_item_id(m.platform, m.source_call_id): Recallable(
-                "summary", m.text, m.created_at, m.source_call_id
-            )
-            for m in repo.list_summaries(s, org_id, agent_id, caller_hash)
-        }
-        for f in repo.list_facts(s, org_id, agent_id, caller_hash, current_only=True):
-            if f.id is not None:
-                rows[fact_item_id(f.id)] = Recallable(
-                    "fact", f"{f.key.replace('_', ' ')}: {f.value}", f.valid_from, f.source_call_id
-                )
-        return rows
+        return _recallables(
+            repo.list_summaries(s, org_id, agent_id, caller_hash),
+            repo.list_facts(s, org_id, agent_id, caller_hash, current_only=True),
+        )
+
+    def _hit_rows(
+        self, org_id: str, agent_id: str, caller_hash: str, item_ids: Sequence[str]
+    ) -> dict[str, Recallable]:
+        """Only the rows the hits name (one read each for summaries and facts)."""
+        sources: list[tuple[str, str]] = []
+        fact_ids: list[int] = []
+        for item_id in item_ids:
+            kind, _, rest = item_id.partition(":")
+            if kind == "summary":
+                platform, _, call_id = rest.partition(":")
+                sources.append((platform, call_id))
+            elif kind == "fact" and rest.isdigit():
+                fact_ids.append(int(rest))
+        s = self.session
+        return _recallables(
+            repo.memories_by_source(s, org_id, agent_id, caller_hash, sources),
+            repo.current_facts_by_id(s, org_id, agent_id, caller_hash, fact_ids),
+        )
 
     # -- after the call ------------------------------------------------------------------
     def write_call_memories(self, data: CallMemoryInput) -> WriteResult:
