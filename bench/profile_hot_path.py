@@ -101,7 +101,7 @@ def build_state(stack: Stack) -> Any:
         data_dir=stack.workdir,
     )
     engine = stack.engine()
-    emb = shared_embedder()
+    emb = shared_embedder(threads=1)  # as the API creates it (api/main.py)
     emb.warm_up()
     return AppState(
         settings=settings,
