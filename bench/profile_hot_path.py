@@ -160,6 +160,40 @@ def run(state: Any, agent: Any, work: list[list[tuple[str, Any]]], threads: int)
     return time.perf_counter() - t0
 
 
+def compare_paths(state: Any, agent: Any, callers: int, rng: random.Random, n: int = 200) -> str:
+    """The in-process search (the caller's prefetched snapshot) against the database path on
+    the same callers and queries: how many top-5 lists are identical (hits, order, scores)."""
+    from sqlmodel import Session
+
+    from core.db import utcnow
+    from core.memory.service import MemoryService
+    from core.pii.phone import caller_hash
+
+    recall = getattr(state.answering.memory, "recall", None)
+    if recall is None:
+        return "in-process search: not in this checkout"
+    same = in_process = 0
+    now = utcnow()
+    with Session(state.engine) as session:
+        cached = state.answering.memory.service(session)
+        direct = MemoryService(session, state.embedder, state.vectors)
+        for _ in range(n):
+            ch = caller_hash(
+                state.settings.secret_key.get_secret_value(), caller_number(rng.randrange(callers))
+            )
+            query = Load.unique_query(rng)
+            cached.prefetch(agent.org_id, agent.id, ch)
+            hits = recall.hits
+            a = cached.search(agent.org_id, agent.id, ch, query, k=5, now=now)
+            in_process += recall.hits - hits
+            b = direct.search(agent.org_id, agent.id, ch, query, k=5, now=now)
+            same += a == b
+    return (
+        f"in-process search against the database path: {same}/{n} top-5 lists identical "
+        f"({in_process} of the {n} answered from the snapshot)"
+    )
+
+
 def times_table() -> str:
     rows = []
     for kind in (AR, TC):
@@ -225,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         prof.enable()
         run(state, agent, evs, 1)
         prof.disable()
+        out.append(compare_paths(state, agent, args.callers, rng))
         buf = io.StringIO()
         pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(20)
         state.engine.dispose()
