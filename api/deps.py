@@ -19,7 +19,9 @@ from core.prompts.service import require_any
 from core.tenancy.service import Principal, TenancyService, require_owner
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    """Async on purpose: FastAPI runs a plain ``def`` dependency in the thread pool, a hop
+    every request would pay for an attribute read."""
     state: AppState = request.app.state.backline
     return state
 
@@ -62,7 +64,8 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 def get_memory(state: StateDep, session: SessionDep) -> MemoryService:
-    return MemoryService(session, state.embedder, state.vectors)
+    # The answering service's memory: a forget here also drops this process's snapshot.
+    return state.answering.memory.service(session)
 
 
 MemoryDep = Annotated[MemoryService, Depends(get_memory)]

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
 from connectors.answering import CachedPrompts, LazyKnowledge, SqlEventRecorder, StoredMemory
@@ -51,11 +52,27 @@ class AgentDirectory:
         self._cache: dict[str, tuple[float, AgentInfo | None]] = {}
         self._lock = threading.Lock()
 
+    def cached(self, agent_id: str) -> tuple[bool, AgentInfo | None]:
+        """``(True, agent or None)`` from the cache without touching the database (safe on the
+        event loop), ``(False, None)`` when it must be loaded."""
+        hit = self._cache.get(agent_id)
+        if hit is not None and time.monotonic() - hit[0] < AGENT_CACHE_TTL_S:
+            return True, hit[1]
+        return False, None
+
+    async def aget(self, agent_id: str) -> AgentInfo | None:
+        """``get`` for async code: a cache hit stays on the event loop, a load runs in the
+        thread pool."""
+        found, info = self.cached(agent_id)
+        if found:
+            return info
+        return await run_in_threadpool(self.get, agent_id)
+
     def get(self, agent_id: str) -> AgentInfo | None:
         now = time.monotonic()
-        hit = self._cache.get(agent_id)
-        if hit is not None and now - hit[0] < AGENT_CACHE_TTL_S:
-            return hit[1]
+        found, cached = self.cached(agent_id)
+        if found:
+            return cached
         info = self._load(agent_id)
         with self._lock:
             self._cache[agent_id] = (now, info)

@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import heapq
+import itertools
 import random
 import time
 import uuid
@@ -65,6 +66,9 @@ PLATFORMS = ("vapi", "retell", "bland")
 
 
 # -- seeding --------------------------------------------------------------------------------
+
+
+_QUERY_NUMBERS = itertools.count(1)  # one process-wide sequence: no query is asked twice
 
 
 def caller_number(i: int) -> str:
@@ -439,9 +443,15 @@ class Load:
         body = (
             pf.tool_template.replace(NUM_PH, caller_number(ln.caller))
             .replace(CALL_PH, ln.call_id)
-            .replace(QUERY_PH, self.rng.choice(corpus.QUERIES))
+            .replace(QUERY_PH, self.unique_query(self.rng))
         )
         return False, body.encode()
+
+    @staticmethod
+    def unique_query(rng: random.Random) -> str:
+        """A realistic query no earlier request asked: the process's query-embedding cache
+        helps repeated questions only, so the benchmark never repeats one."""
+        return f"{rng.choice(corpus.QUERIES)}, reference {next(_QUERY_NUMBERS)}"
 
 
 @dataclass

@@ -14,12 +14,14 @@ from sqlmodel import Session
 from core.calls.answering_ports import KnowledgeSearch
 from core.calls.service import CallsService
 from core.knowledge.schemas import KnowledgeAnswer
+from core.memory.recall import CallerRecall
 from core.memory.schemas import CallerContext
 from core.memory.service import MemoryService
 from core.pii.phone import caller_hash
 from core.ports import Embedder, VectorStore
 from core.prompts.cache import PromptCache
 from core.prompts.serving import ServedPrompt, serve_prompt
+from core.query_cache import CachedQueryEmbedder
 from core.tenancy.agent_info import AgentInfo
 from core.tools.schemas import GatewayResult
 from core.tools.service import record_tool_call
@@ -64,14 +66,17 @@ class CachedPrompts:
 
 
 class StoredMemory:
-    """``CallerMemory`` over the application database and the memory vector store."""
+    """``CallerMemory`` over the application database and the memory vector store; a
+    ``memory_search`` query asked again is embedded once per process, and a caller's memory
+    prefetched at call start is searched in process (``core.memory.recall``)."""
 
     def __init__(self, embedder: Embedder, vectors: VectorStore) -> None:
-        self._embedder = embedder
+        self._embedder = CachedQueryEmbedder(embedder)
         self._vectors = vectors
+        self.recall = CallerRecall()  # callers' snapshots during their calls
 
     def service(self, session: Session) -> MemoryService:
-        return MemoryService(session, self._embedder, self._vectors)
+        return MemoryService(session, self._embedder, self._vectors, self.recall)
 
 
 class SqlEventRecorder:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
+from sqlmodel import Session
 
 Vector = npt.NDArray[np.float32]
 
@@ -40,3 +41,14 @@ class VectorStore(Protocol):
     def delete(self, namespace: str, partition: str, item_ids: Sequence[str]) -> None: ...
 
     def delete_partition(self, namespace: str, partition: str) -> None: ...
+
+
+@runtime_checkable
+class PartitionReader(Protocol):
+    """A vector store that hands over a whole partition at once (memory partitions hold tens
+    of vectors), so a caller's memory can be searched in process. ``session``: the caller's
+    unit of work, reused when the store lives in the application database."""
+
+    def read_partition(
+        self, namespace: str, partition: str, session: Session | None = None
+    ) -> list[tuple[str, Vector]]: ...

@@ -339,7 +339,7 @@ async def stream_turn(
 
 
 async def chat_completions(state: AppState, request: Request, agent_id: str) -> Any:
-    agent = await run_in_threadpool(state.agents.get, agent_id)
+    agent = await state.agents.aget(agent_id)
     if agent is None:
         raise NotFoundError(f"agent '{agent_id}' does not exist")
     if _bearer(request) is None and not any(

@@ -25,7 +25,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from api.deps import StateDep, auth
@@ -162,7 +161,7 @@ async def handle(
     platform, hook, tool_name = resolved
     answering = state.answering
     raw, authenticated, stored = b"", False, b""
-    agent = await run_in_threadpool(state.agents.get, agent_id)
+    agent = await state.agents.aget(agent_id)  # a cache hit stays on the event loop
     try:
         raw = await read_body(request)
         if agent is None:

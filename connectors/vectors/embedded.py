@@ -61,6 +61,19 @@ class EmbeddedVectorStore:
                 )
             session.commit()
 
+    def read_partition(
+        self, namespace: str, partition: str, session: Session | None = None
+    ) -> list[tuple[str, Vector]]:
+        stmt = select(VectorEntry.item_id, VectorEntry.embedding).where(
+            VectorEntry.namespace == namespace, VectorEntry.partition == partition
+        )
+        if session is not None:
+            rows = session.exec(stmt).all()
+        else:
+            with Session(self._engine) as own:
+                rows = own.exec(stmt).all()
+        return [(item_id, np.frombuffer(blob, dtype=np.float32)) for item_id, blob in rows]
+
     def query(self, namespace: str, partition: str, vector: Vector, k: int) -> list[VectorHit]:
         with Session(self._engine) as session:
             rows = session.exec(

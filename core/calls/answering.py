@@ -228,6 +228,8 @@ class AnsweringService:
         # by the periodic dispatcher (``api.main.dispatch_pending``) after it restarts.
         self._handed_off: deque[PostCallJob] = deque()
         self._wake: asyncio.Event | None = None
+        # Memory prefetches running after context replies (held so they are not collected).
+        self._prefetches: set[asyncio.Task[None]] = set()
         # One handler per event kind; a kind without one (transfer requests, a stray end of
         # call) is only appended to the call's events.
         self._handlers: dict[type[BaseModel], Handler] = {
@@ -253,7 +255,33 @@ class AnsweringService:
         """Answer one event (``label``: serve that prompt label's version, e.g. staging;
         ``version``: serve exactly that version number, as evals of a candidate do)."""
         routed = await self.tools.route(agent, event) if isinstance(event, ToolCallBatch) else {}
-        return await to_thread.run_sync(self._answer_sync, agent, event, label, routed, version)
+        answer = await to_thread.run_sync(self._answer_sync, agent, event, label, routed, version)
+        if (
+            isinstance(event, ContextRequest)
+            and answer.context is not None
+            and answer.context.known
+        ):
+            self._prefetch_soon(agent, event.call.caller_number)
+        return answer
+
+    def _prefetch_soon(self, agent: AgentInfo, caller_number: str | None) -> None:
+        """After the context reply, off its path: load the caller's memory into this process
+        so the call's ``memory_search`` calls score in process."""
+        caller_hash = self.recorder.caller_hash(caller_number)
+        if caller_hash is None:
+            return
+        task = asyncio.create_task(
+            to_thread.run_sync(self._prefetch_sync, agent.org_id, agent.id, caller_hash)
+        )
+        self._prefetches.add(task)
+        task.add_done_callback(self._prefetches.discard)
+
+    def _prefetch_sync(self, org_id: str, agent_id: str, caller_hash: str) -> None:
+        try:
+            with self.recorder.unit() as session:
+                self.memory.service(session).prefetch(org_id, agent_id, caller_hash)
+        except Exception as exc:  # a search without the snapshot reads the database instead
+            log.warning("memory prefetch failed: %s", clip(str(exc)))
 
     def _answer_sync(
         self,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +29,7 @@ from core.knowledge.ports import IndexHit, KnowledgeIndex, NativeHybridIndex
 from core.knowledge.schemas import KnowledgeAnswer, KnowledgeHit, WithheldHit
 from core.knowledge.text import canonical_numbers
 from core.ports import Embedder, Vector
+from core.query_cache import CachedQueryEmbedder
 
 Mode = Literal["hybrid", "dense", "keyword"]
 CANDIDATES = 20
@@ -59,22 +59,12 @@ class KnowledgeRetriever:
         self._clock = clock
         self._candidates = candidates
         self._lock = threading.Lock()
-        self._embeddings: OrderedDict[str, Vector] = OrderedDict()
+        self._queries = CachedQueryEmbedder(embedder, EMBED_CACHE_SIZE)
         self._vocab: dict[str, Vocabulary] = {}
 
     # -- caches -----------------------------------------------------------------------------
     def _embed(self, text: str) -> Vector:
-        with self._lock:
-            hit = self._embeddings.get(text)
-            if hit is not None:
-                self._embeddings.move_to_end(text)
-                return hit
-        vector: Vector = self._embedder.embed([text])[0]
-        with self._lock:
-            self._embeddings[text] = vector
-            if len(self._embeddings) > EMBED_CACHE_SIZE:
-                self._embeddings.popitem(last=False)
-        return vector
+        return self._queries.embed_query(text)
 
     def _vocabulary(self, session: Session, bases: list[_Base]) -> Vocabulary:
         """The bases' vocabulary, rebuilt only when one of them changed (its version moved)."""

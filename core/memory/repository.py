@@ -32,6 +32,18 @@ def get_profile(
     return session.exec(stmt).first()
 
 
+def profile_stamp(
+    session: Session, org_id: str, agent_id: str, caller_hash: str
+) -> datetime | None:
+    """When the caller's profile was last rebuilt (any memory write does), None without one."""
+    stmt = select(CallerProfile.updated_at).where(
+        CallerProfile.org_id == org_id,
+        CallerProfile.agent_id == agent_id,
+        CallerProfile.caller_hash == caller_hash,
+    )
+    return session.exec(stmt).first()
+
+
 def list_summaries(
     session: Session, org_id: str, agent_id: str, caller_hash: str, limit: int | None = None
 ) -> list[Memory]:
@@ -63,6 +75,22 @@ def list_facts(
     if current_only:
         stmt = stmt.where(col(Fact.valid_to).is_(None))
     return list(session.exec(stmt.order_by(col(Fact.valid_from), col(Fact.id))))
+
+
+def current_facts_by_id(
+    session: Session, org_id: str, agent_id: str, caller_hash: str, ids: Sequence[int]
+) -> list[Fact]:
+    """The caller's current facts among ``ids`` (a search's hits)."""
+    if not ids:
+        return []
+    stmt = select(Fact).where(
+        Fact.org_id == org_id,
+        Fact.agent_id == agent_id,
+        Fact.caller_hash == caller_hash,
+        col(Fact.id).in_(list(ids)),
+        col(Fact.valid_to).is_(None),
+    )
+    return list(session.exec(stmt))
 
 
 def facts_from_call(session: Session, agent_id: str, platform: str, call_id: str) -> list[Fact]:

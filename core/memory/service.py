@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,6 +21,7 @@ from core.calls.service import CallsService
 from core.db import scrub_deleted, utcnow
 from core.memory import repository as repo
 from core.memory.models import CallerProfile, Fact, Memory
+from core.memory.recall import CallerRecall, CallerSnapshot, Recallable
 from core.memory.schemas import (
     CallerContext,
     CallerTimeline,
@@ -28,7 +29,7 @@ from core.memory.schemas import (
     MemoryHit,
     SummaryPublic,
 )
-from core.ports import Embedder, Vector, VectorStore
+from core.ports import Embedder, PartitionReader, Vector, VectorHit, VectorStore
 
 NAMESPACE = "memory"
 CONTEXT_SUMMARIES = 3
@@ -53,6 +54,48 @@ def fact_text(key: str, value: str) -> str:
 
 def fact_item_id(fact_id: int) -> str:
     return f"fact:{fact_id}"
+
+
+def _recallables(summaries: Sequence[Memory], facts: Sequence[Fact]) -> dict[str, Recallable]:
+    rows = {
+        summary_item_id(m.platform, m.source_call_id): Recallable(
+            "summary", m.text, m.created_at, m.source_call_id
+        )
+        for m in summaries
+    }
+    for f in facts:
+        if f.id is not None:
+            rows[fact_item_id(f.id)] = Recallable(
+                "fact", f"{f.key.replace('_', ' ')}: {f.value}", f.valid_from, f.source_call_id
+            )
+    return rows
+
+
+def rank_hits(
+    hits: Sequence[VectorHit], rows: Mapping[str, Recallable], now: datetime, k: int
+) -> list[MemoryHit]:
+    """Vector hits ranked by similarity blended with recency; a hit whose row is gone
+    (forgotten, superseded) is dropped."""
+    results: list[MemoryHit] = []
+    for hit in hits:
+        row = rows.get(hit.item_id)
+        if row is None:
+            continue
+        age_days = max((now - row.created_at).total_seconds() / 86400.0, 0.0)
+        recency = math.exp(-math.log(2) * age_days / RECENCY_HALF_LIFE_DAYS)
+        score = (1 - RECENCY_WEIGHT) * hit.similarity + RECENCY_WEIGHT * recency
+        results.append(
+            MemoryHit(
+                kind=row.kind,
+                text=row.text,
+                score=round(score, 4),
+                similarity=round(hit.similarity, 4),
+                source_call_id=row.source_call_id,
+                created_at=row.created_at,
+            )
+        )
+    results.sort(key=lambda h: h.score, reverse=True)
+    return results[:k]
 
 
 @dataclass(frozen=True)
@@ -96,10 +139,17 @@ class MemoryService:
     and calls ``apply_pending_vectors`` (the vector store may be another connection or system,
     and SQLite allows one writer at a time)."""
 
-    def __init__(self, session: Session, embedder: Embedder, vectors: VectorStore) -> None:
+    def __init__(
+        self,
+        session: Session,
+        embedder: Embedder,
+        vectors: VectorStore,
+        recall: CallerRecall | None = None,
+    ) -> None:
         self.session = session
         self._embedder = embedder
         self._vectors = vectors
+        self._recall = recall
         self.pending: list[_VectorOps] = []
 
     def apply_pending_vectors(self) -> None:
@@ -131,49 +181,73 @@ class MemoryService:
         k: int = 5,
         now: datetime | None = None,
     ) -> list[MemoryHit]:
+        """The caller's memories closest to ``query``: the top vectors by cosine, then ranked by
+        similarity blended with recency. In process from the caller's snapshot when this
+        process holds one (``CallerRecall``), otherwise through the vector store; both rank the
+        same candidates the same way."""
         if not query.strip():
             return []
         vector = self._embedder.embed([query])[0]
+        candidates = max(k * 4, 20)
+        snapshot = self._snapshot(org_id, agent_id, caller_hash)
+        if snapshot is not None:
+            hits = snapshot.query(vector, candidates)
+            rows = snapshot.rows
+        else:
+            part = partition_key(org_id, agent_id, caller_hash)
+            hits = self._vectors.query(NAMESPACE, part, vector, k=candidates)
+            rows = self._hit_rows(org_id, agent_id, caller_hash, [h.item_id for h in hits])
+        return rank_hits(hits, rows, now or utcnow(), k)
+
+    def prefetch(self, org_id: str, agent_id: str, caller_hash: str) -> bool:
+        """Load the caller's snapshot into this process (at call start); False when this
+        process does not hold snapshots."""
+        return self._snapshot(org_id, agent_id, caller_hash) is not None
+
+    def _snapshot(self, org_id: str, agent_id: str, caller_hash: str) -> CallerSnapshot | None:
+        """The caller's snapshot: held and still current (one stamp read), or loaded now and
+        kept when settled; None without a recall cache or a store that reads partitions."""
+        if self._recall is None or not isinstance(self._vectors, PartitionReader):
+            return None
         part = partition_key(org_id, agent_id, caller_hash)
-        hits = self._vectors.query(NAMESPACE, part, vector, k=max(k * 4, 20))
-        if not hits:
-            return []
-        now = now or utcnow()
-        summaries = {
-            summary_item_id(m.platform, m.source_call_id): m
-            for m in repo.list_summaries(self.session, org_id, agent_id, caller_hash)
-        }
-        facts = {
-            fact_item_id(f.id): f
-            for f in repo.list_facts(self.session, org_id, agent_id, caller_hash, current_only=True)
-            if f.id is not None
-        }
-        results: list[MemoryHit] = []
-        for hit in hits:
-            if hit.item_id in summaries:
-                m = summaries[hit.item_id]
-                kind, text, created, source = "summary", m.text, m.created_at, m.source_call_id
-            elif hit.item_id in facts:
-                f = facts[hit.item_id]
-                kind, text = "fact", f"{f.key.replace('_', ' ')}: {f.value}"
-                created, source = f.valid_from, f.source_call_id
-            else:
-                continue  # a vector whose row is gone (forgotten or superseded)
-            age_days = max((now - created).total_seconds() / 86400.0, 0.0)
-            recency = math.exp(-math.log(2) * age_days / RECENCY_HALF_LIFE_DAYS)
-            score = (1 - RECENCY_WEIGHT) * hit.similarity + RECENCY_WEIGHT * recency
-            results.append(
-                MemoryHit(
-                    kind=kind,
-                    text=text,
-                    score=round(score, 4),
-                    similarity=round(hit.similarity, 4),
-                    source_call_id=source,
-                    created_at=created,
-                )
-            )
-        results.sort(key=lambda h: h.score, reverse=True)
-        return results[:k]
+        stamp = repo.profile_stamp(self.session, org_id, agent_id, caller_hash)
+        held = self._recall.get(part, stamp)
+        if held is not None:
+            return held
+        snapshot = CallerSnapshot.build(
+            stamp,
+            self._vectors.read_partition(NAMESPACE, part, self.session),
+            self._rows(org_id, agent_id, caller_hash),
+        )
+        self._recall.keep(part, snapshot, utcnow())
+        return snapshot
+
+    def _rows(self, org_id: str, agent_id: str, caller_hash: str) -> dict[str, Recallable]:
+        """Every row a hit can name: the caller's summaries and current facts, by item id."""
+        s = self.session
+        return _recallables(
+            repo.list_summaries(s, org_id, agent_id, caller_hash),
+            repo.list_facts(s, org_id, agent_id, caller_hash, current_only=True),
+        )
+
+    def _hit_rows(
+        self, org_id: str, agent_id: str, caller_hash: str, item_ids: Sequence[str]
+    ) -> dict[str, Recallable]:
+        """Only the rows the hits name (one read each for summaries and facts)."""
+        sources: list[tuple[str, str]] = []
+        fact_ids: list[int] = []
+        for item_id in item_ids:
+            kind, _, rest = item_id.partition(":")
+            if kind == "summary":
+                platform, _, call_id = rest.partition(":")
+                sources.append((platform, call_id))
+            elif kind == "fact" and rest.isdigit():
+                fact_ids.append(int(rest))
+        s = self.session
+        return _recallables(
+            repo.memories_by_source(s, org_id, agent_id, caller_hash, sources),
+            repo.current_facts_by_id(s, org_id, agent_id, caller_hash, fact_ids),
+        )
 
     # -- after the call ------------------------------------------------------------------
     def write_call_memories(self, data: CallMemoryInput) -> WriteResult:
@@ -442,6 +516,8 @@ class MemoryService:
 
     def forget(self, org_id: str, agent_id: str, caller_hash: str) -> int:
         removed = repo.delete_caller_rows(self.session, org_id, agent_id, caller_hash)
+        if self._recall is not None:  # other processes see the profile gone
+            self._recall.invalidate(partition_key(org_id, agent_id, caller_hash))
         self.pending.append(
             _VectorOps(
                 partition=partition_key(org_id, agent_id, caller_hash),
