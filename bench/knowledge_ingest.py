@@ -23,7 +23,8 @@
    the API process's CPU ms per request. Postgres unless ``--sqlite``.
 
     python -m bench.knowledge_ingest [--chunks 5000] [--rate 20] [--queries 300]
-        [--skip-ingest] [--skip-retrieval] [--skip-100k] [--http [--sqlite]] [--json out.json]
+        [--skip-ingest] [--skip-retrieval] [--skip-100k] [--http [--sqlite] [--profile-api]]
+        [--json out.json]
 """
 
 from __future__ import annotations
@@ -402,7 +403,9 @@ async def open_loop_http(
     return list(await asyncio.gather(*(one(i, b) for i, b in enumerate(bodies))))
 
 
-def http_level(requests: int, rate: float, sqlite: bool, warm: int = 20) -> dict[str, Any]:
+def http_level(
+    requests: int, rate: float, sqlite: bool, warm: int = 20, profile: bool = False
+) -> dict[str, Any]:
     """The 20k-in-100k store of the in-process case, built straight into the database and data
     dir of a running stack (API process, Temporal dev server, no worker), then VAPI
     knowledge-base-requests for one agent's 20k base at a fixed rate, open loop."""
@@ -412,7 +415,8 @@ def http_level(requests: int, rate: float, sqlite: bool, warm: int = 20) -> dict
 
     from bench.common import Stack, postgres_backend_pids, proc_cpu_seconds
 
-    with Stack(sqlite=sqlite, worker=False, label="kb-http") as stack:
+    stack = Stack(sqlite=sqlite, worker=False, label="kb-http", profile=["api"] if profile else [])
+    with stack:
         from fakes.vapi import create_tenant
 
         with httpx.Client(base_url=stack.api_url, timeout=30) as http:
@@ -476,6 +480,7 @@ def http_level(requests: int, rate: float, sqlite: bool, warm: int = 20) -> dict
         "p95_ms": pct(lat, 95),
         "p99_ms": pct(lat, 99),
         "raw_ms": [v * 1000 for v in lat],
+        "api_profile": stack.profiles.get("api"),
     }
 
 
@@ -496,6 +501,11 @@ def main() -> None:
         "skips the other cases",
     )
     parser.add_argument("--sqlite", action="store_true", help="HTTP case on SQLite, not Postgres")
+    parser.add_argument(
+        "--profile-api",
+        action="store_true",
+        help="HTTP case: run the API under bench.sampled and print its profile (slows it)",
+    )
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     if args.http:
@@ -508,8 +518,10 @@ def main() -> None:
         result["retrieval"] = retrieval_level(args.queries, args.rate, not args.skip_100k)
         print(result["retrieval"]["table"] + "\n", flush=True)
     if args.http:
-        result["http"] = http_level(args.queries, args.rate, args.sqlite)
+        result["http"] = http_level(args.queries, args.rate, args.sqlite, profile=args.profile_api)
         print(result["http"]["table"] + "\n", flush=True)
+        if result["http"]["api_profile"]:
+            print(f"### sampled profile of the API process\n\n{result['http']['api_profile']}\n")
     result["load_average_at_end"] = os.getloadavg()
     print(
         f"cpus {result['cpus']}; load average start {result['load_average_at_start']} "
