@@ -14,8 +14,17 @@
    100k-chunk base. In-process, not over HTTP. Vectors come from the cached MiniLM corpus
    (``bench.knowledge_corpus``).
 
+3. **The same over HTTP** (``--http``): the 20k-in-100k store built straight into the database
+   and data dir of a running stack (API process, Temporal dev server, no worker; five tenants,
+   one 20k base each), then VAPI ``knowledge-base-request`` webhooks for the first agent's base
+   at a fixed rate, open loop (latency from each request's scheduled send time), each question
+   unique (frozen questions, some with simulated ASR word errors, and a running number) so the
+   query-embedding cache never hits. Every reply must carry documents. Prints p50/p95/p99 and
+   the API process's CPU ms per request. Postgres unless ``--sqlite``.
+
     python -m bench.knowledge_ingest [--chunks 5000] [--rate 20] [--queries 300]
-        [--skip-ingest] [--skip-retrieval] [--json out.json]
+        [--skip-ingest] [--skip-retrieval] [--skip-100k] [--http [--sqlite] [--profile-api]]
+        [--json out.json]
 """
 
 from __future__ import annotations
@@ -203,8 +212,16 @@ def ingest_level(chunks: int) -> dict[str, Any]:
 # -- retrieval: one base inside a big store ----------------------------------------------------
 
 
-def fill_store(tmp: Path, layout: Sequence[tuple[str, int]]) -> tuple[Any, Any]:
-    """Chunk rows (SQLite app database) and an embedded index with one base per agent."""
+def fill_store(
+    tmp: Path,
+    layout: Sequence[tuple[str, int]],
+    *,
+    url: str | None = None,
+    orgs: dict[str, str] | None = None,
+) -> tuple[Any, Any]:
+    """Chunk rows and an embedded index (``tmp / "knowledge"``, the API's layout under its data
+    dir) with one base per agent. ``url`` is an already migrated database (a new SQLite file in
+    ``tmp`` if not given); ``orgs`` maps an agent to its organisation (``bench`` if absent)."""
     from sqlmodel import Session
 
     from cli.ops import migrate
@@ -218,21 +235,23 @@ def fill_store(tmp: Path, layout: Sequence[tuple[str, int]]) -> tuple[Any, Any]:
     total = sum(n for _, n in layout)
     vectors = embeddings(100_000)
     texts = chunk_texts(100_000)
-    url = f"sqlite:///{tmp}/app.db"
-    migrate(url)
+    if url is None:
+        url = f"sqlite:///{tmp}/app.db"
+        migrate(url)
     engine = make_engine(url)
     index = EmbeddedKnowledgeIndex(tmp / "knowledge", ann_min_entries=10_000)
     now = utcnow()
     offset = 0
     for agent, n in layout:
         kb = f"kb-{agent}"
+        org = (orgs or {}).get(agent, "bench")
         picks = [(offset + i) % len(texts) for i in range(n)]
         offset += n
         with Session(engine) as s:
             vocab = vocabulary_terms([texts[j] for j in picks])
-            s.add(KnowledgeBase(id=kb, org_id="bench", agent_id=agent, name="default",
+            s.add(KnowledgeBase(id=kb, org_id=org, agent_id=agent, name="default",
                                 vocabulary=vocab))  # fmt: skip
-            s.add(KnowledgeSource(id=f"src-{agent}", org_id="bench", agent_id=agent, kb_id=kb,
+            s.add(KnowledgeSource(id=f"src-{agent}", org_id=org, agent_id=agent, kb_id=kb,
                                   kind="file", name="corpus", verified_at=now,
                                   status="fresh"))  # fmt: skip
             s.commit()
@@ -240,7 +259,7 @@ def fill_store(tmp: Path, layout: Sequence[tuple[str, int]]) -> tuple[Any, Any]:
                 [
                     KnowledgeChunk(
                         id=f"{agent}-c{i}",
-                        org_id="bench",
+                        org_id=org,
                         agent_id=agent,
                         kb_id=kb,
                         source_id=f"src-{agent}",
@@ -259,7 +278,7 @@ def fill_store(tmp: Path, layout: Sequence[tuple[str, int]]) -> tuple[Any, Any]:
             for i, j in enumerate(picks)
         ]
         for start in range(0, len(entries), 20_000):
-            index.upsert("bench", kb, entries[start : start + 20_000])
+            index.upsert(org, kb, entries[start : start + 20_000])
         say(f"store: {agent} holds {n:,} chunks ({offset:,} of {total:,})")
     return engine, index
 
@@ -324,6 +343,147 @@ def retrieval_level(requests: int, rate: float, big: bool) -> dict[str, Any]:
     return {"table": table(head, rows), "raw_ms": raw}
 
 
+# -- the same over HTTP: VAPI knowledge-base-request against the API process ---------------------
+
+
+def spoken_questions(n: int, seed: int = 3) -> list[str]:
+    """``n`` distinct request texts: frozen questions, as asked or with 10% / 20% simulated ASR
+    word errors, each with a running number so the API's query-embedding cache never hits."""
+    import json
+
+    from bench.asr_noise import corrupt
+
+    data = json.loads((ROOT / "bench" / "data" / "kb_questions.json").read_text())
+    frozen = [q["question"] for q in data["questions"]]
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        q = rng.choice(frozen)
+        wer = rng.choice((0.0, 0.1, 0.2))
+        out.append(f"{corrupt(q, wer, rng) if wer else q} {i}")
+    return out
+
+
+def kb_request(call_id: str, question: str) -> bytes:
+    import json
+
+    body = {
+        "message": {
+            "type": "knowledge-base-request",
+            "call": {"id": call_id, "type": "webCall"},
+            "messagesOpenAIFormatted": [{"role": "user", "content": question}],
+        }
+    }
+    return json.dumps(body).encode()
+
+
+async def open_loop_http(
+    client: Any, path: str, headers: dict[str, str], bodies: Sequence[bytes], rate: float
+) -> list[tuple[float, int, int]]:
+    """POST each body at its fixed slot (``i / rate`` s), without waiting for earlier replies;
+    returns (latency from the scheduled time in s, status, documents in the reply) per request."""
+    import asyncio
+
+    import httpx
+
+    loop = asyncio.get_running_loop()
+    start = loop.time() + 0.05
+
+    async def one(i: int, body: bytes) -> tuple[float, int, int]:
+        due = start + i / rate
+        await asyncio.sleep(max(0.0, due - loop.time()))
+        try:
+            r = await client.post(path, content=body, headers=headers)
+        except httpx.HTTPError:
+            return loop.time() - due, 0, 0
+        elapsed = loop.time() - due
+        docs = len(r.json().get("documents") or []) if r.status_code == 200 else 0
+        return elapsed, r.status_code, docs
+
+    return list(await asyncio.gather(*(one(i, b) for i, b in enumerate(bodies))))
+
+
+def http_level(
+    requests: int, rate: float, sqlite: bool, warm: int = 20, profile: bool = False
+) -> dict[str, Any]:
+    """The 20k-in-100k store of the in-process case, built straight into the database and data
+    dir of a running stack (API process, Temporal dev server, no worker), then VAPI
+    knowledge-base-requests for one agent's 20k base at a fixed rate, open loop."""
+    import asyncio
+
+    import httpx
+
+    from bench.common import Stack, postgres_backend_pids, proc_cpu_seconds
+
+    stack = Stack(sqlite=sqlite, worker=False, label="kb-http", profile=["api"] if profile else [])
+    with stack:
+        from fakes.vapi import create_tenant
+
+        with httpx.Client(base_url=stack.api_url, timeout=30) as http:
+            tenants = [create_tenant(http, f"asst-kb-{i}") for i in range(5)]
+        layout = [(t.agent_id, 20_000) for t in tenants]
+        t = time.perf_counter()
+        engine, index = fill_store(
+            stack.workdir / "data",
+            layout,
+            url=stack.database_url,
+            orgs={t.agent_id: t.org_id for t in tenants},
+        )
+        index.close()
+        engine.dispose()
+        build = time.perf_counter() - t
+        target = tenants[0]
+        texts = spoken_questions(warm + requests)
+        bodies = [kb_request(f"kb-http-{i}", q) for i, q in enumerate(texts)]
+        api_pid = stack.pid("api")
+
+        def cpu() -> float:
+            pg = [] if stack.db_name is None else postgres_backend_pids(stack.db_name)
+            return sum(proc_cpu_seconds(p) or 0.0 for p in [api_pid, *pg])
+
+        async def run() -> tuple[list[tuple[float, int, int]], float, float]:
+            async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as client:
+                for b in bodies[:warm]:  # loads the base's index and warms the model, one at a time
+                    r = await client.post(target.webhook, content=b, headers=target.vapi_headers)
+                    assert r.status_code == 200 and r.json()["documents"], r.text
+                api0, all0 = proc_cpu_seconds(api_pid) or 0.0, cpu()
+                got = await open_loop_http(
+                    client, target.webhook, target.vapi_headers, bodies[warm:], rate
+                )
+                return got, (proc_cpu_seconds(api_pid) or 0.0) - api0, cpu() - all0
+
+        say(f"store built in {build:.0f} s; {warm} warm-ups, then {requests} at {rate:g}/s")
+        got, api_cpu, all_cpu = asyncio.run(run())
+    lat = [g[0] for g in got if g[1] == 200]
+    statuses: dict[int, int] = {}
+    for g in got:
+        statuses[g[1]] = statuses.get(g[1], 0) + 1
+    without_docs = sum(1 for g in got if g[1] == 200 and g[2] == 0)
+    db = "SQLite" if sqlite else "Postgres"
+    api_ms = 1000 * api_cpu / len(got)
+    db_ms = 1000 * (all_cpu - api_cpu) / len(got)
+    db_note = "" if sqlite else f" (+ Postgres backends: {db_ms:.1f})"
+    head = ["searched base", "chunks in store", "database", "open loop", "queries", "p50 ms",
+            "p95 ms", "p99 ms", "API CPU ms/req", "no documents", "store build s"]  # fmt: skip
+    row = ["20k base in a 100k store, HTTP", "100,000", db, f"{rate:g}/s", len(got),
+           f"{pct(lat, 50):.2f}", f"{pct(lat, 95):.2f}", f"{pct(lat, 99):.2f}",
+           f"{api_ms:.1f}{db_note}", without_docs, f"{build:.0f}"]  # fmt: skip
+    say(f"HTTP: p50 {pct(lat, 50):.2f} ms, p95 {pct(lat, 95):.2f} ms; statuses {statuses}")
+    return {
+        "table": table(head, [row]),
+        "database": db,
+        "statuses": statuses,
+        "without_documents": without_docs,
+        "api_cpu_ms_per_request": api_ms,
+        "api_and_db_cpu_ms_per_request": 1000 * all_cpu / len(got),
+        "p50_ms": pct(lat, 50),
+        "p95_ms": pct(lat, 95),
+        "p99_ms": pct(lat, 99),
+        "raw_ms": [v * 1000 for v in lat],
+        "api_profile": stack.profiles.get("api"),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -334,8 +494,22 @@ def main() -> None:
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-retrieval", action="store_true")
     parser.add_argument("--skip-100k", action="store_true", help="only the 20k-in-100k case")
+    parser.add_argument(
+        "--http",
+        action="store_true",
+        help="the 20k-in-100k case over HTTP (VAPI knowledge-base-request to the API process); "
+        "skips the other cases",
+    )
+    parser.add_argument("--sqlite", action="store_true", help="HTTP case on SQLite, not Postgres")
+    parser.add_argument(
+        "--profile-api",
+        action="store_true",
+        help="HTTP case: run the API under bench.sampled and print its profile (slows it)",
+    )
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
+    if args.http:
+        args.skip_ingest = args.skip_retrieval = True
     result: dict[str, Any] = {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()}
     if not args.skip_ingest:
         result["ingest"] = ingest_level(args.chunks)
@@ -343,6 +517,11 @@ def main() -> None:
     if not args.skip_retrieval:
         result["retrieval"] = retrieval_level(args.queries, args.rate, not args.skip_100k)
         print(result["retrieval"]["table"] + "\n", flush=True)
+    if args.http:
+        result["http"] = http_level(args.queries, args.rate, args.sqlite, profile=args.profile_api)
+        print(result["http"]["table"] + "\n", flush=True)
+        if result["http"]["api_profile"]:
+            print(f"### sampled profile of the API process\n\n{result['http']['api_profile']}\n")
     result["load_average_at_end"] = os.getloadavg()
     print(
         f"cpus {result['cpus']}; load average start {result['load_average_at_start']} "
