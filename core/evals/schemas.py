@@ -59,6 +59,7 @@ class EvalRunCreate(SuiteFiles):
     )
     cost_cap_usd: float | None = Field(
         None,
+        strict=True,
         gt=0,
         le=1_000_000,
         description="stop scheduling new cases once the run's LLM cost reaches this (USD)",
