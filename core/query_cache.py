@@ -30,15 +30,12 @@ class CachedQueryEmbedder:
 
     def __init__(self, embedder: Embedder, size: int = QUERY_CACHE_SIZE) -> None:
         self.inner = embedder
+        self.dimension = embedder.dimension
         self._size = size
         self._lock = threading.Lock()
         self._vectors: OrderedDict[str, Vector] = OrderedDict()
         self.hits = 0
         self.misses = 0
-
-    @property
-    def dimension(self) -> int:
-        return self.inner.dimension
 
     def embed_query(self, text: str) -> Vector:
         key = query_key(text)

@@ -40,6 +40,12 @@ AGENT = AgentInfo(
 )
 
 
+class _NoEmbedder:
+    """Never asked to embed: no caller in these tests has a memory to search."""
+
+    dimension = 384
+
+
 class NoPrompts:
     def serve(
         self,
@@ -88,7 +94,7 @@ async def test_answers_records_and_inboxes_without_a_web_request(sqlite_url: str
     service = AnsweringService(
         prompts=NoPrompts(),
         # Neither is reached: no caller has a memory and no tool searches it.
-        memory=StoredMemory(cast(Embedder, None), cast(VectorStore, None)),
+        memory=StoredMemory(cast(Embedder, _NoEmbedder()), cast(VectorStore, None)),
         knowledge=NoKnowledge(),
         tools=gateway,
         recorder=recorder,
