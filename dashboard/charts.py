@@ -24,7 +24,8 @@ def _utc(moment: datetime) -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
-def _empty(title: str, message: str) -> go.Figure:
+def _empty(title: str, message: str, height: int = 300) -> go.Figure:
+    """A figure with no data: its title and a message saying why (shared by every chart module)."""
     fig = go.Figure()
     fig.update_layout(
         title=title,
@@ -33,7 +34,7 @@ def _empty(title: str, message: str) -> go.Figure:
         annotations=[
             {"text": message, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5}
         ],
-        height=300,
+        height=height,
     )
     return fig
 

@@ -11,23 +11,10 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 from core.monitoring.scorecard import LAYERS
+from dashboard.charts import _empty
 
 ALERT_COLORS = {"critical": "#c62828", "warning": "#ef6c00", "info": "#607d8b"}
 STATUS_COLORS = {True: "#2e7d32", False: "#c62828"}
-
-
-def _empty(title: str, message: str) -> go.Figure:
-    fig = go.Figure()
-    fig.update_layout(
-        title=title,
-        xaxis={"visible": False},
-        yaxis={"visible": False},
-        annotations=[
-            {"text": message, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5}
-        ],
-        height=320,
-    )
-    return fig
 
 
 LANES = ["caller turn", "agent turn", "context fetch", "retrieval", "tool call", "event"]
@@ -38,7 +25,7 @@ def _by_version(
 ) -> go.Figure:
     frame = daily.dropna(subset=[column]) if not daily.empty else daily
     if frame.empty:
-        return _empty(title, "no data in this period")
+        return _empty(title, "no data in this period", height=320)
     fig = go.Figure()
     for version, rows in frame.groupby("prompt_version", sort=True):
         fig.add_trace(
@@ -58,7 +45,7 @@ def _by_version(
 def calls_per_day(daily: pd.DataFrame) -> go.Figure:
     title = "Calls per day, by prompt version"
     if daily.empty or not daily["calls"].sum():
-        return _empty(title, "no calls in this period")
+        return _empty(title, "no calls in this period", height=320)
     fig = go.Figure()
     for version, rows in daily[daily["calls"] > 0].groupby("prompt_version", sort=True):
         fig.add_trace(
@@ -92,7 +79,7 @@ def fetch_latency(daily: pd.DataFrame) -> go.Figure:
     title = "Context-fetch latency p50 / p95, by prompt version"
     frame = daily.dropna(subset=["fetch_p50_ms"]) if not daily.empty else daily
     if frame.empty:
-        return _empty(title, "no context fetches in this period")
+        return _empty(title, "no context fetches in this period", height=320)
     fig = go.Figure()
     palette = px.colors.qualitative.Plotly
     for i, (version, rows) in enumerate(frame.groupby("prompt_version", sort=True)):
@@ -139,7 +126,7 @@ def distribution(
     drift and threshold alerts as vertical markers."""
     frame = calls.dropna(subset=[column]) if not calls.empty else calls
     if frame.empty:
-        return _empty(title, "no scored calls with this measure in the period")
+        return _empty(title, "no scored calls with this measure in the period", height=320)
     fig = go.Figure()
     for version, rows in frame.groupby("prompt_version", sort=True):
         fig.add_trace(
@@ -166,7 +153,7 @@ def layer_scores(calls: pd.DataFrame, markers: pd.DataFrame) -> go.Figure:
     title = "Scorecard layers, daily mean (0-1)"
     frame = calls.dropna(subset=list(LAYERS), how="all") if not calls.empty else calls
     if frame.empty:
-        return _empty(title, "no layered scores in this period")
+        return _empty(title, "no layered scores in this period", height=320)
     daily = frame.groupby("day")[list(LAYERS)].mean().reset_index()
     fig = go.Figure()
     for layer in LAYERS:
@@ -182,7 +169,7 @@ def tool_latency(summary: pd.DataFrame) -> go.Figure:
     title = "Tool latency p50 / p95"
     frame = summary.dropna(subset=["p50_ms"]) if not summary.empty else summary
     if frame.empty:
-        return _empty(title, "no tool calls in this period")
+        return _empty(title, "no tool calls in this period", height=320)
     names = [f"{t} ({s})" for t, s in zip(frame["tool"], frame["server"], strict=True)]
     fig = go.Figure(
         [
@@ -198,7 +185,7 @@ def tool_failures(tools: pd.DataFrame) -> go.Figure:
     """Tool calls per tool, stacked by status (ok and each failure kind)."""
     title = "Tool calls by status"
     if tools.empty:
-        return _empty(title, "no tool calls in this period")
+        return _empty(title, "no tool calls in this period", height=320)
     counts = tools.groupby(["tool", "status"]).size().reset_index(name="calls")
     fig = px.bar(counts, x="tool", y="calls", color="status", title=title,
                  color_discrete_map={"ok": "#2e7d32"})  # fmt: skip
@@ -211,7 +198,7 @@ def call_timeline(events: pd.DataFrame) -> go.Figure:
     a bar spanning each measured latency, a marker at each moment; failures in red."""
     title = "Call timeline"
     if events.empty:
-        return _empty(title, "nothing was recorded for this call")
+        return _empty(title, "nothing was recorded for this call", height=320)
     fig = go.Figure()
     lanes = [lane for lane in LANES if lane in set(events["lane"])]
     for ok in (True, False):
@@ -259,7 +246,7 @@ def drift_closeness(states: pd.DataFrame) -> go.Figure:
     title = "Drift detectors: how close to an alarm (1 = alarm)"
     frame = states.dropna(subset=["closest_to_alarm"]) if not states.empty else states
     if frame.empty:
-        return _empty(title, "every detector is still collecting its reference calls")
+        return _empty(title, "every detector is still collecting its reference calls", height=320)
     labels = [f"{v} · {m}" for v, m in zip(frame["prompt_version"], frame["metric"], strict=True)]
     colors = [ALERT_COLORS["critical"] if p == "alarmed" else "#1565c0" for p in frame["phase"]]
     fig = go.Figure(

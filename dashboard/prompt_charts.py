@@ -9,23 +9,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dashboard.charts import _empty
+
 CANARY_COLOR = "#f58518"
 CONTROL_COLOR = "#4c78a8"
 VERDICT_COLORS = {"ok": "#2e7d32", "insufficient": "#9e9e9e", "breach": "#c62828"}
-
-
-def _empty(title: str, message: str) -> go.Figure:
-    fig = go.Figure()
-    fig.update_layout(
-        title=title,
-        xaxis={"visible": False},
-        yaxis={"visible": False},
-        annotations=[
-            {"text": message, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5}
-        ],
-        height=300,
-    )
-    return fig
 
 
 def rollout_progress(checks: pd.DataFrame) -> go.Figure:
